@@ -1,0 +1,155 @@
+"""The `tarjama` command line: translate, health, info (the client) and serve (the server)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from .client import DEFAULT_SERVER, TarjamaClient, TarjamaError, to_dict
+from .formats import EXTENSIONS, FORMATS, render
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except TarjamaError as exc:
+        print(f"tarjama: error: {exc.code.name}: {exc.message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tarjama", description="Arabic news in English, aligned by paragraph.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    translate = commands.add_parser("translate", help="translate Arabic files (or stdin) with a running server")
+    translate.add_argument("files", nargs="*", metavar="FILE", help="Arabic text files; none or - reads stdin")
+    _server_option(translate)
+    translate.add_argument("--format", choices=FORMATS, default="text", help="output format (default text)")
+    translate.add_argument("--output-dir", type=Path, help="write one output file per input file here")
+    translate.add_argument("--timeout", type=float, default=None, help="seconds to wait for each file")
+    translate.add_argument("--jobs", type=int, default=4, help="files translated at once (default 4)")
+    translate.set_defaults(run=run_translate)
+
+    health = commands.add_parser("health", help="print the server's grpc.health.v1 status")
+    _server_option(health)
+    health.add_argument("--wait", type=float, default=0, metavar="SECONDS", help="wait up to this long for SERVING")
+    health.set_defaults(run=run_health)
+
+    info = commands.add_parser("info", help="print the server's version, models, decoding settings and limits")
+    _server_option(info)
+    info.set_defaults(run=run_info)
+
+    from tarjama.server.settings import build_parser as build_serve_parser  # light: no torch
+
+    serve = commands.add_parser("serve", help="run the translation server (needs tarjama[server])")
+    build_serve_parser(serve)
+    serve.set_defaults(run=run_serve)
+    return parser
+
+
+def _server_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--server",
+        default=os.environ.get("TARJAMA_SERVER", DEFAULT_SERVER),
+        help=f"HOST:PORT of the server [env TARJAMA_SERVER; default {DEFAULT_SERVER}]",
+    )
+
+
+def run_translate(args: argparse.Namespace) -> int:
+    sources = args.files or ["-"]
+    if args.output_dir:
+        args.output_dir.mkdir(parents=True, exist_ok=True)
+    several = len(sources) > 1
+    progress = Progress(len(sources)) if several and sys.stderr.isatty() else None
+    failures = 0
+    with TarjamaClient(args.server, timeout=args.timeout) as client:
+
+        def one(source: str) -> object:
+            try:
+                text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+                return client.translate(text, id="" if source == "-" else Path(source).name)
+            except (OSError, UnicodeDecodeError, TarjamaError) as exc:
+                return exc
+
+        with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+            # map keeps the input order, while the server batches the files' sentences together.
+            for source, result in zip(sources, pool.map(one, sources), strict=True):
+                if progress:
+                    progress.step(source)
+                if isinstance(result, Exception):
+                    failures += 1
+                    detail = f"{result.code.name}: {result.message}" if isinstance(result, TarjamaError) else result
+                    print(f"tarjama: error: {source}: {detail}", file=sys.stderr)
+                    continue
+                output = render(result, args.format, compact=several and not args.output_dir)  # type: ignore[arg-type]
+                if args.output_dir:
+                    name = "stdin" if source == "-" else Path(source).stem
+                    (args.output_dir / f"{name}.{EXTENSIONS[args.format]}").write_text(output, encoding="utf-8")
+                elif several and args.format != "json":
+                    sys.stdout.write(f"==> {source} <==\n{output}\n")
+                else:
+                    sys.stdout.write(output)
+                sys.stdout.flush()
+    if progress:
+        progress.done()
+    return 1 if failures else 0
+
+
+def run_health(args: argparse.Namespace) -> int:
+    deadline = time.monotonic() + args.wait
+    with TarjamaClient(args.server) as client:
+        while True:
+            try:
+                status = client.health(timeout=5)
+            except TarjamaError as exc:
+                status, error = None, exc
+            if status == "SERVING" or time.monotonic() >= deadline:
+                break
+            time.sleep(0.5)
+    if status is None:
+        raise error
+    print(status)
+    return 0 if status == "SERVING" else 1
+
+
+def run_info(args: argparse.Namespace) -> int:
+    with TarjamaClient(args.server) as client:
+        print(json.dumps(to_dict(client.info(timeout=10)), ensure_ascii=False, indent=2))
+    return 0
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    from tarjama.server.app import run_with
+
+    return run_with(args)
+
+
+class Progress:
+    """A one-line progress bar on stderr, for several files on a terminal."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.count = 0
+
+    def step(self, name: str) -> None:
+        self.count += 1
+        width = 30
+        filled = width * self.count // self.total
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {self.count}/{self.total} {name[:40]:<40}")
+        sys.stderr.flush()
+
+    def done(self) -> None:
+        sys.stderr.write("\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""A small synchronous Python client for the Tarjama server; the CLI uses it too."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import grpc
+from google.protobuf import json_format
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from tarjama.v1 import tarjama_pb2 as pb
+from tarjama.v1 import tarjama_pb2_grpc as pb_grpc
+
+DEFAULT_SERVER = "localhost:50051"
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+
+
+class TarjamaError(Exception):
+    """A call the server refused or could not finish: the gRPC status code and its message."""
+
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(f"{code.name}: {message}")
+        self.code = code
+        self.message = message
+
+
+class TarjamaClient:
+    """Calls tarjama.v1.Translator on one server.
+
+    >>> with TarjamaClient("localhost:50051") as client:
+    ...     response = client.translate("النص العربي")
+    ...     print(response.paragraphs[0].translation)
+    """
+
+    def __init__(self, server: str = DEFAULT_SERVER, *, timeout: float | None = None) -> None:
+        self.server = server
+        self.timeout = timeout
+        self._channel = grpc.insecure_channel(
+            server,
+            options=[
+                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ],
+        )
+        self._stub = pb_grpc.TranslatorStub(self._channel)
+        self._health = health_pb2_grpc.HealthStub(self._channel)
+
+    def translate(
+        self,
+        text: str | None = None,
+        *,
+        paragraphs: Sequence[str] | None = None,
+        id: str = "",
+        summarize: bool = False,
+        timeout: float | None = None,
+    ) -> pb.TranslateResponse:
+        """Translate an article given as `text` (paragraphs on separate lines) or as `paragraphs`."""
+        request = pb.TranslateRequest(id=id, text=text or "", paragraphs=list(paragraphs or ()), summarize=summarize)
+        return self._call(self._stub.Translate, request, timeout)
+
+    def info(self, *, timeout: float | None = None) -> pb.GetInfoResponse:
+        return self._call(self._stub.GetInfo, pb.GetInfoRequest(), timeout)
+
+    def health(self, service: str = "", *, timeout: float | None = None) -> str:
+        """SERVING, NOT_SERVING or SERVICE_UNKNOWN, as grpc.health.v1 reports it."""
+        reply = self._call(self._health.Check, health_pb2.HealthCheckRequest(service=service), timeout)
+        return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+
+    def _call(self, method: Any, request: Any, timeout: float | None) -> Any:
+        try:
+            return method(request, timeout=timeout if timeout is not None else self.timeout)
+        except grpc.RpcError as exc:
+            raise TarjamaError(exc.code(), exc.details() or "") from None
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> TarjamaClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def to_dict(message: Any) -> dict[str, Any]:
+    """A response as proto3 JSON with the proto's field names, every field present."""
+    return json_format.MessageToDict(
+        message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )

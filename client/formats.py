@@ -1,0 +1,44 @@
+"""How the CLI prints a TranslateResponse: text, json or markdown."""
+
+from __future__ import annotations
+
+import json
+
+from tarjama.v1 import tarjama_pb2 as pb
+
+from .client import to_dict
+
+FORMATS = ("text", "json", "markdown")
+EXTENSIONS = {"text": "txt", "json": "json", "markdown": "md"}
+
+
+def render(response: pb.TranslateResponse, fmt: str, *, compact: bool = False) -> str:
+    if fmt == "json":
+        return json.dumps(to_dict(response), ensure_ascii=False, indent=None if compact else 2) + "\n"
+    if fmt == "markdown":
+        return render_markdown(response)
+    return render_text(response)
+
+
+def render_text(response: pb.TranslateResponse) -> str:
+    """The English paragraphs in order, separated by blank lines."""
+    return "\n\n".join(p.translation for p in response.paragraphs) + "\n"
+
+
+def render_markdown(response: pb.TranslateResponse) -> str:
+    """Each paragraph as its Arabic source, then its English, for a quick side-by-side read."""
+    blocks = []
+    if response.id:
+        blocks.append(f"# {response.id}")
+    for p in response.paragraphs:
+        flagged = [s for s in p.sentences if s.flags]
+        english = p.translation
+        if flagged:
+            notes = "; ".join(
+                f"sentence {i + 1}: {', '.join(pb.Sentence.Flag.Name(f).lower() for f in s.flags)}"
+                for i, s in enumerate(p.sentences)
+                if s.flags
+            )
+            english += f"\n\n> ⚠ {notes}"
+        blocks.append(f"## ¶{p.index + 1}\n\n<div dir=\"rtl\" lang=\"ar\">\n\n{p.source}\n\n</div>\n\n{english}")
+    return "\n\n".join(blocks) + "\n"

@@ -1,0 +1,188 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class TranslateRequest(_message.Message):
+    __slots__ = ("id", "text", "paragraphs", "summarize", "options")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    PARAGRAPHS_FIELD_NUMBER: _ClassVar[int]
+    SUMMARIZE_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    text: str
+    paragraphs: _containers.RepeatedScalarFieldContainer[str]
+    summarize: bool
+    options: TranslateOptions
+    def __init__(self, id: _Optional[str] = ..., text: _Optional[str] = ..., paragraphs: _Optional[_Iterable[str]] = ..., summarize: _Optional[bool] = ..., options: _Optional[_Union[TranslateOptions, _Mapping]] = ...) -> None: ...
+
+class TranslateOptions(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class TranslateResponse(_message.Message):
+    __slots__ = ("id", "paragraphs", "summary", "info")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    PARAGRAPHS_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    INFO_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    paragraphs: _containers.RepeatedCompositeFieldContainer[Paragraph]
+    summary: Summary
+    info: ResponseInfo
+    def __init__(self, id: _Optional[str] = ..., paragraphs: _Optional[_Iterable[_Union[Paragraph, _Mapping]]] = ..., summary: _Optional[_Union[Summary, _Mapping]] = ..., info: _Optional[_Union[ResponseInfo, _Mapping]] = ...) -> None: ...
+
+class Paragraph(_message.Message):
+    __slots__ = ("index", "source", "translation", "sentences")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    TRANSLATION_FIELD_NUMBER: _ClassVar[int]
+    SENTENCES_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    source: str
+    translation: str
+    sentences: _containers.RepeatedCompositeFieldContainer[Sentence]
+    def __init__(self, index: _Optional[int] = ..., source: _Optional[str] = ..., translation: _Optional[str] = ..., sentences: _Optional[_Iterable[_Union[Sentence, _Mapping]]] = ...) -> None: ...
+
+class Sentence(_message.Message):
+    __slots__ = ("source", "translation", "source_start", "source_end", "flags", "confidence")
+    class Flag(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        FLAG_UNSPECIFIED: _ClassVar[Sentence.Flag]
+        SPLIT: _ClassVar[Sentence.Flag]
+        PROTECTED_RESTORED: _ClassVar[Sentence.Flag]
+        PLACEHOLDER_LOST: _ClassVar[Sentence.Flag]
+        PASSTHROUGH: _ClassVar[Sentence.Flag]
+        REPETITION: _ClassVar[Sentence.Flag]
+        LENGTH_RATIO: _ClassVar[Sentence.Flag]
+        UNTRANSLATED_ARABIC: _ClassVar[Sentence.Flag]
+        EMPTY: _ClassVar[Sentence.Flag]
+        OUTPUT_CAPPED: _ClassVar[Sentence.Flag]
+    FLAG_UNSPECIFIED: Sentence.Flag
+    SPLIT: Sentence.Flag
+    PROTECTED_RESTORED: Sentence.Flag
+    PLACEHOLDER_LOST: Sentence.Flag
+    PASSTHROUGH: Sentence.Flag
+    REPETITION: Sentence.Flag
+    LENGTH_RATIO: Sentence.Flag
+    UNTRANSLATED_ARABIC: Sentence.Flag
+    EMPTY: Sentence.Flag
+    OUTPUT_CAPPED: Sentence.Flag
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    TRANSLATION_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_START_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_END_FIELD_NUMBER: _ClassVar[int]
+    FLAGS_FIELD_NUMBER: _ClassVar[int]
+    CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
+    source: str
+    translation: str
+    source_start: int
+    source_end: int
+    flags: _containers.RepeatedScalarFieldContainer[Sentence.Flag]
+    confidence: float
+    def __init__(self, source: _Optional[str] = ..., translation: _Optional[str] = ..., source_start: _Optional[int] = ..., source_end: _Optional[int] = ..., flags: _Optional[_Iterable[_Union[Sentence.Flag, str]]] = ..., confidence: _Optional[float] = ...) -> None: ...
+
+class Summary(_message.Message):
+    __slots__ = ("text", "sentences", "method", "model")
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    SENTENCES_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    text: str
+    sentences: _containers.RepeatedCompositeFieldContainer[SummarySentence]
+    method: str
+    model: str
+    def __init__(self, text: _Optional[str] = ..., sentences: _Optional[_Iterable[_Union[SummarySentence, _Mapping]]] = ..., method: _Optional[str] = ..., model: _Optional[str] = ...) -> None: ...
+
+class SummarySentence(_message.Message):
+    __slots__ = ("text", "paragraphs", "score")
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    PARAGRAPHS_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    text: str
+    paragraphs: _containers.RepeatedScalarFieldContainer[int]
+    score: float
+    def __init__(self, text: _Optional[str] = ..., paragraphs: _Optional[_Iterable[int]] = ..., score: _Optional[float] = ...) -> None: ...
+
+class ResponseInfo(_message.Message):
+    __slots__ = ("model", "decoding", "timings", "sentences")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    DECODING_FIELD_NUMBER: _ClassVar[int]
+    TIMINGS_FIELD_NUMBER: _ClassVar[int]
+    SENTENCES_FIELD_NUMBER: _ClassVar[int]
+    model: ModelInfo
+    decoding: DecodingSettings
+    timings: Timings
+    sentences: int
+    def __init__(self, model: _Optional[_Union[ModelInfo, _Mapping]] = ..., decoding: _Optional[_Union[DecodingSettings, _Mapping]] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ..., sentences: _Optional[int] = ...) -> None: ...
+
+class Timings(_message.Message):
+    __slots__ = ("total_ms", "translate_ms", "summarize_ms")
+    TOTAL_MS_FIELD_NUMBER: _ClassVar[int]
+    TRANSLATE_MS_FIELD_NUMBER: _ClassVar[int]
+    SUMMARIZE_MS_FIELD_NUMBER: _ClassVar[int]
+    total_ms: float
+    translate_ms: float
+    summarize_ms: float
+    def __init__(self, total_ms: _Optional[float] = ..., translate_ms: _Optional[float] = ..., summarize_ms: _Optional[float] = ...) -> None: ...
+
+class GetInfoRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetInfoResponse(_message.Message):
+    __slots__ = ("server_version", "models", "decoding", "limits")
+    SERVER_VERSION_FIELD_NUMBER: _ClassVar[int]
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    DECODING_FIELD_NUMBER: _ClassVar[int]
+    LIMITS_FIELD_NUMBER: _ClassVar[int]
+    server_version: str
+    models: _containers.RepeatedCompositeFieldContainer[ModelInfo]
+    decoding: DecodingSettings
+    limits: Limits
+    def __init__(self, server_version: _Optional[str] = ..., models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ..., decoding: _Optional[_Union[DecodingSettings, _Mapping]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ...) -> None: ...
+
+class ModelInfo(_message.Message):
+    __slots__ = ("role", "id", "revision", "path", "engine", "device", "compute_type")
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    REVISION_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    ENGINE_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    COMPUTE_TYPE_FIELD_NUMBER: _ClassVar[int]
+    role: str
+    id: str
+    revision: str
+    path: str
+    engine: str
+    device: str
+    compute_type: str
+    def __init__(self, role: _Optional[str] = ..., id: _Optional[str] = ..., revision: _Optional[str] = ..., path: _Optional[str] = ..., engine: _Optional[str] = ..., device: _Optional[str] = ..., compute_type: _Optional[str] = ...) -> None: ...
+
+class DecodingSettings(_message.Message):
+    __slots__ = ("beam_size", "max_output_tokens", "max_output_ratio", "max_output_offset")
+    BEAM_SIZE_FIELD_NUMBER: _ClassVar[int]
+    MAX_OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    MAX_OUTPUT_RATIO_FIELD_NUMBER: _ClassVar[int]
+    MAX_OUTPUT_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    beam_size: int
+    max_output_tokens: int
+    max_output_ratio: float
+    max_output_offset: int
+    def __init__(self, beam_size: _Optional[int] = ..., max_output_tokens: _Optional[int] = ..., max_output_ratio: _Optional[float] = ..., max_output_offset: _Optional[int] = ...) -> None: ...
+
+class Limits(_message.Message):
+    __slots__ = ("max_characters", "max_paragraphs", "max_message_bytes")
+    MAX_CHARACTERS_FIELD_NUMBER: _ClassVar[int]
+    MAX_PARAGRAPHS_FIELD_NUMBER: _ClassVar[int]
+    MAX_MESSAGE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    max_characters: int
+    max_paragraphs: int
+    max_message_bytes: int
+    def __init__(self, max_characters: _Optional[int] = ..., max_paragraphs: _Optional[int] = ..., max_message_bytes: _Optional[int] = ...) -> None: ...

@@ -1,0 +1,174 @@
+"""Startup and shutdown: `tarjama serve`.
+
+The port opens first with health NOT_SERVING; models load and warm up on a worker thread; health turns
+SERVING. On SIGTERM/SIGINT health turns NOT_SERVING, new requests get UNAVAILABLE, in-flight ones
+have the grace period to finish, and the process exits 0. A model that cannot be loaded ends the
+process with one line on stderr and exit code 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from tarjama.v1 import tarjama_pb2 as pb
+from tarjama.v1 import tarjama_pb2_grpc as pb_grpc
+
+from .errors import ModelUnavailable
+from .pipeline import TranslationPipeline
+from .servicer import TranslatorServicer
+from .settings import Settings, build_parser, settings_from
+
+log = logging.getLogger("tarjama.server")
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Translator"].full_name
+WARMUP_TEXT = "قال المتحدث إن الاجتماع سيعقد غدا."
+
+
+@dataclass
+class Runtime:
+    """What the servicer reads: the settings, the loaded pipeline (None while loading), the state."""
+
+    settings: Settings
+    pipeline: TranslationPipeline | None = None
+    shutting_down: bool = False
+
+    def model_pbs(self) -> list[pb.ModelInfo]:
+        if self.pipeline is None:
+            return []
+        info = self.pipeline.engine.info
+        return [
+            pb.ModelInfo(
+                role=info.role,
+                id=info.id,
+                revision=info.revision,
+                path=info.path,
+                engine=info.engine,
+                device=info.device,
+                compute_type=info.compute_type,
+            )
+        ]
+
+
+def check_server_dependencies() -> None:
+    """The base install has no torch; say how to get the server's packages instead of a traceback."""
+    import importlib.util
+
+    missing = [m for m in ("torch", "transformers", "sentencepiece", "ctranslate2") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ModelUnavailable(
+            f"the server needs {', '.join(missing)}: install it with pip install 'tarjama[server]'"
+        )
+
+
+def load_pipeline(settings: Settings) -> TranslationPipeline:
+    """Load the translation model into its engine and run one sentence through it."""
+    from .engines import load_engine
+    from .engines.base import SourceItem
+
+    check_server_dependencies()
+    try:
+        engine = load_engine(settings)
+        tokens = engine.tokenize([WARMUP_TEXT])[0]
+        engine.translate([SourceItem(tokens, 8)])  # first call allocates; keep that off a user's request
+    except ModelUnavailable:
+        raise
+    except Exception as exc:  # a broken checkpoint: one line, not a traceback
+        log.debug("loading failed", exc_info=True)
+        raise ModelUnavailable(
+            f"cannot load translation model '{settings.translation_model}' "
+            f"with --engine {settings.engine} ({type(exc).__name__}: {exc})"
+        ) from None
+    return TranslationPipeline(engine, settings)
+
+
+async def serve(settings: Settings) -> int:
+    options = [
+        ("grpc.max_receive_message_length", settings.max_message_bytes),
+        ("grpc.max_send_message_length", max(settings.max_message_bytes, 64 * 1024 * 1024)),
+    ]
+    server = grpc.aio.server(options=options)
+    runtime = Runtime(settings)
+    health_servicer = health.aio.HealthServicer()
+    for name in ("", SERVICE_NAME):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    pb_grpc.add_TranslatorServicer_to_server(TranslatorServicer(runtime), server)
+    if settings.reflection:
+        from grpc_reflection.v1alpha import reflection
+
+        names = (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME)
+        reflection.enable_server_reflection(names, server)
+    address = f"{settings.host}:{settings.port}"
+    try:
+        port = server.add_insecure_port(address)
+    except RuntimeError as exc:
+        raise ModelUnavailable(f"cannot listen on {address}: {exc}") from None
+    await server.start()
+    log.info("listening on %s:%d (health NOT_SERVING while the models load)", settings.host, port)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    loading = asyncio.ensure_future(asyncio.to_thread(load_pipeline, settings))
+    waiting_for_stop = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({loading, waiting_for_stop}, return_when=asyncio.FIRST_COMPLETED)
+    if not loading.done():  # stopped while loading: nothing in flight, leave at once
+        await server.stop(0)
+        return 0
+    try:
+        runtime.pipeline = loading.result()
+    except ModelUnavailable:
+        await server.stop(0)
+        raise
+    for name in ("", SERVICE_NAME):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    log.info("serving %s on %s:%d", settings.translation_model, settings.host, port)
+
+    await waiting_for_stop
+    log.info("shutting down: finishing in-flight requests (grace %.0fs)", settings.grace_period_s)
+    runtime.shutting_down = True
+    await health_servicer.enter_graceful_shutdown()
+    await server.stop(settings.grace_period_s)
+    runtime.pipeline.close()
+    log.info("stopped")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of `python -m tarjama.server`."""
+    return run_with(build_parser().parse_args(argv))
+
+
+def run_with(args: argparse.Namespace) -> int:
+    """Run the server from parsed flags (also the CLI's `tarjama serve`); returns the exit code."""
+    try:
+        settings = settings_from(args, os.environ)
+    except ValueError as exc:
+        print(f"tarjama serve: error: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return asyncio.run(serve(settings))
+    except ModelUnavailable as exc:
+        print(f"tarjama serve: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,271 @@
+"""Cross-request dynamic batching: one queue, one worker thread, batches formed by a token budget.
+
+The batcher knows no gRPC and no model. Callers submit a request's items (each with a cost in
+tokens); the worker forms batches from all pending requests in turn (round-robin, so a long
+document never holds a short request behind it), runs them through `run_batch` and scatters the
+results back in each request's order. Cancelled or expired requests are dropped before their items
+reach the model; the queue is bounded in tokens and refuses new work when full.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from .errors import Cancelled, DeadlineExceeded, EngineFailure, Overloaded, ShuttingDown
+
+log = logging.getLogger(__name__)
+
+P = TypeVar("P")  # what the engine takes per item
+R = TypeVar("R")  # what it gives back per item
+
+
+@dataclass(frozen=True)
+class BatchLimits:
+    """How big a batch may be and how long the worker may wait to fill one."""
+
+    max_batch_tokens: int = 8192  # padded tokens: batch size x longest item
+    max_batch_size: int = 32
+    max_batch_delay_s: float = 0.004
+    max_queue_tokens: int = 400_000
+
+
+@dataclass
+class BatchStats:
+    """Counters the benchmark and GetInfo read; updated only by the worker."""
+
+    batches: int = 0
+    items: int = 0
+    padded_tokens: int = 0
+    real_tokens: int = 0
+    size_histogram: collections.Counter[int] = field(default_factory=collections.Counter)
+
+
+@dataclass(eq=False)
+class _Job(Generic[P, R]):
+    """One submitted request: its items, the results as they arrive, and its future."""
+
+    seq: int
+    payloads: Sequence[P]
+    costs: Sequence[int]
+    deadline: float | None
+    future: Future[list[R]]
+    results: list[R | None]
+    next_item: int = 0
+    done_items: int = 0
+    queued_tokens: int = 0
+    cancelled: bool = False
+
+    @property
+    def waiting(self) -> bool:
+        return self.next_item < len(self.payloads)
+
+
+class Ticket(Generic[R]):
+    """A handle on a submitted request: its future, and a way to cancel it."""
+
+    def __init__(self, batcher: Batcher[P, R], job: _Job[P, R]) -> None:
+        self._batcher = batcher
+        self._job = job
+        self.future: Future[list[R]] = job.future
+
+    def cancel(self) -> None:
+        self._batcher._cancel(self._job)
+
+
+class Batcher(Generic[P, R]):
+    """Forms batches from the items of all in-flight requests and runs them on one worker thread."""
+
+    def __init__(
+        self,
+        run_batch: Callable[[list[P]], list[R]],
+        limits: BatchLimits,
+        name: str = "batcher",
+    ) -> None:
+        self._run_batch = run_batch
+        self.limits = limits
+        self.name = name
+        self.stats = BatchStats()
+        self._jobs: collections.OrderedDict[int, _Job[P, R]] = collections.OrderedDict()
+        self._rr_after = -1  # round-robin position: seq of the job served last
+        self._queued_tokens = 0
+        self._oldest_enqueue: float | None = None
+        self._seq = itertools.count()
+        self._cond = threading.Condition()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._work, name=name, daemon=True)
+        self._thread.start()
+
+    @property
+    def queued_tokens(self) -> int:
+        return self._queued_tokens
+
+    def submit(self, payloads: Sequence[P], costs: Sequence[int], deadline: float | None = None) -> Ticket[R]:
+        """Queue one request's items; `deadline` is a time.monotonic() value or None."""
+        if len(payloads) != len(costs):
+            raise ValueError("payloads and costs differ in length")
+        future: Future[list[R]] = Future()
+        total = sum(costs)
+        with self._cond:
+            if self._stopping:
+                raise ShuttingDown("the server is shutting down")
+            # A request bigger than the whole queue still runs when the queue is empty.
+            if self._queued_tokens and self._queued_tokens + total > self.limits.max_queue_tokens:
+                raise Overloaded(
+                    f"the server is overloaded: {self._queued_tokens} tokens are queued "
+                    f"(limit {self.limits.max_queue_tokens}); retry later"
+                )
+            job: _Job[P, R] = _Job(
+                seq=next(self._seq),
+                payloads=payloads,
+                costs=costs,
+                deadline=deadline,
+                future=future,
+                results=[None] * len(payloads),
+                queued_tokens=total,
+            )
+            if not payloads:
+                future.set_result([])
+                return Ticket(self, job)
+            self._jobs[job.seq] = job
+            self._queued_tokens += total
+            if self._oldest_enqueue is None:
+                self._oldest_enqueue = time.monotonic()
+            self._cond.notify()
+        return Ticket(self, job)
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Finish the work already queued, then end the worker."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify()
+        self._thread.join(timeout)
+
+    # -- worker ---------------------------------------------------------------------------------
+
+    def _cancel(self, job: _Job[P, R]) -> None:
+        with self._cond:
+            if job.seq in self._jobs:
+                job.cancelled = True
+                self._drop(job, Cancelled("the request was cancelled"))
+
+    def _drop(self, job: _Job[P, R], error: Exception) -> None:
+        """Remove a job and its unsent items from the queue (lock held)."""
+        self._jobs.pop(job.seq, None)
+        self._release(job)
+        if not job.future.done():
+            job.future.set_exception(error)
+
+    def _release(self, job: _Job[P, R]) -> None:
+        unsent = sum(job.costs[job.next_item :])
+        job.next_item = len(job.payloads)
+        self._queued_tokens -= unsent
+        job.queued_tokens -= unsent
+        if not any(j.waiting for j in self._jobs.values()):
+            self._oldest_enqueue = None
+
+    def _expire(self, now: float) -> None:
+        for job in list(self._jobs.values()):
+            if job.deadline is not None and now >= job.deadline:
+                self._drop(job, DeadlineExceeded("the deadline passed before the translation finished"))
+
+    def _waiting_tokens(self) -> int:
+        return sum(sum(j.costs[j.next_item :]) for j in self._jobs.values() if j.waiting)
+
+    def _should_wait(self, now: float) -> float:
+        """Seconds worth waiting for more work before running a partial batch (0 = run now)."""
+        if self._stopping or self._oldest_enqueue is None:
+            return 0.0
+        waiting = [j for j in self._jobs.values() if j.waiting]
+        items = sum(len(j.payloads) - j.next_item for j in waiting)
+        if items >= self.limits.max_batch_size or self._waiting_tokens() >= self.limits.max_batch_tokens:
+            return 0.0
+        return max(0.0, self._oldest_enqueue + self.limits.max_batch_delay_s - now)
+
+    def _form_batch(self) -> list[tuple[_Job[P, R], int]]:
+        """Take items round-robin across waiting jobs until the size or token budget is reached."""
+        picked: list[tuple[_Job[P, R], int]] = []
+        longest = 0
+        waiting = [j for j in self._jobs.values() if j.waiting]
+        # Start after the job served first last time, so every request gets its turn at the front.
+        start = next((k for k, j in enumerate(waiting) if j.seq > self._rr_after), 0)
+        order = waiting[start:] + waiting[:start]
+        if order:
+            self._rr_after = order[0].seq
+        while order and len(picked) < self.limits.max_batch_size:
+            progressed = False
+            for job in order:
+                if not job.waiting or len(picked) >= self.limits.max_batch_size:
+                    continue
+                cost = job.costs[job.next_item]
+                padded = max(longest, cost) * (len(picked) + 1)
+                if picked and padded > self.limits.max_batch_tokens:
+                    continue
+                picked.append((job, job.next_item))
+                longest = max(longest, cost)
+                job.next_item += 1
+                job.queued_tokens -= cost
+                self._queued_tokens -= cost
+                progressed = True
+            if not progressed:
+                break
+            order = [j for j in order if j.waiting]
+        if not any(j.waiting for j in self._jobs.values()):
+            self._oldest_enqueue = None
+        elif picked:
+            self._oldest_enqueue = time.monotonic()
+        return picked
+
+    def _work(self) -> None:
+        while True:
+            with self._cond:
+                while True:
+                    now = time.monotonic()
+                    self._expire(now)
+                    if not any(j.waiting for j in self._jobs.values()):
+                        if self._stopping:
+                            return
+                        self._cond.wait()
+                        continue
+                    delay = self._should_wait(now)
+                    if delay <= 0:
+                        break
+                    self._cond.wait(delay)
+                batch = self._form_batch()
+            if batch:
+                self._run(batch)
+
+    def _run(self, batch: list[tuple[_Job[P, R], int]]) -> None:
+        payloads = [job.payloads[i] for job, i in batch]
+        try:
+            results = self._run_batch(payloads)
+            if len(results) != len(payloads):
+                raise RuntimeError(f"engine returned {len(results)} results for {len(payloads)} items")
+        except Exception as exc:  # a failing batch fails its own requests, not the server
+            log.exception("%s: a batch of %d items failed", self.name, len(payloads))
+            with self._cond:
+                for job in {id(j): j for j, _ in batch}.values():
+                    self._drop(job, EngineFailure(str(exc)))
+            return
+        costs = [job.costs[i] for job, i in batch]
+        self.stats.batches += 1
+        self.stats.items += len(batch)
+        self.stats.real_tokens += sum(costs)
+        self.stats.padded_tokens += max(costs) * len(costs)
+        self.stats.size_histogram[len(batch)] += 1
+        with self._cond:
+            for (job, i), result in zip(batch, results, strict=True):
+                if job.future.done():
+                    continue  # cancelled or expired while its batch ran
+                job.results[i] = result
+                job.done_items += 1
+                if job.done_items == len(job.payloads):
+                    self._jobs.pop(job.seq, None)
+                    job.future.set_result(list(job.results))  # type: ignore[arg-type]

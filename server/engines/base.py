@@ -1,0 +1,98 @@
+"""What every engine takes and gives, and the tokenizer they share."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class SourceItem:
+    """One sentence to translate: its source pieces (with </s>) and its own output cap."""
+
+    tokens: tuple[str, ...]
+    max_output_tokens: int
+
+
+@dataclass(frozen=True)
+class Hypothesis:
+    """An engine's translation of one sentence."""
+
+    text: str
+    num_tokens: int
+    # Mean log-probability per output token (length-normalised), <= 0.
+    log_prob: float
+    # Generation stopped at the output cap rather than at end-of-sentence.
+    capped: bool
+
+    @property
+    def confidence(self) -> float:
+        return math.exp(self.log_prob) if self.num_tokens else 0.0
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    """What GetInfo and every response report about the model behind an engine."""
+
+    role: str
+    id: str
+    revision: str
+    path: str
+    engine: str
+    device: str
+    compute_type: str
+
+
+class Engine(Protocol):
+    info: EngineInfo
+
+    def tokenize(self, texts: list[str]) -> list[tuple[str, ...]]:
+        """Source pieces of each text, ending with the end-of-sentence piece."""
+        ...
+
+    def translate(self, batch: list[SourceItem]) -> list[Hypothesis]:
+        """One hypothesis per item, in order; each cut at the item's own output cap."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class MarianTokenizer:
+    """The HF tokenizer of a Marian checkpoint, seen as pieces in and text out."""
+
+    def __init__(self, model_path: str) -> None:
+        from transformers import AutoTokenizer
+
+        self.hf = AutoTokenizer.from_pretrained(model_path)
+        self.eos = self.hf.eos_token
+        self.specials = set(self.hf.all_special_tokens)
+
+    def tokenize(self, texts: list[str]) -> list[tuple[str, ...]]:
+        ids = self.hf(texts, add_special_tokens=True)["input_ids"]
+        return [tuple(self.hf.convert_ids_to_tokens(row)) for row in ids]
+
+    def detokenize(self, pieces: list[str]) -> str:
+        pieces = [p for p in pieces if p not in self.specials]
+        return self.hf.convert_tokens_to_string(pieces).strip()
+
+
+def device_of(requested: str) -> str:
+    """`auto` becomes cuda when a GPU is visible to either engine, else cpu."""
+    if requested != "auto":
+        return requested
+    try:
+        import ctranslate2
+
+        if ctranslate2.get_cuda_device_count() > 0:
+            return "cuda"
+    except ImportError:
+        pass
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            return "cuda"
+    except ImportError:
+        pass
+    return "cpu"

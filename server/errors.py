@@ -1,0 +1,71 @@
+"""The server's errors and the one place that maps them to gRPC status codes.
+
+Domain code raises these; only `status_for` knows gRPC. Anything else that escapes a handler is a bug:
+it is logged with its traceback and the client gets INTERNAL without internals.
+"""
+
+from __future__ import annotations
+
+import grpc
+
+
+class TarjamaError(Exception):
+    """Base of the errors a client may see; the message is safe to send."""
+
+    code = grpc.StatusCode.INTERNAL
+
+
+class InvalidRequest(TarjamaError):
+    """The request itself is wrong; the message names the field."""
+
+    code = grpc.StatusCode.INVALID_ARGUMENT
+
+
+class Overloaded(TarjamaError):
+    """The queue is full; the client should retry later."""
+
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+class NotReady(TarjamaError):
+    """Models are still loading."""
+
+    code = grpc.StatusCode.UNAVAILABLE
+
+
+class ShuttingDown(TarjamaError):
+    code = grpc.StatusCode.UNAVAILABLE
+
+
+class FeatureUnavailable(TarjamaError):
+    """The request asks for something this server was started without (e.g. summaries)."""
+
+    code = grpc.StatusCode.FAILED_PRECONDITION
+
+
+class DeadlineExceeded(TarjamaError):
+    code = grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+class Cancelled(TarjamaError):
+    code = grpc.StatusCode.CANCELLED
+
+
+class EngineFailure(TarjamaError):
+    """The model failed on a batch; the details are in the server log, not in the reply."""
+
+    code = grpc.StatusCode.INTERNAL
+
+    def __str__(self) -> str:
+        return "translation failed on the server; the error is in its log"
+
+
+class ModelUnavailable(Exception):
+    """A model cannot be found, fetched or loaded at startup. The message is one line for the user."""
+
+
+def status_for(exc: BaseException) -> tuple[grpc.StatusCode, str]:
+    """The status code and message a client gets for `exc`."""
+    if isinstance(exc, TarjamaError):
+        return exc.code, str(exc)
+    return grpc.StatusCode.INTERNAL, "internal error; see the server log"

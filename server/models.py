@@ -1,0 +1,102 @@
+"""Finding model weights: a hub id (downloaded once) or a local HF directory; CTranslate2 conversions.
+
+Every failure here becomes a `ModelUnavailable` with one line a user can act on, so `tarjama serve`
+can exit with that line instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ModelUnavailable
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """A model's weights on local disk, and where they came from."""
+
+    id: str  # as the user named it
+    revision: str  # hub commit hash, or "local-<hash of the files>"
+    path: str
+    role: str
+
+
+def resolve_model(ref: str, revision: str | None, cache_dir: str, role: str) -> ResolvedModel:
+    """Local directory as is; otherwise the hub snapshot, downloaded into `cache_dir` if needed."""
+    flag = f"--{role}-model"
+    local = Path(ref).expanduser()
+    if local.is_dir():
+        if not (local / "config.json").is_file():
+            raise ModelUnavailable(f"{role} model directory {ref} has no config.json: it must be a checkpoint in HF format")
+        return ResolvedModel(ref, "local-" + _fingerprint(local), str(local.resolve()), role)
+    if ref.startswith((".", "/", "~")) or local.exists():
+        raise ModelUnavailable(f"{role} model directory {ref} does not exist; give {flag} an existing directory")
+    try:
+        from huggingface_hub import snapshot_download
+
+        path = snapshot_download(
+            repo_id=ref,
+            revision=revision,
+            cache_dir=str(Path(cache_dir) / "hub"),
+            allow_patterns=["*.json", "*.spm", "*.model", "*.txt", "*.safetensors", "*.bin"],
+        )
+    except Exception as exc:  # network, missing repo, bad revision: all one message
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelUnavailable(
+            f"cannot load {role} model '{ref}' from the Hugging Face hub ({type(exc).__name__}: {reason}). "
+            f"Download it where the hub is reachable (huggingface-cli download {ref} --local-dir ./model) "
+            f"and start with {flag} ./model"
+        ) from None
+    snapshot = Path(path)
+    return ResolvedModel(ref, snapshot.name, str(snapshot), role)
+
+
+def _fingerprint(directory: Path) -> str:
+    """A short hash of a local checkpoint's file names, sizes and times: changes when the files do."""
+    digest = hashlib.sha256()
+    for file in sorted(p for p in directory.rglob("*") if p.is_file()):
+        stat = file.stat()
+        digest.update(f"{file.relative_to(directory)}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:12]
+
+
+def ctranslate2_model_dir(model: ResolvedModel, quantization: str, cache_dir: str) -> Path:
+    """The CTranslate2 conversion of `model`, converted once and cached by id, revision and quantization."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "--", model.id.strip("/")).strip("-") or "model"
+    target = Path(cache_dir) / "ctranslate2" / f"{slug}--{model.revision}--{quantization}"
+    if (target / "model.bin").is_file():
+        log.info("using the cached CTranslate2 conversion %s", target)
+        return target
+    import ctranslate2
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    log.info("converting %s to CTranslate2 (%s) into %s", model.id, quantization, target)
+    work = Path(tempfile.mkdtemp(prefix=".converting-", dir=target.parent))
+    try:
+        converter = ctranslate2.converters.TransformersConverter(model.path)
+        converter.convert(str(work / "model"), quantization=quantization, force=True)
+        # Another process may have finished the same conversion meanwhile; either copy is good.
+        try:
+            os.replace(work / "model", target)
+        except OSError:
+            if not (target / "model.bin").is_file():
+                raise
+    except ModelUnavailable:
+        raise
+    except Exception as exc:
+        raise ModelUnavailable(
+            f"cannot convert {model.role} model '{model.id}' to CTranslate2 ({type(exc).__name__}: {exc}); "
+            "try --engine torch"
+        ) from None
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return target

@@ -1,0 +1,145 @@
+"""The gRPC servicer: proto in → domain objects → proto out, and errors → status codes. Nothing else."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, TypeVar
+
+import grpc
+
+from tarjama import __version__
+from tarjama.v1 import tarjama_pb2 as pb
+from tarjama.v1 import tarjama_pb2_grpc as pb_grpc
+
+from .errors import FeatureUnavailable, InvalidRequest, NotReady, ShuttingDown, status_for
+from .pipeline import Document, TranslatedDocument
+from .segmentation import split_paragraphs
+from .settings import Settings
+
+if TYPE_CHECKING:
+    from .app import Runtime
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def document_from_request(request: pb.TranslateRequest, settings: Settings) -> Document:
+    """Validate a request against the limits and return its document; raises InvalidRequest."""
+    if request.text and request.paragraphs:
+        raise InvalidRequest("set either text or paragraphs, not both")
+    if request.paragraphs:
+        for i, paragraph in enumerate(request.paragraphs):
+            if not paragraph.strip():
+                raise InvalidRequest(f"paragraphs[{i}] is empty or only white space")
+        paragraphs = tuple(request.paragraphs)
+    elif request.text.strip():
+        paragraphs = tuple(split_paragraphs(request.text))
+    elif request.text:
+        raise InvalidRequest("text is only white space: there is nothing to translate")
+    else:
+        raise InvalidRequest("text is empty: send the article in text (or paragraphs)")
+    characters = sum(len(p) for p in paragraphs)
+    if characters > settings.max_characters:
+        raise InvalidRequest(
+            f"the article has {characters} characters; this server accepts at most {settings.max_characters}"
+        )
+    if len(paragraphs) > settings.max_paragraphs:
+        raise InvalidRequest(
+            f"the article has {len(paragraphs)} paragraphs; this server accepts at most {settings.max_paragraphs}"
+        )
+    return Document(id=request.id, paragraphs=paragraphs)
+
+
+def decoding_pb(settings: Settings) -> pb.DecodingSettings:
+    return pb.DecodingSettings(
+        beam_size=settings.beam_size,
+        max_output_tokens=settings.max_output_tokens,
+        max_output_ratio=settings.max_output_ratio,
+        max_output_offset=settings.max_output_offset,
+    )
+
+
+def response_pb(result: TranslatedDocument, runtime: Runtime, total_ms: float) -> pb.TranslateResponse:
+    return pb.TranslateResponse(
+        id=result.id,
+        paragraphs=[
+            pb.Paragraph(
+                index=p.index,
+                source=p.source,
+                translation=p.translation,
+                sentences=[
+                    pb.Sentence(
+                        source=s.source,
+                        translation=s.translation,
+                        source_start=s.start,
+                        source_end=s.end,
+                        flags=[pb.Sentence.Flag.Value(f) for f in s.flags],
+                        confidence=s.confidence,
+                    )
+                    for s in p.sentences
+                ],
+            )
+            for p in result.paragraphs
+        ],
+        info=pb.ResponseInfo(
+            model=runtime.model_pbs()[0],
+            decoding=decoding_pb(runtime.settings),
+            timings=pb.Timings(total_ms=total_ms, translate_ms=result.translate_ms),
+            sentences=result.segments,
+        ),
+    )
+
+
+class TranslatorServicer(pb_grpc.TranslatorServicer):
+    """tarjama.v1.Translator over a Runtime that holds the loaded pipeline."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+
+    async def Translate(self, request: pb.TranslateRequest, context: grpc.aio.ServicerContext) -> pb.TranslateResponse:
+        return await _answer(context, lambda: self._translate(request, context))
+
+    async def GetInfo(self, request: pb.GetInfoRequest, context: grpc.aio.ServicerContext) -> pb.GetInfoResponse:
+        settings = self._runtime.settings
+        return pb.GetInfoResponse(
+            server_version=__version__,
+            models=self._runtime.model_pbs(),
+            decoding=decoding_pb(settings),
+            limits=pb.Limits(
+                max_characters=settings.max_characters,
+                max_paragraphs=settings.max_paragraphs,
+                max_message_bytes=settings.max_message_bytes,
+            ),
+        )
+
+    async def _translate(self, request: pb.TranslateRequest, context: grpc.aio.ServicerContext) -> pb.TranslateResponse:
+        started = time.perf_counter()
+        document = document_from_request(request, self._runtime.settings)
+        pipeline = self._ready_pipeline()
+        if request.summarize:
+            raise FeatureUnavailable("this server has no summariser; send the request without summarize")
+        remaining = context.time_remaining()
+        deadline = time.monotonic() + remaining if remaining is not None else None
+        result = await pipeline.translate(document, deadline)
+        return response_pb(result, self._runtime, (time.perf_counter() - started) * 1000)
+
+    def _ready_pipeline(self):  # type: ignore[no-untyped-def]
+        if self._runtime.shutting_down:
+            raise ShuttingDown("the server is shutting down; retry on another instance")
+        if self._runtime.pipeline is None:
+            raise NotReady("the models are still loading; retry when health reports SERVING")
+        return self._runtime.pipeline
+
+
+async def _answer(context: grpc.aio.ServicerContext, call: Callable[[], Awaitable[T]]) -> T:
+    """Run a handler; map domain errors to their status, log anything unexpected."""
+    try:
+        return await call()
+    except Exception as exc:
+        code, message = status_for(exc)
+        if code == grpc.StatusCode.INTERNAL:
+            log.error("request failed", exc_info=exc)
+        await context.abort(code, message)
+        raise  # unreachable: abort raises

@@ -1,0 +1,165 @@
+"""The server's settings: one object built from flags and TARJAMA_* variables, validated once.
+
+Each flag `--some-flag` can also be set as `TARJAMA_SOME_FLAG`; a flag on the command line wins.
+Nothing here reads the environment at import time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+DEFAULT_TRANSLATION_MODEL = "Helsinki-NLP/opus-mt-ar-en"
+ENGINES = ("ctranslate2", "torch")
+DEVICES = ("auto", "cpu", "cuda")
+COMPUTE_TYPES = ("auto", "int8", "int8_float32", "int8_float16", "int8_bfloat16", "float16", "bfloat16", "float32")
+
+
+def default_cache_dir() -> str:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return str(Path(base) / "tarjama")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything `tarjama serve` can be told; the defaults are the documented ones."""
+
+    translation_model: str = DEFAULT_TRANSLATION_MODEL
+    translation_revision: str | None = None
+    engine: str = "ctranslate2"
+    device: str = "auto"
+    compute_type: str = "auto"
+    beam_size: int = 4
+    max_output_tokens: int = 256
+    # Each sentence's output is capped at ratio x its source tokens + offset (and max_output_tokens).
+    max_output_ratio: float = 2.0
+    max_output_offset: int = 10
+    # Sentences longer than this many source tokens are translated in parts cut at clause boundaries.
+    max_segment_tokens: int = 200
+    host: str = "127.0.0.1"
+    port: int = 50051
+    cache_dir: str = ""
+    reflection: bool = False
+    max_characters: int = 200_000
+    max_paragraphs: int = 2_000
+    max_message_bytes: int = 4 * 1024 * 1024
+    max_batch_tokens: int = 8192
+    max_batch_size: int = 32
+    max_batch_delay_ms: float = 4.0
+    max_queue_tokens: int = 400_000
+    threads: int = 0  # 0: all the cores this process may use
+    grace_period_s: float = 30.0
+    log_level: str = "info"
+
+    def resolved_threads(self) -> int:
+        if self.threads > 0:
+            return self.threads
+        try:
+            return len(os.sched_getaffinity(0))
+        except AttributeError:  # not on Linux
+            return os.cpu_count() or 1
+
+    def validate(self) -> Settings:
+        problems = []
+        if self.engine not in ENGINES:
+            problems.append(f"--engine must be one of {', '.join(ENGINES)}")
+        if self.device not in DEVICES:
+            problems.append(f"--device must be one of {', '.join(DEVICES)}")
+        if self.compute_type not in COMPUTE_TYPES:
+            problems.append(f"--compute-type must be one of {', '.join(COMPUTE_TYPES)}")
+        for name in ("beam_size", "max_output_tokens", "max_characters", "max_paragraphs", "max_batch_size",
+                     "max_batch_tokens", "max_queue_tokens", "max_message_bytes", "max_segment_tokens"):
+            if getattr(self, name) < 1:
+                problems.append(f"--{name.replace('_', '-')} must be at least 1")
+        if self.max_segment_tokens > 500:
+            problems.append("--max-segment-tokens must be at most 500 (opus-mt reads 512 positions)")
+        if not 0 <= self.port <= 65535:
+            problems.append("--port must be between 0 and 65535")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+_HELP = {
+    "translation_model": "hub id or local directory of a Marian (opus-mt) checkpoint in HF format",
+    "translation_revision": "hub revision (branch, tag or commit) of the translation model",
+    "engine": "inference engine",
+    "device": "where to run the models; auto picks cuda when a GPU is visible",
+    "compute_type": "auto: int8 on CPU and float16 on CUDA (ctranslate2); float32 / float16 (torch)",
+    "beam_size": "beam size for translation",
+    "max_output_tokens": "absolute cap on output tokens per sentence",
+    "max_output_ratio": "per-sentence output cap: ratio x source tokens + offset",
+    "max_output_offset": "per-sentence output cap: ratio x source tokens + offset",
+    "max_segment_tokens": "longer sentences are translated in parts cut at clause boundaries",
+    "host": "address to listen on",
+    "port": "port to listen on (0 picks a free one, logged at start)",
+    "cache_dir": "where downloaded and converted models are kept (default ~/.cache/tarjama)",
+    "reflection": "enable gRPC server reflection",
+    "max_characters": "largest article accepted, in characters",
+    "max_paragraphs": "most paragraphs accepted in one request",
+    "max_message_bytes": "largest request message accepted, in bytes",
+    "max_batch_tokens": "token budget of one engine batch (batch size x longest sentence)",
+    "max_batch_size": "most sentences in one engine batch",
+    "max_batch_delay_ms": "longest wait for more work before running a partial batch",
+    "max_queue_tokens": "source tokens that may wait in the queue; beyond it requests are refused",
+    "threads": "CPU threads for the engine (0: all available cores)",
+    "grace_period_s": "on SIGTERM, how long in-flight requests may take to finish",
+    "log_level": "debug, info, warning or error",
+}
+
+
+def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    parser = parser or argparse.ArgumentParser(prog="tarjama serve")
+    for f in fields(Settings):
+        flag = "--" + f.name.replace("_", "-")
+        env = "TARJAMA_" + f.name.upper()
+        help_text = f"{_HELP.get(f.name, '')} [env {env}; default {f.default!r}]"
+        if f.type in ("bool", bool):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+        else:
+            parser.add_argument(flag, default=None, help=help_text, metavar=f.name.split("_")[-1].upper())
+    return parser
+
+
+def settings_from(args: argparse.Namespace, environ: Mapping[str, str]) -> Settings:
+    """Flags first, then TARJAMA_* variables, then defaults; values converted and validated."""
+    values: dict[str, object] = {}
+    for f in fields(Settings):
+        raw = getattr(args, f.name, None)
+        if raw is None:
+            raw = environ.get("TARJAMA_" + f.name.upper())
+        if raw is None or raw == "":
+            continue
+        values[f.name] = _convert(f.name, str(f.type), raw)
+    settings = Settings(**values)  # type: ignore[arg-type]
+    if not settings.cache_dir:
+        settings = Settings(**{**settings.__dict__, "cache_dir": default_cache_dir()})
+    return settings.validate()
+
+
+def parse_settings(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    args = build_parser().parse_args(argv)
+    return settings_from(args, os.environ if environ is None else environ)
+
+
+def _convert(name: str, type_name: str, raw: object) -> object:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw)
+    try:
+        if type_name == "bool":
+            if text.lower() in ("1", "true", "yes", "on"):
+                return True
+            if text.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(text)
+        if type_name == "int":
+            return int(text)
+        if type_name == "float":
+            return float(text)
+    except ValueError:
+        raise ValueError(f"--{name.replace('_', '-')}: {text!r} is not a valid {type_name}") from None
+    return text
