@@ -14,7 +14,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import grpc
@@ -91,7 +91,14 @@ def load_pipeline(settings: Settings) -> TranslationPipeline:
     return TranslationPipeline(engine, settings)
 
 
-async def serve(settings: Settings) -> int:
+async def serve(
+    settings: Settings,
+    *,
+    stop: asyncio.Event | None = None,
+    on_listening: Callable[[int], None] | None = None,
+    load: Callable[[Settings], TranslationPipeline] = load_pipeline,
+) -> int:
+    """Serve until SIGTERM/SIGINT (or until `stop` is set, for callers that own the signals)."""
     options = [
         ("grpc.max_receive_message_length", settings.max_message_bytes),
         ("grpc.max_send_message_length", max(settings.max_message_bytes, 64 * 1024 * 1024)),
@@ -115,13 +122,16 @@ async def serve(settings: Settings) -> int:
         raise ModelUnavailable(f"cannot listen on {address}: {exc}") from None
     await server.start()
     log.info("listening on %s:%d (health NOT_SERVING while the models load)", settings.host, port)
+    if on_listening:
+        on_listening(port)
 
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    if stop is None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
 
-    loading = asyncio.ensure_future(asyncio.to_thread(load_pipeline, settings))
+    loading = asyncio.ensure_future(asyncio.to_thread(load, settings))
     waiting_for_stop = asyncio.ensure_future(stop.wait())
     await asyncio.wait({loading, waiting_for_stop}, return_when=asyncio.FIRST_COMPLETED)
     if not loading.done():  # stopped while loading: nothing in flight, leave at once

@@ -1,0 +1,176 @@
+"""Shared fixtures: the locally built models, and servers in this process or in a subprocess."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from tarjama.client import TarjamaClient, TarjamaError
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE / "fixtures"))
+
+warnings.filterwarnings("ignore", message="Recommended: pip install sacremoses")
+
+
+@pytest.fixture(scope="session")
+def fixture_models() -> dict[str, Path]:
+    pytest.importorskip("torch")
+    from build_models import ensure_models
+
+    return ensure_models()
+
+
+@pytest.fixture(scope="session")
+def memorised_pairs(fixture_models: dict[str, Path]) -> list[tuple[str, str]]:
+    return [tuple(p) for p in json.loads((fixture_models["memorised"] / "memorised.json").read_text())]
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("tarjama-cache")
+
+
+def article(pairs: list[tuple[str, str]], shape: list[int]) -> tuple[list[str], list[str]]:
+    """Arabic paragraphs made of memorised sentences (`shape` = sentences per paragraph) and their English."""
+    arabic, english, k = [], [], 0
+    for count in shape:
+        chosen = [pairs[(k + j) % len(pairs)] for j in range(count)]
+        k += count
+        arabic.append(" ".join(a for a, _ in chosen))
+        english.append(" ".join(e for _, e in chosen))
+    return arabic, english
+
+
+class InProcessServer:
+    """`serve()` on its own event loop in a thread, on a free port; stopped like SIGTERM would."""
+
+    def __init__(self, settings, load=None) -> None:  # noqa: ANN001
+        from tarjama.server.app import load_pipeline, serve
+
+        self._loop = asyncio.new_event_loop()
+        self._stop = asyncio.Event()
+        self._port: int | None = None
+        self._listening = threading.Event()
+        self.exit_code: int | None = None
+        self.error: BaseException | None = None
+
+        def listening(port: int) -> None:
+            self._port = port
+            self._listening.set()
+
+        def run() -> None:
+            asyncio.set_event_loop(self._loop)
+            try:
+                self.exit_code = self._loop.run_until_complete(
+                    serve(settings, stop=self._stop, on_listening=listening, load=load or load_pipeline)
+                )
+            except BaseException as exc:  # surfaced by wait_serving
+                self.error = exc
+            finally:
+                self._listening.set()
+
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+        self._listening.wait(60)
+        if self.error:
+            raise self.error
+        self.address = f"127.0.0.1:{self._port}"
+
+    def wait_serving(self, timeout: float = 120) -> None:
+        wait_serving(self.address, timeout, lambda: self.error)
+
+    def stop(self) -> int | None:
+        self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(60)
+        return self.exit_code
+
+
+def wait_serving(address: str, timeout: float, failed: Callable[[], object] = lambda: None) -> None:
+    deadline = time.monotonic() + timeout
+    with TarjamaClient(address) as client:
+        while time.monotonic() < deadline:
+            if failed():
+                raise AssertionError(f"server failed to start: {failed()}")
+            try:
+                if client.health(timeout=2) == "SERVING":
+                    return
+            except TarjamaError:
+                pass
+            time.sleep(0.1)
+    raise AssertionError(f"server at {address} did not become SERVING in {timeout}s")
+
+
+@pytest.fixture(scope="session")
+def base_settings(cache_dir: Path):  # noqa: ANN201
+    from tarjama.server.settings import Settings
+
+    return Settings(port=0, cache_dir=str(cache_dir), device="cpu", threads=2, grace_period_s=5)
+
+
+@pytest.fixture(scope="session")
+def ct2_server(fixture_models: dict[str, Path], base_settings) -> Iterator[InProcessServer]:  # noqa: ANN001
+    server = InProcessServer(replace(base_settings, translation_model=str(fixture_models["memorised"])))
+    server.wait_serving()
+    yield server
+    server.stop()
+
+
+class ServerProcess:
+    """`tarjama serve` as a real subprocess, on a free port read back from its log."""
+
+    def __init__(self, args: list[str], env: dict[str, str] | None = None) -> None:
+        self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"tarjama-serve-{os.getpid()}-{id(self)}.log"
+        self._log = open(self.log_path, "w+")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tarjama.client.cli", "serve", "--port", "0", *args],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+        )
+        self.address = ""
+
+    def log(self) -> str:
+        return self.log_path.read_text()
+
+    def wait_listening(self, timeout: float = 60) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            match = re.search(r"listening on ([\d.]+:\d+)", self.log())
+            if match:
+                self.address = match.group(1)
+                return self.address
+            if self.proc.poll() is not None:
+                raise AssertionError(f"server exited with {self.proc.returncode}:\n{self.log()}")
+            time.sleep(0.05)
+        raise AssertionError(f"server did not listen in {timeout}s:\n{self.log()}")
+
+    def wait_serving(self, timeout: float = 120) -> str:
+        self.wait_listening()
+        wait_serving(self.address, timeout, lambda: self.proc.poll() is not None and self.log())
+        return self.address
+
+    def stop(self, timeout: float = 30) -> int:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            self._log.close()
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()

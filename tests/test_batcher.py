@@ -1,0 +1,167 @@
+"""The batcher with a fake engine: budgets, order, cancellation, deadlines, failures, backpressure, fairness."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import wait
+
+import pytest
+
+from tarjama.server.batcher import Batcher, BatchLimits
+from tarjama.server.errors import Cancelled, DeadlineExceeded, EngineFailure, Overloaded
+
+
+class FakeEngine:
+    """Upper-cases its items; records every batch; can be held on a gate or told to fail."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.batches: list[list[str]] = []
+        self.gate = threading.Event()
+        self.gate.set()
+        self.entered = threading.Event()
+        self.delay = delay
+        self.fail_on: str | None = None
+
+    def __call__(self, items: list[str]) -> list[str]:
+        self.entered.set()
+        self.gate.wait(10)
+        self.batches.append(list(items))
+        if self.delay:
+            time.sleep(self.delay)
+        if self.fail_on is not None and self.fail_on in items:
+            raise RuntimeError("boom")
+        return [item.upper() for item in items]
+
+    def seen(self) -> list[str]:
+        return [item for batch in self.batches for item in batch]
+
+
+def make(engine: FakeEngine, **limits: float) -> Batcher[str, str]:
+    return Batcher(engine, BatchLimits(**{"max_batch_delay_s": 0.002, **limits}))  # type: ignore[arg-type]
+
+
+def submit(batcher: Batcher[str, str], items: list[str], deadline: float | None = None):  # noqa: ANN201
+    return batcher.submit(items, [len(i) for i in items], deadline)
+
+
+def test_results_come_back_in_each_requests_order() -> None:
+    engine = FakeEngine()
+    batcher = make(engine, max_batch_size=3)
+    tickets = [submit(batcher, [f"r{r}-s{s}" for s in range(7)]) for r in range(5)]
+    for r, ticket in enumerate(tickets):
+        assert ticket.future.result(10) == [f"R{r}-S{s}" for s in range(7)]
+    batcher.stop()
+
+
+def test_batches_respect_the_size_and_padded_token_budget() -> None:
+    engine = FakeEngine()
+    engine.gate.clear()
+    batcher = make(engine, max_batch_size=4, max_batch_tokens=20)
+    first = submit(batcher, ["x"])  # occupies the worker while the rest queue up
+    engine.entered.wait(5)
+    items = ["a" * n for n in (2, 9, 3, 5, 1, 7, 4, 4, 6, 2)]
+    ticket = submit(batcher, items)
+    engine.gate.set()
+    assert ticket.future.result(10) == [i.upper() for i in items]
+    first.future.result(10)
+    for batch in engine.batches:
+        assert len(batch) <= 4
+        assert max(len(i) for i in batch) * len(batch) <= 20 or len(batch) == 1
+    batcher.stop()
+
+
+def test_items_from_concurrent_requests_share_batches() -> None:
+    engine = FakeEngine()
+    engine.gate.clear()
+    batcher = make(engine, max_batch_size=32)
+    blocker = submit(batcher, ["x"])
+    engine.entered.wait(5)
+    tickets = [submit(batcher, [f"req{r}"]) for r in range(16)]
+    engine.gate.set()
+    wait([t.future for t in tickets], 10)
+    blocker.future.result(10)
+    assert len(engine.batches) == 2, "16 one-sentence requests queued together run as one batch"
+    batcher.stop()
+
+
+def test_cancelled_request_never_reaches_the_engine() -> None:
+    engine = FakeEngine()
+    engine.gate.clear()
+    batcher = make(engine)
+    blocker = submit(batcher, ["x"])
+    engine.entered.wait(5)
+    doomed = submit(batcher, ["doomed-1", "doomed-2"])
+    kept = submit(batcher, ["kept"])
+    doomed.cancel()
+    engine.gate.set()
+    assert kept.future.result(10) == ["KEPT"]
+    blocker.future.result(10)
+    with pytest.raises(Cancelled):
+        doomed.future.result(1)
+    assert not any(i.startswith("doomed") for i in engine.seen())
+    assert batcher.queued_tokens == 0, "a cancelled request's queued tokens are released"
+    batcher.stop()
+
+
+def test_expired_request_is_dropped_before_the_engine() -> None:
+    engine = FakeEngine()
+    engine.gate.clear()
+    batcher = make(engine)
+    blocker = submit(batcher, ["x"])
+    engine.entered.wait(5)
+    late = submit(batcher, ["late"], deadline=time.monotonic() + 0.05)
+    time.sleep(0.1)
+    engine.gate.set()
+    with pytest.raises(DeadlineExceeded):
+        late.future.result(5)
+    blocker.future.result(5)
+    assert "late" not in engine.seen()
+    batcher.stop()
+
+
+def test_a_failing_batch_fails_only_its_requests_and_the_batcher_keeps_serving() -> None:
+    engine = FakeEngine()
+    engine.fail_on = "poison"
+    batcher = make(engine, max_batch_size=1)
+    bad = submit(batcher, ["poison"])
+    with pytest.raises(EngineFailure):
+        bad.future.result(5)
+    engine.fail_on = None
+    assert submit(batcher, ["fine"]).future.result(5) == ["FINE"]
+    batcher.stop()
+
+
+def test_a_full_queue_refuses_at_once() -> None:
+    engine = FakeEngine()
+    engine.gate.clear()
+    batcher = make(engine, max_queue_tokens=10)
+    submit(batcher, ["x"])
+    engine.entered.wait(5)
+    submit(batcher, ["12345678"])
+    started = time.monotonic()
+    with pytest.raises(Overloaded, match="overloaded"):
+        submit(batcher, ["12345"])
+    assert time.monotonic() - started < 0.1
+    engine.gate.set()
+    batcher.stop()
+
+
+def test_a_short_request_does_not_wait_for_a_long_document() -> None:
+    engine = FakeEngine(delay=0.01)
+    batcher = make(engine, max_batch_size=4)
+    long_doc = submit(batcher, [f"doc{i}" for i in range(400)])  # 100 batches, about 1 s
+    time.sleep(0.05)
+    started = time.monotonic()
+    short = submit(batcher, ["short"])
+    assert short.future.result(5) == ["SHORT"]
+    assert time.monotonic() - started < 0.2, "the short request rides in the next batch or the one after"
+    assert not long_doc.future.done()
+    long_doc.future.result(10)
+    batcher.stop()
+
+
+def test_an_empty_request_completes_at_once() -> None:
+    batcher = make(FakeEngine())
+    assert batcher.submit([], []).future.result(1) == []
+    batcher.stop()

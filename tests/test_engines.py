@@ -1,0 +1,71 @@
+"""Both engines on the same fixture models: exact translations, output caps, the conversion cache."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from tarjama.server.engines.base import SourceItem
+from tarjama.server.errors import ModelUnavailable
+from tarjama.server.models import ResolvedModel, ctranslate2_model_dir, resolve_model
+
+ENGINES = ["ctranslate2", "torch"]
+
+
+def load(engine: str, model: Path, base_settings, **overrides):  # noqa: ANN001, ANN201
+    from tarjama.server.engines import load_engine
+
+    return load_engine(replace(base_settings, translation_model=str(model), engine=engine, **overrides))
+
+
+@pytest.mark.parametrize("engine_name", ENGINES)
+def test_engine_reproduces_the_memorised_pairs_in_one_batch(engine_name, fixture_models, memorised_pairs, base_settings):
+    engine = load(engine_name, fixture_models["memorised"], base_settings)
+    tokens = engine.tokenize([a for a, _ in memorised_pairs])
+    assert all(t[-1] == "</s>" for t in tokens)
+    hypotheses = engine.translate([SourceItem(t, 64) for t in tokens])
+    assert [h.text for h in hypotheses] == [e for _, e in memorised_pairs]
+    assert all(0 < h.confidence <= 1 and not h.capped for h in hypotheses)
+
+
+@pytest.mark.parametrize("engine_name", ENGINES)
+def test_output_is_cut_at_each_items_own_cap(engine_name, fixture_models, memorised_pairs, base_settings):
+    engine = load(engine_name, fixture_models["random"], base_settings)
+    tokens = engine.tokenize([a for a, _ in memorised_pairs[:3]])
+    caps = [3, 7, 12]
+    hypotheses = engine.translate([SourceItem(t, c) for t, c in zip(tokens, caps, strict=True)])
+    for hypothesis, cap in zip(hypotheses, caps, strict=True):
+        assert hypothesis.num_tokens <= cap
+        if hypothesis.num_tokens == cap:
+            assert hypothesis.capped
+
+
+def test_ctranslate2_conversion_is_cached_by_model_revision_and_quantization(fixture_models, tmp_path):
+    model = resolve_model(str(fixture_models["random"]), None, str(tmp_path), "translation")
+    first = ctranslate2_model_dir(model, "int8", str(tmp_path))
+    stamp = (first / "model.bin").stat().st_mtime_ns
+    again = ctranslate2_model_dir(model, "int8", str(tmp_path))
+    assert again == first and (again / "model.bin").stat().st_mtime_ns == stamp, "a second start reuses it"
+    other = ctranslate2_model_dir(model, "float32", str(tmp_path))
+    assert other != first
+    moved = ResolvedModel(model.id, "another-revision", model.path, model.role)
+    assert ctranslate2_model_dir(moved, "int8", str(tmp_path)) != first
+
+
+def test_a_missing_local_model_names_the_directory(tmp_path):
+    with pytest.raises(ModelUnavailable, match="does not exist"):
+        resolve_model(str(tmp_path / "nope"), None, str(tmp_path), "translation")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelUnavailable, match="no config.json"):
+        resolve_model(str(tmp_path / "empty"), None, str(tmp_path), "translation")
+
+
+def test_an_unreachable_hub_model_says_how_to_use_a_local_copy(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelUnavailable) as error:
+        resolve_model("Helsinki-NLP/opus-mt-ar-en", None, str(tmp_path), "translation")
+    message = str(error.value)
+    assert "Helsinki-NLP/opus-mt-ar-en" in message and "--translation-model" in message
+    assert "\n" not in message
