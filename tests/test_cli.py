@@ -1,0 +1,169 @@
+"""The CLI as a subprocess against a real `tarjama serve` process, on both engines."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import ServerProcess, article
+
+from tarjama.client import TarjamaClient
+from tarjama.v1 import tarjama_pb2 as pb
+
+SIXTEEN = [1, 2, 1, 3, 1, 1, 2, 1, 2, 1, 1, 3, 1, 2, 1, 1]
+
+
+def cli(*args: str, stdin: str | None = None, server: str | None = None, timeout: float = 120):  # noqa: ANN201
+    extra = ["--server", server] if server else []
+    return subprocess.run(
+        [sys.executable, "-m", "tarjama.client.cli", *args, *extra],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture(scope="module", params=["ctranslate2", "torch"])
+def server(request, fixture_models, cache_dir):  # noqa: ANN001, ANN201
+    process = ServerProcess(
+        ["--translation-model", str(fixture_models["memorised"]), "--engine", request.param, "--device", "cpu"],
+        env={"TARJAMA_CACHE_DIR": str(cache_dir)},
+    )
+    try:
+        process.wait_serving()
+        yield process
+    finally:
+        process.kill()
+
+
+def test_json_of_a_sixteen_paragraph_article_is_aligned(server, memorised_pairs, tmp_path):
+    arabic, english = article(memorised_pairs, SIXTEEN)
+    source = tmp_path / "article.txt"
+    source.write_text("\n\n".join(arabic) + "\n", encoding="utf-8")
+    result = cli("translate", "--format", "json", str(source), server=server.address)
+    assert result.returncode == 0, result.stderr
+    response = json.loads(result.stdout)
+    assert response["id"] == "article.txt"
+    paragraphs = response["paragraphs"]
+    assert len(paragraphs) == 16
+    assert [p["source"] for p in paragraphs] == arabic
+    assert [p["translation"] for p in paragraphs] == english
+    for p in paragraphs:
+        assert [len(s) for s in p["sentences"]]
+        for s in p["sentences"]:
+            assert p["source"][s["source_start"] : s["source_end"]] == s["source"]
+
+
+def test_text_format_from_stdin_is_the_english_paragraphs(server, memorised_pairs):
+    arabic, english = article(memorised_pairs, [1, 2])
+    result = cli("translate", stdin="\n".join(arabic), server=server.address)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "\n\n".join(english) + "\n"
+
+
+def test_several_files_write_one_output_each(server, memorised_pairs, tmp_path):
+    inputs = []
+    for k in range(3):
+        arabic, _ = article(memorised_pairs[k:], [1, 1])
+        path = tmp_path / f"story{k}.txt"
+        path.write_text("\n".join(arabic), encoding="utf-8")
+        inputs.append(path)
+    out = tmp_path / "out"
+    result = cli("translate", "--format", "markdown", "--output-dir", str(out), *map(str, inputs), server=server.address)
+    assert result.returncode == 0, result.stderr
+    for k in range(3):
+        text = (out / f"story{k}.md").read_text(encoding="utf-8")
+        assert memorised_pairs[k][0] in text and memorised_pairs[k][1] in text
+
+
+def test_blank_input_is_one_line_error_and_nonzero_exit(server):
+    result = cli("translate", stdin="  \n\n ", server=server.address)
+    assert result.returncode == 1
+    assert result.stderr.strip().count("\n") == 0
+    assert "INVALID_ARGUMENT" in result.stderr and "white space" in result.stderr
+
+
+def test_health_and_info(server):
+    health = cli("health", server=server.address)
+    assert (health.returncode, health.stdout.strip()) == (0, "SERVING")
+    info = json.loads(cli("info", server=server.address).stdout)
+    assert info["models"][0]["engine"] in ("ctranslate2", "torch")
+    assert info["decoding"]["beam_size"] == 4
+
+
+def test_unreachable_server_is_one_line_error():
+    result = cli("translate", stdin="نص", server="127.0.0.1:1", timeout=60)
+    assert result.returncode == 1
+    assert "UNAVAILABLE" in result.stderr and result.stderr.strip().count("\n") == 0
+
+
+def test_sigterm_finishes_in_flight_requests_then_exits_zero(fixture_models, cache_dir, memorised_pairs):
+    process = ServerProcess(
+        ["--translation-model", str(fixture_models["memorised"]), "--engine", "torch", "--grace-period-s", "20"],
+        env={"TARJAMA_CACHE_DIR": str(cache_dir)},
+    )
+    try:
+        address = process.wait_serving()
+        arabic, english = article(memorised_pairs, [3] * 40)
+        with TarjamaClient(address) as client:
+            # An asynchronous call, so it is in flight when the signal arrives.
+            call = client._stub.Translate.future(pb.TranslateRequest(paragraphs=arabic), timeout=60)
+            time.sleep(0.3)
+            os.kill(process.proc.pid, signal.SIGTERM)
+            response = call.result()
+        assert [p.translation for p in response.paragraphs] == english
+        assert process.stop() == 0
+        assert "shutting down" in process.log()
+    finally:
+        process.kill()
+
+
+def test_a_missing_model_exits_with_one_clear_line(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "tarjama.client.cli", "serve", "--port", "0", "--translation-model", str(tmp_path / "nope")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "TARJAMA_CACHE_DIR": str(tmp_path)},
+    )
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if "error" in line.lower()]
+    assert len(errors) == 1 and str(tmp_path / "nope") in errors[0] and "--translation-model" in errors[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_an_unreachable_hub_model_exits_with_one_clear_line(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "tarjama.client.cli", "serve", "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "TARJAMA_CACHE_DIR": str(tmp_path), "HF_HUB_OFFLINE": "1"},
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert "Helsinki-NLP/opus-mt-ar-en" in last and "--translation-model" in last
+
+
+def test_client_package_imports_without_torch():
+    code = (
+        "import sys, builtins\n"
+        "real = builtins.__import__\n"
+        "def guard(name, *a, **k):\n"
+        "    if name.split('.')[0] in ('torch', 'transformers', 'ctranslate2'): raise ImportError(name)\n"
+        "    return real(name, *a, **k)\n"
+        "builtins.__import__ = guard\n"
+        "from tarjama.client import cli\n"
+        "cli.build_parser()\n"
+        "from tarjama.server import segmentation\n"
+        "print('ok')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "ok", result.stderr
