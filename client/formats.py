@@ -40,5 +40,5 @@ def render_markdown(response: pb.TranslateResponse) -> str:
                 if s.flags
             )
             english += f"\n\n> ⚠ {notes}"
-        blocks.append(f"## ¶{p.index + 1}\n\n<div dir=\"rtl\" lang=\"ar\">\n\n{p.source}\n\n</div>\n\n{english}")
+        blocks.append(f'## ¶{p.index + 1}\n\n<div dir="rtl" lang="ar">\n\n{p.source}\n\n</div>\n\n{english}')
     return "\n\n".join(blocks) + "\n"

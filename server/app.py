@@ -63,11 +63,11 @@ def check_server_dependencies() -> None:
     """The base install has no torch; say how to get the server's packages instead of a traceback."""
     import importlib.util
 
-    missing = [m for m in ("torch", "transformers", "sentencepiece", "ctranslate2") if importlib.util.find_spec(m) is None]
+    missing = [
+        m for m in ("torch", "transformers", "sentencepiece", "ctranslate2") if importlib.util.find_spec(m) is None
+    ]
     if missing:
-        raise ModelUnavailable(
-            f"the server needs {', '.join(missing)}: install it with pip install 'tarjama[server]'"
-        )
+        raise ModelUnavailable(f"the server needs {', '.join(missing)}: install it with pip install 'tarjama[server]'")
 
 
 def load_pipeline(settings: Settings) -> TranslationPipeline:

@@ -36,7 +36,9 @@ def resolve_model(ref: str, revision: str | None, cache_dir: str, role: str) -> 
     local = Path(ref).expanduser()
     if local.is_dir():
         if not (local / "config.json").is_file():
-            raise ModelUnavailable(f"{role} model directory {ref} has no config.json: it must be a checkpoint in HF format")
+            raise ModelUnavailable(
+                f"{role} model directory {ref} has no config.json: it must be a checkpoint in HF format"
+            )
         return ResolvedModel(ref, "local-" + _fingerprint(local), str(local.resolve()), role)
     if ref.startswith((".", "/", "~")) or local.exists():
         raise ModelUnavailable(f"{role} model directory {ref} does not exist; give {flag} an existing directory")

@@ -70,8 +70,17 @@ class Settings:
             problems.append(f"--device must be one of {', '.join(DEVICES)}")
         if self.compute_type not in COMPUTE_TYPES:
             problems.append(f"--compute-type must be one of {', '.join(COMPUTE_TYPES)}")
-        for name in ("beam_size", "max_output_tokens", "max_characters", "max_paragraphs", "max_batch_size",
-                     "max_batch_tokens", "max_queue_tokens", "max_message_bytes", "max_segment_tokens"):
+        for name in (
+            "beam_size",
+            "max_output_tokens",
+            "max_characters",
+            "max_paragraphs",
+            "max_batch_size",
+            "max_batch_tokens",
+            "max_queue_tokens",
+            "max_message_bytes",
+            "max_segment_tokens",
+        ):
             if getattr(self, name) < 1:
                 problems.append(f"--{name.replace('_', '-')} must be at least 1")
         if self.max_segment_tokens > 500:

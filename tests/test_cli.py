@@ -10,10 +10,11 @@ import sys
 import time
 
 import pytest
-from conftest import ServerProcess, article
 
 from tarjama.client import TarjamaClient
 from tarjama.v1 import tarjama_pb2 as pb
+
+from conftest import ServerProcess, article
 
 SIXTEEN = [1, 2, 1, 3, 1, 1, 2, 1, 2, 1, 1, 3, 1, 2, 1, 1]
 
@@ -75,7 +76,9 @@ def test_several_files_write_one_output_each(server, memorised_pairs, tmp_path):
         path.write_text("\n".join(arabic), encoding="utf-8")
         inputs.append(path)
     out = tmp_path / "out"
-    result = cli("translate", "--format", "markdown", "--output-dir", str(out), *map(str, inputs), server=server.address)
+    result = cli(
+        "translate", "--format", "markdown", "--output-dir", str(out), *map(str, inputs), server=server.address
+    )
     assert result.returncode == 0, result.stderr
     for k in range(3):
         text = (out / f"story{k}.md").read_text(encoding="utf-8")
@@ -126,7 +129,16 @@ def test_sigterm_finishes_in_flight_requests_then_exits_zero(fixture_models, cac
 
 def test_a_missing_model_exits_with_one_clear_line(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "tarjama.client.cli", "serve", "--port", "0", "--translation-model", str(tmp_path / "nope")],
+        [
+            sys.executable,
+            "-m",
+            "tarjama.client.cli",
+            "serve",
+            "--port",
+            "0",
+            "--translation-model",
+            str(tmp_path / "nope"),
+        ],
         capture_output=True,
         text=True,
         timeout=120,

@@ -21,7 +21,9 @@ def load(engine: str, model: Path, base_settings, **overrides):  # noqa: ANN001,
 
 
 @pytest.mark.parametrize("engine_name", ENGINES)
-def test_engine_reproduces_the_memorised_pairs_in_one_batch(engine_name, fixture_models, memorised_pairs, base_settings):
+def test_engine_reproduces_the_memorised_pairs_in_one_batch(
+    engine_name, fixture_models, memorised_pairs, base_settings
+):
     engine = load(engine_name, fixture_models["memorised"], base_settings)
     tokens = engine.tokenize([a for a, _ in memorised_pairs])
     assert all(t[-1] == "</s>" for t in tokens)

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from conftest import article
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,6 +46,10 @@ def test_a_node_client_sees_invalid_argument(ct2_server):
     if shutil.which("node") is None or not (INTEROP / "node_modules" / "@grpc" / "grpc-js").is_dir():
         pytest.skip("node and `npm ci --prefix tests/interop` are needed (CI installs them)")
     result = subprocess.run(
-        ["node", str(INTEROP / "translate.js"), ct2_server.address], input="", capture_output=True, text=True, timeout=60
+        ["node", str(INTEROP / "translate.js"), ct2_server.address],
+        input="",
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 1 and result.stderr.startswith("INVALID_ARGUMENT")

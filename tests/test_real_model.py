@@ -11,9 +11,10 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from conftest import InProcessServer
 
 from tarjama.client import TarjamaClient
+
+from conftest import InProcessServer
 
 MODEL = os.environ.get("TARJAMA_TEST_MODEL")
 DATA = Path(__file__).resolve().parent / "fixtures" / "data"

@@ -6,10 +6,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 import pytest
-from conftest import article
 
 from tarjama.client import TarjamaClient, TarjamaError
 from tarjama.v1 import tarjama_pb2 as pb
+
+from conftest import article
 
 
 def assert_aligned(response: pb.TranslateResponse, arabic: list[str], english: list[str]) -> None:
@@ -122,7 +123,7 @@ def test_summary_without_a_summariser_is_a_failed_precondition(ct2_server):
 
 
 def test_a_very_long_unpunctuated_paragraph_comes_back_whole(ct2_server, memorised_pairs):
-    words = " ".join(a.rstrip(".") for a, _ in memorised_pairs) .split()
+    words = " ".join(a.rstrip(".") for a, _ in memorised_pairs).split()
     paragraph = " ".join(words[i % len(words)] for i in range(1500))  # no sentence ends at all
     with TarjamaClient(ct2_server.address) as client:
         response = client.translate(paragraph, timeout=120)
@@ -137,10 +138,13 @@ def test_a_very_long_unpunctuated_paragraph_comes_back_whole(ct2_server, memoris
 def test_health_and_reflection(fixture_models, base_settings):
     from dataclasses import replace
 
-    from conftest import InProcessServer
     from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 
-    server = InProcessServer(replace(base_settings, translation_model=str(fixture_models["memorised"]), reflection=True))
+    from conftest import InProcessServer
+
+    server = InProcessServer(
+        replace(base_settings, translation_model=str(fixture_models["memorised"]), reflection=True)
+    )
     server.wait_serving()
     try:
         with grpc.insecure_channel(server.address) as channel:

@@ -1,0 +1,36 @@
+# Tarjama server image. CPU by default; for CUDA pass a CUDA base image and torch index, e.g.
+#   --build-arg BASE=nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04 --build-arg TORCH_INDEX=https://download.pytorch.org/whl/cu128
+ARG BASE=python:3.11-slim
+FROM ${BASE}
+
+ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
+ENV PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    TARJAMA_HOST=0.0.0.0 \
+    TARJAMA_PORT=50051 \
+    TARJAMA_CACHE_DIR=/cache
+
+# CUDA base images have no pip of their own.
+RUN command -v pip >/dev/null || (apt-get update && apt-get install -y --no-install-recommends python3-pip python3-venv \
+    && rm -rf /var/lib/apt/lists/*)
+RUN python3 -m venv /opt/tarjama
+ENV PATH=/opt/tarjama/bin:$PATH
+
+WORKDIR /src
+COPY constraints.txt pyproject.toml README.md ./
+# torch comes from the index that matches the base image; the rest is pinned as in CI.
+RUN grep -v '^torch==' constraints.txt > /tmp/constraints.txt \
+    && pip install --index-url ${TORCH_INDEX} "torch==$(sed -n 's/^torch==//p' constraints.txt | cut -d+ -f1)"
+COPY proto ./proto
+COPY server ./server
+COPY client ./client
+# The generated code comes from the same script CI checks.
+RUN pip install -c /tmp/constraints.txt grpcio-tools && python proto/compile_protos.py \
+    && pip install -c /tmp/constraints.txt '.[server]' && pip uninstall -y grpcio-tools
+
+VOLUME /cache
+EXPOSE 50051
+HEALTHCHECK --interval=15s --timeout=5s --start-period=600s --retries=3 \
+    CMD tarjama health --server 127.0.0.1:50051 || exit 1
+STOPSIGNAL SIGTERM
+CMD ["tarjama", "serve"]
