@@ -67,7 +67,7 @@ def check_server_dependencies() -> None:
         m for m in ("torch", "transformers", "sentencepiece", "ctranslate2") if importlib.util.find_spec(m) is None
     ]
     if missing:
-        raise ModelUnavailable(f"the server needs {', '.join(missing)}: install it with pip install 'tarjama[server]'")
+        raise ModelUnavailable(f"the server needs {', '.join(missing)}: install them with pip install 'tarjama[server]'")
 
 
 def load_pipeline(settings: Settings) -> TranslationPipeline:
@@ -75,7 +75,6 @@ def load_pipeline(settings: Settings) -> TranslationPipeline:
     from .engines import load_engine
     from .engines.base import SourceItem
 
-    check_server_dependencies()
     try:
         engine = load_engine(settings)
         tokens = engine.tokenize([WARMUP_TEXT])[0]
@@ -174,6 +173,7 @@ def run_with(args: argparse.Namespace) -> int:
         stream=sys.stderr,
     )
     try:
+        check_server_dependencies()
         return asyncio.run(serve(settings))
     except ModelUnavailable as exc:
         print(f"tarjama serve: error: {exc}", file=sys.stderr)
