@@ -67,7 +67,9 @@ def check_server_dependencies() -> None:
         m for m in ("torch", "transformers", "sentencepiece", "ctranslate2") if importlib.util.find_spec(m) is None
     ]
     if missing:
-        raise ModelUnavailable(f"the server needs {', '.join(missing)}: install them with pip install 'tarjama[server]'")
+        raise ModelUnavailable(
+            f"the server needs {', '.join(missing)}: install them with pip install 'tarjama[server]'"
+        )
 
 
 def load_pipeline(settings: Settings) -> TranslationPipeline:

@@ -45,6 +45,7 @@ class BatchStats:
     items: int = 0
     padded_tokens: int = 0
     real_tokens: int = 0
+    overloaded: int = 0
     size_histogram: collections.Counter[int] = field(default_factory=collections.Counter)
 
 
@@ -88,8 +89,10 @@ class Batcher(Generic[P, R]):
         run_batch: Callable[[list[P]], list[R]],
         limits: BatchLimits,
         name: str = "batcher",
+        split_on: Callable[[Exception], bool] = lambda exc: False,
     ) -> None:
         self._run_batch = run_batch
+        self._split_on = split_on
         self.limits = limits
         self.name = name
         self.stats = BatchStats()
@@ -97,6 +100,9 @@ class Batcher(Generic[P, R]):
         self._rr_after = -1  # round-robin position: seq of the job served last
         self._queued_tokens = 0
         self._oldest_enqueue: float | None = None
+        # Requests in the last batch: how many to expect back soon from clients that wait on each
+        # other's batch. Waiting for fewer than that cannot fill the batch, so it is not worth it.
+        self._recent_requests = 0
         self._seq = itertools.count()
         self._cond = threading.Condition()
         self._stopping = False
@@ -118,6 +124,7 @@ class Batcher(Generic[P, R]):
                 raise ShuttingDown("the server is shutting down")
             # A request bigger than the whole queue still runs when the queue is empty.
             if self._queued_tokens and self._queued_tokens + total > self.limits.max_queue_tokens:
+                self.stats.overloaded += 1
                 raise Overloaded(
                     f"the server is overloaded: {self._queued_tokens} tokens are queued "
                     f"(limit {self.limits.max_queue_tokens}); retry later"
@@ -187,6 +194,8 @@ class Batcher(Generic[P, R]):
         items = sum(len(j.payloads) - j.next_item for j in waiting)
         if items >= self.limits.max_batch_size or self._waiting_tokens() >= self.limits.max_batch_tokens:
             return 0.0
+        if len(waiting) >= self._recent_requests:
+            return 0.0  # nobody else is expected: an idle server answers at once
         return max(0.0, self._oldest_enqueue + self.limits.max_batch_delay_s - now)
 
     def _form_batch(self) -> list[tuple[_Job[P, R], int]]:
@@ -221,6 +230,7 @@ class Batcher(Generic[P, R]):
             self._oldest_enqueue = None
         elif picked:
             self._oldest_enqueue = time.monotonic()
+        self._recent_requests = len({job.seq for job, _ in picked})
         return picked
 
     def _work(self) -> None:
@@ -242,12 +252,24 @@ class Batcher(Generic[P, R]):
             if batch:
                 self._run(batch)
 
+    def _run_split(self, payloads: list[P]) -> list[R]:
+        """Run a batch; on an error `split_on` accepts (out of GPU memory), run its halves instead."""
+        try:
+            results = self._run_batch(payloads)
+        except Exception as exc:
+            if len(payloads) < 2 or not self._split_on(exc):
+                raise
+            half = len(payloads) // 2
+            log.warning("%s: a batch of %d failed (%s); retrying it in halves", self.name, len(payloads), exc)
+            return self._run_split(payloads[:half]) + self._run_split(payloads[half:])
+        if len(results) != len(payloads):
+            raise RuntimeError(f"engine returned {len(results)} results for {len(payloads)} items")
+        return results
+
     def _run(self, batch: list[tuple[_Job[P, R], int]]) -> None:
         payloads = [job.payloads[i] for job, i in batch]
         try:
-            results = self._run_batch(payloads)
-            if len(results) != len(payloads):
-                raise RuntimeError(f"engine returned {len(results)} results for {len(payloads)} items")
+            results = self._run_split(payloads)
         except Exception as exc:  # a failing batch fails its own requests, not the server
             log.exception("%s: a batch of %d items failed", self.name, len(payloads))
             with self._cond:

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import multiprocessing
 import os
 import re
 import shutil
 import tempfile
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,6 +64,12 @@ def resolve_model(ref: str, revision: str | None, cache_dir: str, role: str) -> 
     return ResolvedModel(ref, snapshot.name, str(snapshot), role)
 
 
+def _convert(model_path: str, output_dir: str, quantization: str) -> None:
+    import ctranslate2
+
+    ctranslate2.converters.TransformersConverter(model_path).convert(output_dir, quantization=quantization, force=True)
+
+
 def _fingerprint(directory: Path) -> str:
     """A short hash of a local checkpoint's file names, sizes and times: changes when the files do."""
     digest = hashlib.sha256()
@@ -78,14 +86,14 @@ def ctranslate2_model_dir(model: ResolvedModel, quantization: str, cache_dir: st
     if (target / "model.bin").is_file():
         log.info("using the cached CTranslate2 conversion %s", target)
         return target
-    import ctranslate2
-
     target.parent.mkdir(parents=True, exist_ok=True)
     log.info("converting %s to CTranslate2 (%s) into %s", model.id, quantization, target)
     work = Path(tempfile.mkdtemp(prefix=".converting-", dir=target.parent))
     try:
-        converter = ctranslate2.converters.TransformersConverter(model.path)
-        converter.convert(str(work / "model"), quantization=quantization, force=True)
+        # The converter loads the whole float32 checkpoint in torch; doing that in a child process
+        # gives the memory back, so the server's peak RSS is the int8 model's, not the converter's.
+        with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            pool.submit(_convert, model.path, str(work / "model"), quantization).result()
         # Another process may have finished the same conversion meanwhile; either copy is good.
         try:
             os.replace(work / "model", target)

@@ -15,7 +15,8 @@ import time
 from dataclasses import dataclass
 
 from .batcher import Batcher, BatchLimits
-from .engines.base import Engine, Hypothesis, SourceItem
+from .cache import LRUCache
+from .engines.base import Engine, Hypothesis, SourceItem, is_out_of_memory
 from .segmentation import split_long, split_sentences, word_spans
 from .settings import Settings
 
@@ -59,6 +60,9 @@ class TranslatedDocument:
     paragraphs: tuple[TranslatedParagraph, ...]
     segments: int
     translate_ms: float
+    source_tokens: int
+    output_tokens: int  # written by the model for this request (cached segments not counted)
+    cached: int
 
 
 @dataclass(frozen=True)
@@ -82,7 +86,12 @@ class TranslationPipeline:
             max_batch_delay_s=settings.max_batch_delay_ms / 1000,
             max_queue_tokens=settings.max_queue_tokens,
         )
-        self.batcher: Batcher[SourceItem, Hypothesis] = Batcher(engine.translate, limits, name="translation-batcher")
+        self.batcher: Batcher[SourceItem, Hypothesis] = Batcher(
+            engine.translate, limits, name="translation-batcher", split_on=is_out_of_memory
+        )
+        self.cache: LRUCache[SourceItem, Hypothesis] = LRUCache(settings.cache_size)
+        self.requests = 0
+        self.output_tokens = 0
 
     def output_cap(self, source_tokens: int) -> int:
         """Most output tokens a sentence may get: in proportion to its source, and never above the cap."""
@@ -113,20 +122,31 @@ class TranslationPipeline:
     async def translate(self, document: Document, deadline: float | None) -> TranslatedDocument:
         """Translate `document`; `deadline` is a time.monotonic() value after which the work is dropped."""
         started = time.perf_counter()
+        self.requests += 1
         sentences, segments = await asyncio.to_thread(self.plan, document)
         items = [SourceItem(seg.tokens, self.output_cap(len(seg.tokens))) for seg in segments]
-        ticket = self.batcher.submit(items, [len(seg.tokens) for seg in segments], deadline)
+        hypotheses: list[Hypothesis | None] = [self.cache.get(item) for item in items]
+        misses = [i for i, h in enumerate(hypotheses) if h is None]
+        ticket = self.batcher.submit([items[i] for i in misses], [len(items[i].tokens) for i in misses], deadline)
         try:
-            hypotheses = await asyncio.wrap_future(ticket.future)
+            translated = await asyncio.wrap_future(ticket.future)
         except asyncio.CancelledError:
             ticket.cancel()  # the client went away: its queued segments never reach the model
             raise
-        paragraphs = assemble(document, sentences, segments, hypotheses)
+        for i, hypothesis in zip(misses, translated, strict=True):
+            hypotheses[i] = hypothesis
+            self.cache.put(items[i], hypothesis)
+        done = [h for h in hypotheses if h is not None]
+        output_tokens = sum(h.num_tokens for h in translated)
+        self.output_tokens += output_tokens
         return TranslatedDocument(
             id=document.id,
-            paragraphs=paragraphs,
+            paragraphs=assemble(document, sentences, segments, done),
             segments=len(segments),
             translate_ms=(time.perf_counter() - started) * 1000,
+            source_tokens=sum(len(seg.tokens) for seg in segments),
+            output_tokens=output_tokens,
+            cached=len(segments) - len(misses),
         )
 
     def close(self) -> None:

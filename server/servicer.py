@@ -88,6 +88,9 @@ def response_pb(result: TranslatedDocument, runtime: Runtime, total_ms: float) -
             decoding=decoding_pb(runtime.settings),
             timings=pb.Timings(total_ms=total_ms, translate_ms=result.translate_ms),
             sentences=result.segments,
+            source_tokens=result.source_tokens,
+            output_tokens=result.output_tokens,
+            cached_sentences=result.cached,
         ),
     )
 
@@ -112,6 +115,26 @@ class TranslatorServicer(pb_grpc.TranslatorServicer):
                 max_paragraphs=settings.max_paragraphs,
                 max_message_bytes=settings.max_message_bytes,
             ),
+            stats=self._stats(),
+        )
+
+    def _stats(self) -> pb.ServerStats:
+        pipeline = self._runtime.pipeline
+        if pipeline is None:
+            return pb.ServerStats()
+        batches = pipeline.batcher.stats
+        return pb.ServerStats(
+            requests=pipeline.requests,
+            batches=batches.batches,
+            batched_sentences=batches.items,
+            batch_sizes=dict(batches.size_histogram),
+            source_tokens=batches.real_tokens,
+            padded_source_tokens=batches.padded_tokens,
+            output_tokens=pipeline.output_tokens,
+            cache_hits=pipeline.cache.hits,
+            cache_misses=pipeline.cache.misses,
+            queued_tokens=pipeline.batcher.queued_tokens,
+            overloaded=batches.overloaded,
         )
 
     async def _translate(self, request: pb.TranslateRequest, context: grpc.aio.ServicerContext) -> pb.TranslateResponse:

@@ -50,6 +50,7 @@ class Settings:
     max_batch_size: int = 32
     max_batch_delay_ms: float = 4.0
     max_queue_tokens: int = 400_000
+    cache_size: int = 0  # sentences kept in the translation cache; 0 turns it off
     threads: int = 0  # 0: all the cores this process may use
     grace_period_s: float = 30.0
     log_level: str = "info"
@@ -114,6 +115,7 @@ _HELP = {
     "max_batch_size": "most sentences in one engine batch",
     "max_batch_delay_ms": "longest wait for more work before running a partial batch",
     "max_queue_tokens": "source tokens that may wait in the queue; beyond it requests are refused",
+    "cache_size": "sentence translations kept in an LRU cache (0: no cache)",
     "threads": "CPU threads for the engine (0: all available cores)",
     "grace_period_s": "on SIGTERM, how long in-flight requests may take to finish",
     "log_level": "debug, info, warning or error",

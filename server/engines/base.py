@@ -96,3 +96,8 @@ def device_of(requested: str) -> str:
     except ImportError:
         pass
     return "cpu"
+
+
+def is_out_of_memory(exc: Exception) -> bool:
+    """Whether a batch failed for lack of (GPU) memory, so that its halves may still fit."""
+    return "out of memory" in str(exc).lower() or type(exc).__name__ == "OutOfMemoryError"

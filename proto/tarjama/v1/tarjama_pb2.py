@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18tarjama/v1/tarjama.proto\x12\ntarjama.v1\"\x82\x01\n\x10TranslateRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x12\n\nparagraphs\x18\x03 \x03(\t\x12\x11\n\tsummarize\x18\x04 \x01(\x08\x12-\n\x07options\x18\x05 \x01(\x0b\x32\x1c.tarjama.v1.TranslateOptions\"\x12\n\x10TranslateOptions\"\x98\x01\n\x11TranslateResponse\x12\n\n\x02id\x18\x01 \x01(\t\x12)\n\nparagraphs\x18\x02 \x03(\x0b\x32\x15.tarjama.v1.Paragraph\x12$\n\x07summary\x18\x03 \x01(\x0b\x32\x13.tarjama.v1.Summary\x12&\n\x04info\x18\x04 \x01(\x0b\x32\x18.tarjama.v1.ResponseInfo\"h\n\tParagraph\x12\r\n\x05index\x18\x01 \x01(\r\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x13\n\x0btranslation\x18\x03 \x01(\t\x12\'\n\tsentences\x18\x04 \x03(\x0b\x32\x14.tarjama.v1.Sentence\"\xd9\x02\n\x08Sentence\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\x13\n\x0btranslation\x18\x02 \x01(\t\x12\x14\n\x0csource_start\x18\x03 \x01(\r\x12\x12\n\nsource_end\x18\x04 \x01(\r\x12(\n\x05\x66lags\x18\x05 \x03(\x0e\x32\x19.tarjama.v1.Sentence.Flag\x12\x12\n\nconfidence\x18\x06 \x01(\x02\"\xbf\x01\n\x04\x46lag\x12\x14\n\x10\x46LAG_UNSPECIFIED\x10\x00\x12\t\n\x05SPLIT\x10\x01\x12\x16\n\x12PROTECTED_RESTORED\x10\x02\x12\x14\n\x10PLACEHOLDER_LOST\x10\x03\x12\x0f\n\x0bPASSTHROUGH\x10\x04\x12\x0e\n\nREPETITION\x10\x05\x12\x10\n\x0cLENGTH_RATIO\x10\x06\x12\x17\n\x13UNTRANSLATED_ARABIC\x10\x07\x12\t\n\x05\x45MPTY\x10\x08\x12\x11\n\rOUTPUT_CAPPED\x10\t\"f\n\x07Summary\x12\x0c\n\x04text\x18\x01 \x01(\t\x12.\n\tsentences\x18\x02 \x03(\x0b\x32\x1b.tarjama.v1.SummarySentence\x12\x0e\n\x06method\x18\x03 \x01(\t\x12\r\n\x05model\x18\x04 \x01(\t\"B\n\x0fSummarySentence\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x12\n\nparagraphs\x18\x02 \x03(\r\x12\r\n\x05score\x18\x03 \x01(\x02\"\x9d\x01\n\x0cResponseInfo\x12$\n\x05model\x18\x01 \x01(\x0b\x32\x15.tarjama.v1.ModelInfo\x12.\n\x08\x64\x65\x63oding\x18\x02 \x01(\x0b\x32\x1c.tarjama.v1.DecodingSettings\x12$\n\x07timings\x18\x03 \x01(\x0b\x32\x13.tarjama.v1.Timings\x12\x11\n\tsentences\x18\x04 \x01(\r\"G\n\x07Timings\x12\x10\n\x08total_ms\x18\x01 \x01(\x01\x12\x14\n\x0ctranslate_ms\x18\x02 \x01(\x01\x12\x14\n\x0csummarize_ms\x18\x03 \x01(\x01\"\x10\n\x0eGetInfoRequest\"\xa4\x01\n\x0fGetInfoResponse\x12\x16\n\x0eserver_version\x18\x01 \x01(\t\x12%\n\x06models\x18\x02 \x03(\x0b\x32\x15.tarjama.v1.ModelInfo\x12.\n\x08\x64\x65\x63oding\x18\x03 \x01(\x0b\x32\x1c.tarjama.v1.DecodingSettings\x12\"\n\x06limits\x18\x04 \x01(\x0b\x32\x12.tarjama.v1.Limits\"{\n\tModelInfo\x12\x0c\n\x04role\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\x10\n\x08revision\x18\x03 \x01(\t\x12\x0c\n\x04path\x18\x04 \x01(\t\x12\x0e\n\x06\x65ngine\x18\x05 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x06 \x01(\t\x12\x14\n\x0c\x63ompute_type\x18\x07 \x01(\t\"u\n\x10\x44\x65\x63odingSettings\x12\x11\n\tbeam_size\x18\x01 \x01(\r\x12\x19\n\x11max_output_tokens\x18\x02 \x01(\r\x12\x18\n\x10max_output_ratio\x18\x03 \x01(\x02\x12\x19\n\x11max_output_offset\x18\x04 \x01(\r\"S\n\x06Limits\x12\x16\n\x0emax_characters\x18\x01 \x01(\r\x12\x16\n\x0emax_paragraphs\x18\x02 \x01(\r\x12\x19\n\x11max_message_bytes\x18\x03 \x01(\r2\x9a\x01\n\nTranslator\x12H\n\tTranslate\x12\x1c.tarjama.v1.TranslateRequest\x1a\x1d.tarjama.v1.TranslateResponse\x12\x42\n\x07GetInfo\x12\x1a.tarjama.v1.GetInfoRequest\x1a\x1b.tarjama.v1.GetInfoResponseBI\n\rio.tarjama.v1P\x01Z6github.com/tarjama/tarjama/gen/go/tarjama/v1;tarjamav1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18tarjama/v1/tarjama.proto\x12\ntarjama.v1\"\x82\x01\n\x10TranslateRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x12\n\nparagraphs\x18\x03 \x03(\t\x12\x11\n\tsummarize\x18\x04 \x01(\x08\x12-\n\x07options\x18\x05 \x01(\x0b\x32\x1c.tarjama.v1.TranslateOptions\"\x12\n\x10TranslateOptions\"\x98\x01\n\x11TranslateResponse\x12\n\n\x02id\x18\x01 \x01(\t\x12)\n\nparagraphs\x18\x02 \x03(\x0b\x32\x15.tarjama.v1.Paragraph\x12$\n\x07summary\x18\x03 \x01(\x0b\x32\x13.tarjama.v1.Summary\x12&\n\x04info\x18\x04 \x01(\x0b\x32\x18.tarjama.v1.ResponseInfo\"h\n\tParagraph\x12\r\n\x05index\x18\x01 \x01(\r\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x13\n\x0btranslation\x18\x03 \x01(\t\x12\'\n\tsentences\x18\x04 \x03(\x0b\x32\x14.tarjama.v1.Sentence\"\xd9\x02\n\x08Sentence\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\x13\n\x0btranslation\x18\x02 \x01(\t\x12\x14\n\x0csource_start\x18\x03 \x01(\r\x12\x12\n\nsource_end\x18\x04 \x01(\r\x12(\n\x05\x66lags\x18\x05 \x03(\x0e\x32\x19.tarjama.v1.Sentence.Flag\x12\x12\n\nconfidence\x18\x06 \x01(\x02\"\xbf\x01\n\x04\x46lag\x12\x14\n\x10\x46LAG_UNSPECIFIED\x10\x00\x12\t\n\x05SPLIT\x10\x01\x12\x16\n\x12PROTECTED_RESTORED\x10\x02\x12\x14\n\x10PLACEHOLDER_LOST\x10\x03\x12\x0f\n\x0bPASSTHROUGH\x10\x04\x12\x0e\n\nREPETITION\x10\x05\x12\x10\n\x0cLENGTH_RATIO\x10\x06\x12\x17\n\x13UNTRANSLATED_ARABIC\x10\x07\x12\t\n\x05\x45MPTY\x10\x08\x12\x11\n\rOUTPUT_CAPPED\x10\t\"f\n\x07Summary\x12\x0c\n\x04text\x18\x01 \x01(\t\x12.\n\tsentences\x18\x02 \x03(\x0b\x32\x1b.tarjama.v1.SummarySentence\x12\x0e\n\x06method\x18\x03 \x01(\t\x12\r\n\x05model\x18\x04 \x01(\t\"B\n\x0fSummarySentence\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x12\n\nparagraphs\x18\x02 \x03(\r\x12\r\n\x05score\x18\x03 \x01(\x02\"\xe5\x01\n\x0cResponseInfo\x12$\n\x05model\x18\x01 \x01(\x0b\x32\x15.tarjama.v1.ModelInfo\x12.\n\x08\x64\x65\x63oding\x18\x02 \x01(\x0b\x32\x1c.tarjama.v1.DecodingSettings\x12$\n\x07timings\x18\x03 \x01(\x0b\x32\x13.tarjama.v1.Timings\x12\x11\n\tsentences\x18\x04 \x01(\r\x12\x15\n\rsource_tokens\x18\x05 \x01(\r\x12\x15\n\routput_tokens\x18\x06 \x01(\r\x12\x18\n\x10\x63\x61\x63hed_sentences\x18\x07 \x01(\r\"G\n\x07Timings\x12\x10\n\x08total_ms\x18\x01 \x01(\x01\x12\x14\n\x0ctranslate_ms\x18\x02 \x01(\x01\x12\x14\n\x0csummarize_ms\x18\x03 \x01(\x01\"\x10\n\x0eGetInfoRequest\"\xcc\x01\n\x0fGetInfoResponse\x12\x16\n\x0eserver_version\x18\x01 \x01(\t\x12%\n\x06models\x18\x02 \x03(\x0b\x32\x15.tarjama.v1.ModelInfo\x12.\n\x08\x64\x65\x63oding\x18\x03 \x01(\x0b\x32\x1c.tarjama.v1.DecodingSettings\x12\"\n\x06limits\x18\x04 \x01(\x0b\x32\x12.tarjama.v1.Limits\x12&\n\x05stats\x18\x05 \x01(\x0b\x32\x17.tarjama.v1.ServerStats\"\xdd\x02\n\x0bServerStats\x12\x10\n\x08requests\x18\x01 \x01(\x04\x12\x0f\n\x07\x62\x61tches\x18\x02 \x01(\x04\x12\x19\n\x11\x62\x61tched_sentences\x18\x03 \x01(\x04\x12<\n\x0b\x62\x61tch_sizes\x18\x04 \x03(\x0b\x32\'.tarjama.v1.ServerStats.BatchSizesEntry\x12\x15\n\rsource_tokens\x18\x05 \x01(\x04\x12\x1c\n\x14padded_source_tokens\x18\x06 \x01(\x04\x12\x15\n\routput_tokens\x18\x07 \x01(\x04\x12\x12\n\ncache_hits\x18\x08 \x01(\x04\x12\x14\n\x0c\x63\x61\x63he_misses\x18\t \x01(\x04\x12\x15\n\rqueued_tokens\x18\n \x01(\x04\x12\x12\n\noverloaded\x18\x0b \x01(\x04\x1a\x31\n\x0f\x42\x61tchSizesEntry\x12\x0b\n\x03key\x18\x01 \x01(\r\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\"{\n\tModelInfo\x12\x0c\n\x04role\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\x10\n\x08revision\x18\x03 \x01(\t\x12\x0c\n\x04path\x18\x04 \x01(\t\x12\x0e\n\x06\x65ngine\x18\x05 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x06 \x01(\t\x12\x14\n\x0c\x63ompute_type\x18\x07 \x01(\t\"u\n\x10\x44\x65\x63odingSettings\x12\x11\n\tbeam_size\x18\x01 \x01(\r\x12\x19\n\x11max_output_tokens\x18\x02 \x01(\r\x12\x18\n\x10max_output_ratio\x18\x03 \x01(\x02\x12\x19\n\x11max_output_offset\x18\x04 \x01(\r\"S\n\x06Limits\x12\x16\n\x0emax_characters\x18\x01 \x01(\r\x12\x16\n\x0emax_paragraphs\x18\x02 \x01(\r\x12\x19\n\x11max_message_bytes\x18\x03 \x01(\r2\x9a\x01\n\nTranslator\x12H\n\tTranslate\x12\x1c.tarjama.v1.TranslateRequest\x1a\x1d.tarjama.v1.TranslateResponse\x12\x42\n\x07GetInfo\x12\x1a.tarjama.v1.GetInfoRequest\x1a\x1b.tarjama.v1.GetInfoResponseBI\n\rio.tarjama.v1P\x01Z6github.com/tarjama/tarjama/gen/go/tarjama/v1;tarjamav1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,6 +32,8 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tarjama.v1.tarjama_pb2', _g
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\rio.tarjama.v1P\001Z6github.com/tarjama/tarjama/gen/go/tarjama/v1;tarjamav1'
+  _globals['_SERVERSTATS_BATCHSIZESENTRY']._loaded_options = None
+  _globals['_SERVERSTATS_BATCHSIZESENTRY']._serialized_options = b'8\001'
   _globals['_TRANSLATEREQUEST']._serialized_start=41
   _globals['_TRANSLATEREQUEST']._serialized_end=171
   _globals['_TRANSLATEOPTIONS']._serialized_start=173
@@ -49,19 +51,23 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SUMMARYSENTENCE']._serialized_start=906
   _globals['_SUMMARYSENTENCE']._serialized_end=972
   _globals['_RESPONSEINFO']._serialized_start=975
-  _globals['_RESPONSEINFO']._serialized_end=1132
-  _globals['_TIMINGS']._serialized_start=1134
-  _globals['_TIMINGS']._serialized_end=1205
-  _globals['_GETINFOREQUEST']._serialized_start=1207
-  _globals['_GETINFOREQUEST']._serialized_end=1223
-  _globals['_GETINFORESPONSE']._serialized_start=1226
-  _globals['_GETINFORESPONSE']._serialized_end=1390
-  _globals['_MODELINFO']._serialized_start=1392
-  _globals['_MODELINFO']._serialized_end=1515
-  _globals['_DECODINGSETTINGS']._serialized_start=1517
-  _globals['_DECODINGSETTINGS']._serialized_end=1634
-  _globals['_LIMITS']._serialized_start=1636
-  _globals['_LIMITS']._serialized_end=1719
-  _globals['_TRANSLATOR']._serialized_start=1722
-  _globals['_TRANSLATOR']._serialized_end=1876
+  _globals['_RESPONSEINFO']._serialized_end=1204
+  _globals['_TIMINGS']._serialized_start=1206
+  _globals['_TIMINGS']._serialized_end=1277
+  _globals['_GETINFOREQUEST']._serialized_start=1279
+  _globals['_GETINFOREQUEST']._serialized_end=1295
+  _globals['_GETINFORESPONSE']._serialized_start=1298
+  _globals['_GETINFORESPONSE']._serialized_end=1502
+  _globals['_SERVERSTATS']._serialized_start=1505
+  _globals['_SERVERSTATS']._serialized_end=1854
+  _globals['_SERVERSTATS_BATCHSIZESENTRY']._serialized_start=1805
+  _globals['_SERVERSTATS_BATCHSIZESENTRY']._serialized_end=1854
+  _globals['_MODELINFO']._serialized_start=1856
+  _globals['_MODELINFO']._serialized_end=1979
+  _globals['_DECODINGSETTINGS']._serialized_start=1981
+  _globals['_DECODINGSETTINGS']._serialized_end=2098
+  _globals['_LIMITS']._serialized_start=2100
+  _globals['_LIMITS']._serialized_end=2183
+  _globals['_TRANSLATOR']._serialized_start=2186
+  _globals['_TRANSLATOR']._serialized_end=2340
 # @@protoc_insertion_point(module_scope)

@@ -110,16 +110,22 @@ class SummarySentence(_message.Message):
     def __init__(self, text: _Optional[str] = ..., paragraphs: _Optional[_Iterable[int]] = ..., score: _Optional[float] = ...) -> None: ...
 
 class ResponseInfo(_message.Message):
-    __slots__ = ("model", "decoding", "timings", "sentences")
+    __slots__ = ("model", "decoding", "timings", "sentences", "source_tokens", "output_tokens", "cached_sentences")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     DECODING_FIELD_NUMBER: _ClassVar[int]
     TIMINGS_FIELD_NUMBER: _ClassVar[int]
     SENTENCES_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    CACHED_SENTENCES_FIELD_NUMBER: _ClassVar[int]
     model: ModelInfo
     decoding: DecodingSettings
     timings: Timings
     sentences: int
-    def __init__(self, model: _Optional[_Union[ModelInfo, _Mapping]] = ..., decoding: _Optional[_Union[DecodingSettings, _Mapping]] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ..., sentences: _Optional[int] = ...) -> None: ...
+    source_tokens: int
+    output_tokens: int
+    cached_sentences: int
+    def __init__(self, model: _Optional[_Union[ModelInfo, _Mapping]] = ..., decoding: _Optional[_Union[DecodingSettings, _Mapping]] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ..., sentences: _Optional[int] = ..., source_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., cached_sentences: _Optional[int] = ...) -> None: ...
 
 class Timings(_message.Message):
     __slots__ = ("total_ms", "translate_ms", "summarize_ms")
@@ -136,16 +142,51 @@ class GetInfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class GetInfoResponse(_message.Message):
-    __slots__ = ("server_version", "models", "decoding", "limits")
+    __slots__ = ("server_version", "models", "decoding", "limits", "stats")
     SERVER_VERSION_FIELD_NUMBER: _ClassVar[int]
     MODELS_FIELD_NUMBER: _ClassVar[int]
     DECODING_FIELD_NUMBER: _ClassVar[int]
     LIMITS_FIELD_NUMBER: _ClassVar[int]
+    STATS_FIELD_NUMBER: _ClassVar[int]
     server_version: str
     models: _containers.RepeatedCompositeFieldContainer[ModelInfo]
     decoding: DecodingSettings
     limits: Limits
-    def __init__(self, server_version: _Optional[str] = ..., models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ..., decoding: _Optional[_Union[DecodingSettings, _Mapping]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ...) -> None: ...
+    stats: ServerStats
+    def __init__(self, server_version: _Optional[str] = ..., models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ..., decoding: _Optional[_Union[DecodingSettings, _Mapping]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., stats: _Optional[_Union[ServerStats, _Mapping]] = ...) -> None: ...
+
+class ServerStats(_message.Message):
+    __slots__ = ("requests", "batches", "batched_sentences", "batch_sizes", "source_tokens", "padded_source_tokens", "output_tokens", "cache_hits", "cache_misses", "queued_tokens", "overloaded")
+    class BatchSizesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: int
+        value: int
+        def __init__(self, key: _Optional[int] = ..., value: _Optional[int] = ...) -> None: ...
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    BATCHES_FIELD_NUMBER: _ClassVar[int]
+    BATCHED_SENTENCES_FIELD_NUMBER: _ClassVar[int]
+    BATCH_SIZES_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    PADDED_SOURCE_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    CACHE_HITS_FIELD_NUMBER: _ClassVar[int]
+    CACHE_MISSES_FIELD_NUMBER: _ClassVar[int]
+    QUEUED_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    OVERLOADED_FIELD_NUMBER: _ClassVar[int]
+    requests: int
+    batches: int
+    batched_sentences: int
+    batch_sizes: _containers.ScalarMap[int, int]
+    source_tokens: int
+    padded_source_tokens: int
+    output_tokens: int
+    cache_hits: int
+    cache_misses: int
+    queued_tokens: int
+    overloaded: int
+    def __init__(self, requests: _Optional[int] = ..., batches: _Optional[int] = ..., batched_sentences: _Optional[int] = ..., batch_sizes: _Optional[_Mapping[int, int]] = ..., source_tokens: _Optional[int] = ..., padded_source_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., cache_hits: _Optional[int] = ..., cache_misses: _Optional[int] = ..., queued_tokens: _Optional[int] = ..., overloaded: _Optional[int] = ...) -> None: ...
 
 class ModelInfo(_message.Message):
     __slots__ = ("role", "id", "revision", "path", "engine", "device", "compute_type")
