@@ -33,7 +33,7 @@ class BatchLimits:
 
     max_batch_tokens: int = 8192  # padded tokens: batch size x longest item
     max_batch_size: int = 32
-    max_batch_delay_s: float = 0.004
+    max_batch_delay_s: float = 0.05
     max_queue_tokens: int = 400_000
 
 
@@ -103,6 +103,7 @@ class Batcher(Generic[P, R]):
         # Requests in the last batch: how many to expect back soon from clients that wait on each
         # other's batch. Waiting for fewer than that cannot fill the batch, so it is not worth it.
         self._recent_requests = 0
+        self._last_batch_s = 0.0
         self._seq = itertools.count()
         self._cond = threading.Condition()
         self._stopping = False
@@ -196,7 +197,9 @@ class Batcher(Generic[P, R]):
             return 0.0
         if len(waiting) >= self._recent_requests:
             return 0.0  # nobody else is expected: an idle server answers at once
-        return max(0.0, self._oldest_enqueue + self.limits.max_batch_delay_s - now)
+        # Waiting costs every queued request; never more than a tenth of what a batch takes to run.
+        limit = min(self.limits.max_batch_delay_s, 0.1 * self._last_batch_s)
+        return max(0.0, self._oldest_enqueue + limit - now)
 
     def _form_batch(self) -> list[tuple[_Job[P, R], int]]:
         """Take items round-robin across waiting jobs until the size or token budget is reached."""
@@ -268,8 +271,10 @@ class Batcher(Generic[P, R]):
 
     def _run(self, batch: list[tuple[_Job[P, R], int]]) -> None:
         payloads = [job.payloads[i] for job, i in batch]
+        started = time.monotonic()
         try:
             results = self._run_split(payloads)
+            self._last_batch_s = time.monotonic() - started
         except Exception as exc:  # a failing batch fails its own requests, not the server
             log.exception("%s: a batch of %d items failed", self.name, len(payloads))
             with self._cond:

@@ -48,7 +48,7 @@ class Settings:
     max_message_bytes: int = 4 * 1024 * 1024
     max_batch_tokens: int = 8192
     max_batch_size: int = 32
-    max_batch_delay_ms: float = 4.0
+    max_batch_delay_ms: float = 50.0
     max_queue_tokens: int = 400_000
     cache_size: int = 0  # sentences kept in the translation cache; 0 turns it off
     threads: int = 0  # 0: all the cores this process may use
@@ -113,7 +113,7 @@ _HELP = {
     "max_message_bytes": "largest request message accepted, in bytes",
     "max_batch_tokens": "token budget of one engine batch (batch size x longest sentence)",
     "max_batch_size": "most sentences in one engine batch",
-    "max_batch_delay_ms": "longest wait for more work before running a partial batch",
+    "max_batch_delay_ms": "longest wait for more requests before a partial batch (also at most 10%% of a batch's time)",
     "max_queue_tokens": "source tokens that may wait in the queue; beyond it requests are refused",
     "cache_size": "sentence translations kept in an LRU cache (0: no cache)",
     "threads": "CPU threads for the engine (0: all available cores)",

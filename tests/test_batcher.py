@@ -165,3 +165,63 @@ def test_an_empty_request_completes_at_once() -> None:
     batcher = make(FakeEngine())
     assert batcher.submit([], []).future.result(1) == []
     batcher.stop()
+
+
+def test_an_out_of_memory_batch_is_split_and_retried_in_halves() -> None:
+    calls: list[int] = []
+
+    def engine(items: list[str]) -> list[str]:
+        calls.append(len(items))
+        if len(items) > 2:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return [i.upper() for i in items]
+
+    batcher: Batcher[str, str] = Batcher(
+        engine, BatchLimits(max_batch_delay_s=0.0), split_on=lambda exc: "out of memory" in str(exc)
+    )
+    items = [f"s{i}" for i in range(8)]
+    assert submit(batcher, items).future.result(5) == [i.upper() for i in items]
+    assert calls[0] == 8 and max(calls[1:]) <= 4 and sum(c for c in calls if c <= 2) == 8
+    batcher.stop()
+
+
+def test_other_errors_are_not_retried() -> None:
+    calls: list[int] = []
+
+    def engine(items: list[str]) -> list[str]:
+        calls.append(len(items))
+        raise ValueError("bad input")
+
+    batcher: Batcher[str, str] = Batcher(engine, BatchLimits(), split_on=lambda exc: "out of memory" in str(exc))
+    with pytest.raises(EngineFailure):
+        submit(batcher, ["a", "b", "c"]).future.result(5)
+    assert calls == [3]
+    batcher.stop()
+
+
+def test_an_idle_batcher_does_not_wait_for_company() -> None:
+    engine = FakeEngine()
+    batcher = make(engine, max_batch_delay_s=0.5)
+    started = time.monotonic()
+    submit(batcher, ["alone"]).future.result(5)
+    assert time.monotonic() - started < 0.2, "one client on an idle server is answered without the batch delay"
+    batcher.stop()
+
+
+def test_after_a_busy_batch_it_waits_briefly_to_fill_the_next() -> None:
+    engine = FakeEngine(delay=0.2)  # the wait is bounded by a tenth of a batch's time: 20 ms here
+    engine.gate.clear()
+    batcher = make(engine, max_batch_delay_s=0.3, max_batch_size=8)
+    first = [submit(batcher, [f"a{i}"]) for i in range(1)]
+    engine.entered.wait(5)
+    wave = [submit(batcher, [f"b{i}"]) for i in range(8)]  # 8 requests share the next batch
+    engine.gate.set()
+    wait([t.future for t in first + wave], 5)
+    # Clients answered together come back together: the next wave trickles in and is batched whole.
+    trickle = []
+    for i in range(8):
+        trickle.append(submit(batcher, [f"c{i}"]))
+        time.sleep(0.001)
+    wait([t.future for t in trickle], 5)
+    assert engine.batches[-1] == [f"c{i}" for i in range(8)]
+    batcher.stop()

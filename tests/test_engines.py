@@ -71,3 +71,21 @@ def test_an_unreachable_hub_model_says_how_to_use_a_local_copy(tmp_path, monkeyp
     message = str(error.value)
     assert "Helsinki-NLP/opus-mt-ar-en" in message and "--translation-model" in message
     assert "\n" not in message
+
+
+def test_light_tokenizer_matches_transformers_marian_tokenizer(fixture_models):
+    from transformers import AutoTokenizer
+
+    from tarjama.server.engines.marian_tokenizer import MarianTokenizer
+
+    data = Path(__file__).parent / "fixtures" / "data"
+    arabic = (data / "flores200-devtest.ara").read_text(encoding="utf-8").splitlines()
+    english = (data / "flores200-devtest.eng").read_text(encoding="utf-8").splitlines()
+    for name in ("memorised", "opus-shape") if (fixture_models["memorised"].parent / "opus-shape").is_dir() else ("memorised",):
+        ours = MarianTokenizer(str(fixture_models["memorised"].parent / name))
+        theirs = AutoTokenizer.from_pretrained(str(fixture_models["memorised"].parent / name))
+        for text in arabic + ["", "  مسافات  ", "x\u200fy", "ﻻ ﷺ"]:
+            assert list(ours.tokenize([text])[0]) == theirs.convert_ids_to_tokens(theirs(text).input_ids), text
+        for text in english[:300]:
+            ids = theirs(text_target=text).input_ids
+            assert ours.detokenize(ours.pieces(ids)) == theirs.decode(ids, skip_special_tokens=True), text

@@ -58,25 +58,6 @@ class Engine(Protocol):
     def close(self) -> None: ...
 
 
-class MarianTokenizer:
-    """The HF tokenizer of a Marian checkpoint, seen as pieces in and text out."""
-
-    def __init__(self, model_path: str) -> None:
-        from transformers import AutoTokenizer
-
-        self.hf = AutoTokenizer.from_pretrained(model_path)
-        self.eos = self.hf.eos_token
-        self.specials = set(self.hf.all_special_tokens)
-
-    def tokenize(self, texts: list[str]) -> list[tuple[str, ...]]:
-        ids = self.hf(texts, add_special_tokens=True)["input_ids"]
-        return [tuple(self.hf.convert_ids_to_tokens(row)) for row in ids]
-
-    def detokenize(self, pieces: list[str]) -> str:
-        pieces = [p for p in pieces if p not in self.specials]
-        return self.hf.convert_tokens_to_string(pieces).strip()
-
-
 def device_of(requested: str) -> str:
     """`auto` becomes cuda when a GPU is visible to either engine, else cpu."""
     if requested != "auto":

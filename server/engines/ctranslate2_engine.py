@@ -6,7 +6,8 @@ import logging
 
 from ..models import ResolvedModel, ctranslate2_model_dir
 from ..settings import Settings
-from .base import EngineInfo, Hypothesis, MarianTokenizer, SourceItem, device_of
+from .base import EngineInfo, Hypothesis, SourceItem, device_of
+from .marian_tokenizer import MarianTokenizer
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,8 @@ import logging
 
 from ..models import ResolvedModel
 from ..settings import Settings
-from .base import EngineInfo, Hypothesis, MarianTokenizer, SourceItem, device_of
+from .base import EngineInfo, Hypothesis, SourceItem, device_of
+from .marian_tokenizer import MarianTokenizer
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +35,8 @@ class TorchEngine:
         self._model = AutoModelForSeq2SeqLM.from_pretrained(model.path, dtype=dtypes[compute_type])
         self._model.to(self._device).eval()
         self._tokenizer = MarianTokenizer(model.path)
-        self._pad_id = self._tokenizer.hf.pad_token_id
-        self._eos_id = self._tokenizer.hf.eos_token_id
+        self._pad_id = self._tokenizer.pad_id
+        self._eos_id = self._tokenizer.eos_id
         self._beam_size = settings.beam_size
         self.info = EngineInfo(
             role=model.role,
@@ -53,8 +54,7 @@ class TorchEngine:
 
     def translate(self, batch: list[SourceItem]) -> list[Hypothesis]:
         torch = self._torch
-        hf = self._tokenizer.hf
-        rows = [hf.convert_tokens_to_ids(list(item.tokens)) for item in batch]
+        rows = [self._tokenizer.ids(item.tokens) for item in batch]
         width = max(len(r) for r in rows)
         input_ids = torch.full((len(rows), width), self._pad_id, dtype=torch.long)
         mask = torch.zeros((len(rows), width), dtype=torch.long)
@@ -86,7 +86,7 @@ class TorchEngine:
             ids = [i for i in ids if i != self._pad_id]
             capped = not ended or len(ids) >= item.max_output_tokens
             ids = ids[: item.max_output_tokens]
-            pieces = hf.convert_ids_to_tokens(ids)
+            pieces = self._tokenizer.pieces(ids)
             hypotheses.append(
                 Hypothesis(
                     text=self._tokenizer.detokenize(pieces),

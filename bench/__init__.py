@@ -1,0 +1,1 @@
+"""Benchmarks: the load generator and the comparison against offline and naive references."""
