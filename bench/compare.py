@@ -257,9 +257,13 @@ def main() -> None:  # noqa: PLR0915 - one linear script, easier to read in one 
     pool = [s for s in flores_sentences() if len(split_sentences(s)) == 1 and len(tokenizer(s).input_ids) >= need]
     sentences = [pool[i % len(pool)] for i in range(args.sentences)]
     tokens = [tokenizer.convert_ids_to_tokens(tokenizer(s).input_ids) for s in sentences]
-    ct2_dir = str(ctranslate2_model_dir(resolve_model(model, None, cache_dir, "translation"), args.compute_type, cache_dir))
+    ct2_dir = str(
+        ctranslate2_model_dir(resolve_model(model, None, cache_dir, "translation"), args.compute_type, cache_dir)
+    )
     results: dict[str, object] = {
-        "machine": f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores, {platform.processor() or ''}".strip(", "),
+        "machine": f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores, {platform.processor() or ''}".strip(
+            ", "
+        ),
         "model": model,
         "settings": {k: v for k, v in vars(args).items() if k != "out"} | {"out": None},
         "sentences": len(sentences),
@@ -269,7 +273,9 @@ def main() -> None:  # noqa: PLR0915 - one linear script, easier to read in one 
     log(f"ceiling (before), {len(sentences)} sentences")
     translator = load_ct2(ct2_dir, args.device, args.compute_type, args.threads)
     direct_ms = direct_latency(translator, tokens, args, args.latency_repeats)
-    ceilings = {b: ceiling(translator, tokens, argparse.Namespace(**{**vars(args), "max_batch_size": b})) for b in batch_sizes}
+    ceilings = {
+        b: ceiling(translator, tokens, argparse.Namespace(**{**vars(args), "max_batch_size": b})) for b in batch_sizes
+    }
     before = ceilings[batch_sizes[0]]
     del translator
     gc.collect()
@@ -318,7 +324,8 @@ def main() -> None:  # noqa: PLR0915 - one linear script, easier to read in one 
             "served": served,
             "naive": naive,
             "ratios": {
-                "served_vs_ceiling_min": load["sentences_per_s"] / max(before["sentences_per_s"], after["sentences_per_s"]),  # type: ignore[index]
+                "served_vs_ceiling_min": load["sentences_per_s"]
+                / max(before["sentences_per_s"], after["sentences_per_s"]),  # type: ignore[index]
                 "served_vs_ceiling_mean": load["sentences_per_s"] / ceiling_mean,  # type: ignore[index]
                 "served_vs_naive": load["sentences_per_s"] / naive["sentences_per_s"],  # type: ignore[index]
                 "ceiling_vs_naive": ceiling_mean / naive["sentences_per_s"],

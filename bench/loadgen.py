@@ -71,7 +71,9 @@ async def run_load(
     timeout: float = 600,
 ) -> LoadResult:
     """Send every sentence once, `concurrency` requests in flight at a time (closed loop)."""
-    requests = [list(sentences[i : i + paragraphs_per_request]) for i in range(0, len(sentences), paragraphs_per_request)]
+    requests = [
+        list(sentences[i : i + paragraphs_per_request]) for i in range(0, len(sentences), paragraphs_per_request)
+    ]
     latencies: list[float] = []
     errors: collections.Counter[str] = collections.Counter()
     output_tokens = 0
@@ -131,7 +133,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     pool = [s for s in texts if len(s) >= args.min_chars and len(split_sentences(s)) == 1]
     sentences = [pool[i % len(pool)] for i in range(args.requests)]
     result = asyncio.run(
-        run_load(args.server, sentences, concurrency=args.concurrency, paragraphs_per_request=args.paragraphs_per_request)
+        run_load(
+            args.server, sentences, concurrency=args.concurrency, paragraphs_per_request=args.paragraphs_per_request
+        )
     )
     print(json.dumps(asdict(result), indent=2))
 

@@ -59,6 +59,9 @@ class _Job(Generic[P, R]):
     deadline: float | None
     future: Future[list[R]]
     results: list[R | None]
+    # Items are taken shortest first, so a long document's batches hold sentences of similar
+    # length (less padding); results still go back to their own positions.
+    order: list[int] = field(default_factory=list)
     next_item: int = 0
     done_items: int = 0
     queued_tokens: int = 0
@@ -67,6 +70,13 @@ class _Job(Generic[P, R]):
     @property
     def waiting(self) -> bool:
         return self.next_item < len(self.payloads)
+
+    @property
+    def remaining(self) -> int:
+        return len(self.payloads) - self.next_item
+
+    def unsent_tokens(self) -> int:
+        return sum(self.costs[i] for i in self.order[self.next_item :])
 
 
 class Ticket(Generic[R]):
@@ -104,6 +114,7 @@ class Batcher(Generic[P, R]):
         # other's batch. Waiting for fewer than that cannot fill the batch, so it is not worth it.
         self._recent_requests = 0
         self._last_batch_s = 0.0
+        self._free_since = 0.0  # when the last batch finished
         self._seq = itertools.count()
         self._cond = threading.Condition()
         self._stopping = False
@@ -137,6 +148,7 @@ class Batcher(Generic[P, R]):
                 deadline=deadline,
                 future=future,
                 results=[None] * len(payloads),
+                order=sorted(range(len(payloads)), key=costs.__getitem__),
                 queued_tokens=total,
             )
             if not payloads:
@@ -172,7 +184,7 @@ class Batcher(Generic[P, R]):
             job.future.set_exception(error)
 
     def _release(self, job: _Job[P, R]) -> None:
-        unsent = sum(job.costs[job.next_item :])
+        unsent = job.unsent_tokens()
         job.next_item = len(job.payloads)
         self._queued_tokens -= unsent
         job.queued_tokens -= unsent
@@ -185,7 +197,7 @@ class Batcher(Generic[P, R]):
                 self._drop(job, DeadlineExceeded("the deadline passed before the translation finished"))
 
     def _waiting_tokens(self) -> int:
-        return sum(sum(j.costs[j.next_item :]) for j in self._jobs.values() if j.waiting)
+        return sum(j.unsent_tokens() for j in self._jobs.values() if j.waiting)
 
     def _should_wait(self, now: float) -> float:
         """Seconds worth waiting for more work before running a partial batch (0 = run now)."""
@@ -198,8 +210,21 @@ class Batcher(Generic[P, R]):
         if len(waiting) >= self._recent_requests:
             return 0.0  # nobody else is expected: an idle server answers at once
         # Waiting costs every queued request; never more than a tenth of what a batch takes to run.
+        # Counted from when the engine fell free: what queued during the last batch is fresh company.
         limit = min(self.limits.max_batch_delay_s, 0.1 * self._last_batch_s)
-        return max(0.0, self._oldest_enqueue + limit - now)
+        return max(0.0, max(self._oldest_enqueue, self._free_since) + limit - now)
+
+    def _batch_size_for(self, waiting: list[_Job[P, R]]) -> int:
+        """The batch size to use now: full, unless short requests wait beside a long document.
+
+        A short request rides in the next batch either way; a half-size batch runs in about half the
+        time, so the short request is answered sooner while the document loses little throughput.
+        """
+        full = self.limits.max_batch_size
+        short_items = sum(j.remaining for j in waiting if j.remaining <= 2)
+        if short_items and any(j.remaining > full // 2 for j in waiting):
+            return max(short_items, full // 2)
+        return full
 
     def _form_batch(self) -> list[tuple[_Job[P, R], int]]:
         """Take items round-robin across waiting jobs until the size or token budget is reached."""
@@ -211,16 +236,18 @@ class Batcher(Generic[P, R]):
         order = waiting[start:] + waiting[:start]
         if order:
             self._rr_after = order[0].seq
-        while order and len(picked) < self.limits.max_batch_size:
+        size = self._batch_size_for(waiting)
+        while order and len(picked) < size:
             progressed = False
             for job in order:
-                if not job.waiting or len(picked) >= self.limits.max_batch_size:
+                if not job.waiting or len(picked) >= size:
                     continue
-                cost = job.costs[job.next_item]
+                item = job.order[job.next_item]
+                cost = job.costs[item]
                 padded = max(longest, cost) * (len(picked) + 1)
                 if picked and padded > self.limits.max_batch_tokens:
                     continue
-                picked.append((job, job.next_item))
+                picked.append((job, item))
                 longest = max(longest, cost)
                 job.next_item += 1
                 job.queued_tokens -= cost
@@ -278,6 +305,7 @@ class Batcher(Generic[P, R]):
         except Exception as exc:  # a failing batch fails its own requests, not the server
             log.exception("%s: a batch of %d items failed", self.name, len(payloads))
             with self._cond:
+                self._free_since = time.monotonic()
                 for job in {id(j): j for j, _ in batch}.values():
                     self._drop(job, EngineFailure(str(exc)))
             return
@@ -288,6 +316,7 @@ class Batcher(Generic[P, R]):
         self.stats.padded_tokens += max(costs) * len(costs)
         self.stats.size_histogram[len(batch)] += 1
         with self._cond:
+            self._free_since = time.monotonic()
             for (job, i), result in zip(batch, results, strict=True):
                 if job.future.done():
                     continue  # cancelled or expired while its batch ran

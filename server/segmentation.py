@@ -92,6 +92,7 @@ ABBREVIATIONS = frozenset(
     }
 )
 
+_CLITICS = frozenset("وفلبك")
 _LINE_BREAK = re.compile(r"\r\n|[\n\r\u2028\u2029\x0b\x0c\x1c\x1d\x1e\x85]")
 _ARABIC_LETTER = re.compile(r"[\u0620-\u064a\u066e-\u06d3\u06fa-\u06fc]")
 
@@ -158,12 +159,15 @@ def _is_boundary(text: str, sentence_start: int, run_start: int, run_end: int) -
         return True
     if run == ".":
         word = _word_before(text, sentence_start, run_start)
-        if _is_abbreviation(word):
+        next_word = _word_after(text, run_end)
+        if _is_abbreviation(word, next_word, _word_before(text, sentence_start, run_start - len(word) - 1)):
             return False
         # "e.g. this": a Latin lower-case letter after a period continues the sentence.
         if next_char.isascii() and next_char.islower():
             return False
-    elif run in ("...", "…") and next_char.isascii() and next_char.islower():
+    elif set(run) <= {".", "…"} and run_end == run_start + len(run):
+        # An ellipsis alone marks a pause inside an Arabic sentence far more often than its end
+        # ("...مثلي... وربما أكثر مني..."); with ? or ! ("...؟") it still ends one.
         return False
     return True
 
@@ -175,15 +179,47 @@ def _word_before(text: str, sentence_start: int, index: int) -> str:
     return text[j:index].lstrip("\"'«“‘([{‹-")
 
 
-def _is_abbreviation(word: str) -> bool:
+def _word_after(text: str, index: int) -> str:
+    while index < len(text) and text[index].isspace():
+        index += 1
+    j = index
+    while j < len(text) and not text[j].isspace():
+        j += 1
+    return text[index:j]
+
+
+def _letters(word: str) -> str:
+    return "".join(c for c in word if c.isalpha())
+
+
+def _is_abbreviation(word: str, next_word: str = "", previous_word: str = "") -> bool:
+    """Whether "word." is a title, an abbreviation or an initial rather than a sentence's end."""
     if not word:
         return False
     lowered = word.lower()
     if lowered in ABBREVIATIONS:
         return True
-    # A single letter is an initial ("J. Smith", "ن. وين"); so are dotted runs of them ("دي.كي").
-    letters = [part for part in lowered.split(".") if part]
-    return len(letters) >= 1 and all(len(part) == 1 and part.isalpha() for part in letters)
+    # Arabic writes "and", "to", "by" as one-letter prefixes: "وأ.د." is "and Prof. Dr.".
+    if len(lowered) > 2 and lowered[0] in _CLITICS and lowered[1:] in ABBREVIATIONS:
+        return True
+    parts = [part for part in lowered.split(".") if part]
+    if not parts or not all(part.isalpha() for part in parts):
+        return False
+    if all(len(part) == 1 for part in parts):
+        # "J. Smith", "ن. وين", "U.S.": an initial continues in its own script. A Latin letter
+        # before Arabic ("...من A إلى B. تعلم") ends the sentence.
+        return not next_word or _same_script(parts[-1], _letters(next_word)[:1] or parts[-1])
+    # Two-letter initials come in runs: "دي. كي. أريا" (D. K. Arya).
+    short = len(parts) == 1 and len(parts[0]) <= 2
+    return short and (_is_initial(next_word) or _is_initial(previous_word))
+
+
+def _is_initial(word: str) -> bool:
+    return word.endswith(".") and 0 < len(_letters(word)) <= 2 and word[:-1].isalpha()
+
+
+def _same_script(a: str, b: str) -> bool:
+    return a.isascii() == b.isascii()
 
 
 def _next_visible(text: str, index: int) -> str | None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from conftest import InProcessServer, article
-
 from tarjama.client import TarjamaClient
 from tarjama.server.cache import LRUCache
+
+from conftest import InProcessServer, article
 
 
 def test_lru_forgets_the_least_recently_used() -> None:

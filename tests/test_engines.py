@@ -81,7 +81,9 @@ def test_light_tokenizer_matches_transformers_marian_tokenizer(fixture_models):
     data = Path(__file__).parent / "fixtures" / "data"
     arabic = (data / "flores200-devtest.ara").read_text(encoding="utf-8").splitlines()
     english = (data / "flores200-devtest.eng").read_text(encoding="utf-8").splitlines()
-    for name in ("memorised", "opus-shape") if (fixture_models["memorised"].parent / "opus-shape").is_dir() else ("memorised",):
+    for name in (
+        ("memorised", "opus-shape") if (fixture_models["memorised"].parent / "opus-shape").is_dir() else ("memorised",)
+    ):
         ours = MarianTokenizer(str(fixture_models["memorised"].parent / name))
         theirs = AutoTokenizer.from_pretrained(str(fixture_models["memorised"].parent / name))
         for text in arabic + ["", "  مسافات  ", "x\u200fy", "ﻻ ﷺ"]:

@@ -36,7 +36,25 @@ def test_closing_quotes_and_brackets_stay_with_their_sentence() -> None:
 
 
 def test_runs_of_terminators_end_once() -> None:
-    assert sentences("ماذا؟! لا أصدق... حسنا.") == ["ماذا؟!", "لا أصدق...", "حسنا."]
+    assert sentences("ماذا؟! لا أصدق...؟ حسنا.") == ["ماذا؟!", "لا أصدق...؟", "حسنا."]
+
+
+def test_an_ellipsis_inside_a_sentence_does_not_end_it() -> None:
+    text = 'قال: "كانت غريبة الأطوار مثلي... وربما أكثر مني… آمل أنها في مكان أفضل."'
+    assert sentences(text) == [text]
+    assert sentences('انتظرنا طويلا..." ثم غادرنا.') == ['انتظرنا طويلا..."', "ثم غادرنا."]
+
+
+def test_initials_and_titles_stay_with_the_name() -> None:
+    text = "وقال نائب المفتش العام دي. كي. أريا إن ن. وين وأ.د. سمير وصلوا مع J. Smith."
+    assert sentences(text) == [text]
+
+
+def test_a_latin_letter_before_arabic_can_end_a_sentence() -> None:
+    assert sentences("الرحلات المباشرة من A إلى B. تعلم الخطوط الجوية ذلك.") == [
+        "الرحلات المباشرة من A إلى B.",
+        "تعلم الخطوط الجوية ذلك.",
+    ]
 
 
 def test_numbers_urls_and_titles_do_not_end_sentences() -> None:

@@ -26,7 +26,9 @@ class MarianTokenizer:
         self._pieces_of = {i: p for p, i in self.vocab.items()}
         target = directory / "target.spm"
         self._source = spm.SentencePieceProcessor(model_file=str(directory / "source.spm"))
-        self._target = spm.SentencePieceProcessor(model_file=str(target if target.is_file() else directory / "source.spm"))
+        self._target = spm.SentencePieceProcessor(
+            model_file=str(target if target.is_file() else directory / "source.spm")
+        )
         self.eos_id = self.vocab[self.eos]
         self.pad_id = self.vocab[self.pad]
 
