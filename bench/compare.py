@@ -357,12 +357,14 @@ def render(r: dict) -> str:  # type: ignore[type-arg]
             f"| {load['output_tokens_per_s']:.0f} |"
         )
     lines += [
-        f"| ceiling after | {r['ceiling_after']['sentences_per_s']:.2f} | {r['ceiling_after']['output_tokens_per_s']:.0f} |",
+        f"| ceiling after | {r['ceiling_after']['sentences_per_s']:.2f} "
+        f"| {r['ceiling_after']['output_tokens_per_s']:.0f} |",
         f"| naive server (generate, one at a time) | {r['naive']['sentences_per_s']:.2f} "
         f"| {r['naive']['output_tokens_per_s']:.0f} |",
         "",
         f"served / ceiling: {ratios['served_vs_ceiling_min']:.3f} (against the faster ceiling), "
-        f"{ratios['served_vs_ceiling_mean']:.3f} (against their mean); served / naive: {ratios['served_vs_naive']:.1f}x; "
+        f"{ratios['served_vs_ceiling_mean']:.3f} (against their mean); "
+        f"served / naive: {ratios['served_vs_naive']:.1f}x; "
         f"ceiling / naive: {ratios['ceiling_vs_naive']:.1f}x",
         "",
         "| max batch | latency p50 / p95 / p99 (ms) | errors | batch sizes | padding | idle latency (ms) "
