@@ -2,38 +2,47 @@
 
 It owns the mapping from a request to the segments the engine sees and back, so nothing is dropped,
 truncated or reordered on the way: every sentence span of a paragraph comes back with its translation,
-a sentence too long for the model is translated in parts that cover all of it, and results are put
-back by position, never by arrival order.
+a sentence too long for the model is translated in parts that cover all of it, protected spans and
+glossary terms are checked in the output, and results are put back by position, never by arrival.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import math
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from .batcher import Batcher, BatchLimits
 from .cache import LRUCache
 from .engines.base import Engine, Hypothesis, SourceItem, is_out_of_memory
+from .quality import quality_flags
 from .segmentation import split_long, split_sentences, word_spans
 from .settings import Settings
+from .text_rules import Prepared, has_arabic_letters, prepare, restore
 
 log = logging.getLogger(__name__)
 
 # Flags a sentence can carry; the names are the proto's Sentence.Flag values.
 SPLIT = "SPLIT"
-EMPTY = "EMPTY"
 OUTPUT_CAPPED = "OUTPUT_CAPPED"
+PASSTHROUGH = "PASSTHROUGH"
+PROTECTED_RESTORED = "PROTECTED_RESTORED"
+PLACEHOLDER_LOST = "PLACEHOLDER_LOST"
+TERM_LOST = "TERM_LOST"
 
 
 @dataclass(frozen=True)
 class Document:
-    """A request's article: its id and its non-empty paragraphs, exactly as received."""
+    """A request's article: its id and its non-empty paragraphs exactly as received, and its options."""
 
     id: str
     paragraphs: tuple[str, ...]
+    terms: Mapping[str, str] = field(default_factory=dict)
+    strip_diacritics: bool = False
 
 
 @dataclass(frozen=True)
@@ -44,6 +53,7 @@ class TranslatedSentence:
     end: int
     flags: tuple[str, ...]
     confidence: float
+    source_tokens: int
 
 
 @dataclass(frozen=True)
@@ -55,23 +65,51 @@ class TranslatedParagraph:
 
 
 @dataclass(frozen=True)
+class TermReport:
+    source: str
+    target: str
+    occurrences: int
+    kept: bool
+
+
+@dataclass(frozen=True)
 class TranslatedDocument:
     id: str
     paragraphs: tuple[TranslatedParagraph, ...]
+    terms: tuple[TermReport, ...]
     segments: int
     translate_ms: float
     source_tokens: int
     output_tokens: int  # written by the model for this request (cached segments not counted)
     cached: int
 
+    def flag_counts(self) -> dict[str, int]:
+        return dict(collections.Counter(f for p in self.paragraphs for s in p.sentences for f in s.flags))
+
 
 @dataclass(frozen=True)
-class _Segment:
-    """A piece of a sentence sent to the engine: where it sits and what it costs."""
+class SentencePlan:
+    """One sentence of a paragraph and what the model will read for it (None: passed through)."""
+
+    start: int
+    end: int
+    source: str
+    prepared: Prepared | None
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A piece of a sentence sent to the engine: where it sits and its source pieces."""
 
     paragraph: int
     sentence: int
     tokens: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Plan:
+    sentences: list[list[SentencePlan]]
+    segments: list[Segment]
 
 
 class TranslationPipeline:
@@ -98,20 +136,40 @@ class TranslationPipeline:
         s = self.settings
         return max(1, min(s.max_output_tokens, math.ceil(s.max_output_ratio * source_tokens) + s.max_output_offset))
 
-    def plan(self, document: Document) -> tuple[list[list[tuple[int, int, str]]], list[_Segment]]:
-        """Sentence spans per paragraph, and the engine segments that cover them, in order."""
-        sentences = [[(s.start, s.end, s.text) for s in split_sentences(p)] for p in document.paragraphs]
-        flat = [(pi, si, text) for pi, spans in enumerate(sentences) for si, (_, _, text) in enumerate(spans)]
+    def plan(self, document: Document) -> Plan:
+        """Sentence plans per paragraph, and the engine segments that cover them, in order."""
+        terms = dict(document.terms)
+        sentences: list[list[SentencePlan]] = []
+        for paragraph in document.paragraphs:
+            # A paragraph with no Arabic letters (an English quote, a byline, a URL) is passed through.
+            translate = has_arabic_letters(paragraph)
+            sentences.append(
+                [
+                    SentencePlan(
+                        s.start,
+                        s.end,
+                        s.text,
+                        prepare(s.text, terms, strip_diacritics=document.strip_diacritics) if translate else None,
+                    )
+                    for s in split_sentences(paragraph)
+                ]
+            )
+        flat = [
+            (pi, si, plan.prepared.text)
+            for pi, plans in enumerate(sentences)
+            for si, plan in enumerate(plans)
+            if plan.prepared is not None
+        ]
         tokens = self.engine.tokenize([text for _, _, text in flat]) if flat else []
         budget = self.settings.max_segment_tokens
-        segments: list[_Segment] = []
+        segments: list[Segment] = []
         for (pi, si, text), toks in zip(flat, tokens, strict=True):
             if len(toks) <= budget:
-                segments.append(_Segment(pi, si, toks))
+                segments.append(Segment(pi, si, toks))
                 continue
             for start, end in self._split(text, budget):
-                segments.extend(_Segment(pi, si, t) for t in self.engine.tokenize([text[start:end]]))
-        return sentences, segments
+                segments.extend(Segment(pi, si, t) for t in self.engine.tokenize([text[start:end]]))
+        return Plan(sentences, segments)
 
     def _split(self, text: str, budget: int) -> list[tuple[int, int]]:
         words = word_spans(text)
@@ -123,8 +181,8 @@ class TranslationPipeline:
         """Translate `document`; `deadline` is a time.monotonic() value after which the work is dropped."""
         started = time.perf_counter()
         self.requests += 1
-        sentences, segments = await asyncio.to_thread(self.plan, document)
-        items = [SourceItem(seg.tokens, self.output_cap(len(seg.tokens))) for seg in segments]
+        plan = await asyncio.to_thread(self.plan, document)
+        items = [SourceItem(seg.tokens, self.output_cap(len(seg.tokens))) for seg in plan.segments]
         hypotheses: list[Hypothesis | None] = [self.cache.get(item) for item in items]
         misses = [i for i, h in enumerate(hypotheses) if h is None]
         ticket = self.batcher.submit([items[i] for i in misses], [len(items[i].tokens) for i in misses], deadline)
@@ -136,17 +194,18 @@ class TranslationPipeline:
         for i, hypothesis in zip(misses, translated, strict=True):
             hypotheses[i] = hypothesis
             self.cache.put(items[i], hypothesis)
-        done = [h for h in hypotheses if h is not None]
         output_tokens = sum(h.num_tokens for h in translated)
         self.output_tokens += output_tokens
+        paragraphs, terms = assemble(document, plan, [h for h in hypotheses if h is not None])
         return TranslatedDocument(
             id=document.id,
-            paragraphs=assemble(document, sentences, segments, done),
-            segments=len(segments),
+            paragraphs=paragraphs,
+            terms=terms,
+            segments=len(plan.segments),
             translate_ms=(time.perf_counter() - started) * 1000,
-            source_tokens=sum(len(seg.tokens) for seg in segments),
+            source_tokens=sum(len(seg.tokens) for seg in plan.segments),
             output_tokens=output_tokens,
-            cached=len(segments) - len(misses),
+            cached=len(plan.segments) - len(misses),
         )
 
     def close(self) -> None:
@@ -155,30 +214,56 @@ class TranslationPipeline:
 
 
 def assemble(
-    document: Document,
-    sentences: list[list[tuple[int, int, str]]],
-    segments: list[_Segment],
-    hypotheses: list[Hypothesis],
-) -> tuple[TranslatedParagraph, ...]:
-    """Put each segment's hypothesis back into its sentence and paragraph, by position."""
-    parts: dict[tuple[int, int], list[Hypothesis]] = {}
-    for seg, hyp in zip(segments, hypotheses, strict=True):
-        parts.setdefault((seg.paragraph, seg.sentence), []).append(hyp)
+    document: Document, plan: Plan, hypotheses: list[Hypothesis]
+) -> tuple[tuple[TranslatedParagraph, ...], tuple[TermReport, ...]]:
+    """Put each segment's hypothesis back into its sentence and paragraph, by position, and check it."""
+    parts: dict[tuple[int, int], list[tuple[Segment, Hypothesis]]] = {}
+    for seg, hyp in zip(plan.segments, hypotheses, strict=True):
+        parts.setdefault((seg.paragraph, seg.sentence), []).append((seg, hyp))
+    occurrences: collections.Counter[str] = collections.Counter()
+    lost_terms: set[str] = set()
     paragraphs = []
     for pi, source in enumerate(document.paragraphs):
         translated = []
-        for si, (start, end, text) in enumerate(sentences[pi]):
-            hyps = parts[(pi, si)]
-            translation = " ".join(h.text for h in hyps if h.text)
+        for si, sentence in enumerate(plan.sentences[pi]):
+            if sentence.prepared is None:
+                translated.append(
+                    TranslatedSentence(
+                        sentence.source, sentence.source, sentence.start, sentence.end, (PASSTHROUGH,), 1.0, 0
+                    )
+                )
+                continue
+            pieces = parts[(pi, si)]
             flags = []
-            if len(hyps) > 1:
+            if len(pieces) > 1:
                 flags.append(SPLIT)
-            if any(h.capped for h in hyps):
+            if any(h.capped for _, h in pieces):
                 flags.append(OUTPUT_CAPPED)
-            if not translation:
-                flags.append(EMPTY)
-            confidence = min(h.confidence for h in hyps)
-            translated.append(TranslatedSentence(text, translation, start, end, tuple(flags), confidence))
+            result = restore(" ".join(h.text for _, h in pieces if h.text), sentence.prepared.keeps)
+            if result.restored:
+                flags.append(PROTECTED_RESTORED)
+            if any(k.term is None for k in result.lost):
+                flags.append(PLACEHOLDER_LOST)
+            if any(k.term is not None for k in result.lost):
+                flags.append(TERM_LOST)
+            for keep in sentence.prepared.keeps:
+                if keep.term is not None:
+                    occurrences[keep.term] += 1
+            lost_terms.update(k.term for k in result.lost if k.term is not None)
+            source_tokens = sum(len(seg.tokens) for seg, _ in pieces)
+            flags += quality_flags(result.text, source_tokens, sum(h.num_tokens for _, h in pieces))
+            confidence = min(h.confidence for _, h in pieces)
+            translated.append(
+                TranslatedSentence(
+                    sentence.source,
+                    result.text,
+                    sentence.start,
+                    sentence.end,
+                    tuple(flags),
+                    confidence,
+                    source_tokens,
+                )
+            )
         paragraphs.append(
             TranslatedParagraph(
                 index=pi,
@@ -187,4 +272,8 @@ def assemble(
                 sentences=tuple(translated),
             )
         )
-    return tuple(paragraphs)
+    terms = tuple(
+        TermReport(source, target, occurrences[source], source not in lost_terms)
+        for source, target in document.terms.items()
+    )
+    return tuple(paragraphs), terms

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -14,7 +16,7 @@ from tarjama.v1 import tarjama_pb2 as pb
 from tarjama.v1 import tarjama_pb2_grpc as pb_grpc
 
 from .errors import FeatureUnavailable, InvalidRequest, NotReady, ShuttingDown, status_for
-from .pipeline import Document, TranslatedDocument
+from .pipeline import Document, Plan, TranslatedDocument
 from .segmentation import split_paragraphs
 from .settings import Settings
 
@@ -25,7 +27,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-def document_from_request(request: pb.TranslateRequest, settings: Settings) -> Document:
+def document_from_request(request: pb.TranslateRequest | pb.SegmentRequest, settings: Settings) -> Document:
     """Validate a request against the limits and return its document; raises InvalidRequest."""
     if request.text and request.paragraphs:
         raise InvalidRequest("set either text or paragraphs, not both")
@@ -49,7 +51,15 @@ def document_from_request(request: pb.TranslateRequest, settings: Settings) -> D
         raise InvalidRequest(
             f"the article has {len(paragraphs)} paragraphs; this server accepts at most {settings.max_paragraphs}"
         )
-    return Document(id=request.id, paragraphs=paragraphs)
+    terms: dict[str, str] = {}
+    strip_diacritics = False
+    if isinstance(request, pb.TranslateRequest):
+        for source, target in request.options.terms.items():
+            if not source.strip() or not target.strip():
+                raise InvalidRequest(f"options.terms: the entry {source!r} -> {target!r} has an empty side")
+            terms[source.strip()] = target.strip()
+        strip_diacritics = request.options.strip_diacritics
+    return Document(id=request.id, paragraphs=paragraphs, terms=terms, strip_diacritics=strip_diacritics)
 
 
 def decoding_pb(settings: Settings) -> pb.DecodingSettings:
@@ -77,6 +87,7 @@ def response_pb(result: TranslatedDocument, runtime: Runtime, total_ms: float) -
                         source_end=s.end,
                         flags=[pb.Sentence.Flag.Value(f) for f in s.flags],
                         confidence=s.confidence,
+                        source_tokens=s.source_tokens,
                     )
                     for s in p.sentences
                 ],
@@ -91,8 +102,37 @@ def response_pb(result: TranslatedDocument, runtime: Runtime, total_ms: float) -
             source_tokens=result.source_tokens,
             output_tokens=result.output_tokens,
             cached_sentences=result.cached,
+            flag_counts=result.flag_counts(),
         ),
+        terms=[
+            pb.TermReport(source=t.source, target=t.target, occurrences=t.occurrences, kept=t.kept)
+            for t in result.terms
+        ],
     )
+
+
+def segment_pb(document: Document, plan: Plan) -> pb.SegmentResponse:
+    tokens: collections.Counter[tuple[int, int]] = collections.Counter()
+    parts: collections.Counter[tuple[int, int]] = collections.Counter()
+    for seg in plan.segments:
+        tokens[(seg.paragraph, seg.sentence)] += len(seg.tokens)
+        parts[(seg.paragraph, seg.sentence)] += 1
+    paragraphs = []
+    for pi, source in enumerate(document.paragraphs):
+        sentences = []
+        for si, s in enumerate(plan.sentences[pi]):
+            flags = ["PASSTHROUGH"] if s.prepared is None else (["SPLIT"] if parts[(pi, si)] > 1 else [])
+            sentences.append(
+                pb.Sentence(
+                    source=s.source,
+                    source_start=s.start,
+                    source_end=s.end,
+                    source_tokens=tokens[(pi, si)],
+                    flags=[pb.Sentence.Flag.Value(f) for f in flags],
+                )
+            )
+        paragraphs.append(pb.Paragraph(index=pi, source=source, sentences=sentences))
+    return pb.SegmentResponse(id=document.id, paragraphs=paragraphs, source_tokens=sum(tokens.values()))
 
 
 class TranslatorServicer(pb_grpc.TranslatorServicer):
@@ -136,6 +176,15 @@ class TranslatorServicer(pb_grpc.TranslatorServicer):
             queued_tokens=pipeline.batcher.queued_tokens,
             overloaded=batches.overloaded,
         )
+
+    async def Segment(self, request: pb.SegmentRequest, context: grpc.aio.ServicerContext) -> pb.SegmentResponse:
+        return await _answer(context, lambda: self._segment(request))
+
+    async def _segment(self, request: pb.SegmentRequest) -> pb.SegmentResponse:
+        document = document_from_request(request, self._runtime.settings)
+        pipeline = self._ready_pipeline()
+        plan = await asyncio.to_thread(pipeline.plan, document)
+        return segment_pb(document, plan)
 
     async def _translate(self, request: pb.TranslateRequest, context: grpc.aio.ServicerContext) -> pb.TranslateResponse:
         started = time.perf_counter()

@@ -22,20 +22,45 @@ class TranslateRequest(_message.Message):
     def __init__(self, id: _Optional[str] = ..., text: _Optional[str] = ..., paragraphs: _Optional[_Iterable[str]] = ..., summarize: _Optional[bool] = ..., options: _Optional[_Union[TranslateOptions, _Mapping]] = ...) -> None: ...
 
 class TranslateOptions(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("terms", "strip_diacritics")
+    class TermsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    TERMS_FIELD_NUMBER: _ClassVar[int]
+    STRIP_DIACRITICS_FIELD_NUMBER: _ClassVar[int]
+    terms: _containers.ScalarMap[str, str]
+    strip_diacritics: bool
+    def __init__(self, terms: _Optional[_Mapping[str, str]] = ..., strip_diacritics: _Optional[bool] = ...) -> None: ...
 
 class TranslateResponse(_message.Message):
-    __slots__ = ("id", "paragraphs", "summary", "info")
+    __slots__ = ("id", "paragraphs", "summary", "info", "terms")
     ID_FIELD_NUMBER: _ClassVar[int]
     PARAGRAPHS_FIELD_NUMBER: _ClassVar[int]
     SUMMARY_FIELD_NUMBER: _ClassVar[int]
     INFO_FIELD_NUMBER: _ClassVar[int]
+    TERMS_FIELD_NUMBER: _ClassVar[int]
     id: str
     paragraphs: _containers.RepeatedCompositeFieldContainer[Paragraph]
     summary: Summary
     info: ResponseInfo
-    def __init__(self, id: _Optional[str] = ..., paragraphs: _Optional[_Iterable[_Union[Paragraph, _Mapping]]] = ..., summary: _Optional[_Union[Summary, _Mapping]] = ..., info: _Optional[_Union[ResponseInfo, _Mapping]] = ...) -> None: ...
+    terms: _containers.RepeatedCompositeFieldContainer[TermReport]
+    def __init__(self, id: _Optional[str] = ..., paragraphs: _Optional[_Iterable[_Union[Paragraph, _Mapping]]] = ..., summary: _Optional[_Union[Summary, _Mapping]] = ..., info: _Optional[_Union[ResponseInfo, _Mapping]] = ..., terms: _Optional[_Iterable[_Union[TermReport, _Mapping]]] = ...) -> None: ...
+
+class TermReport(_message.Message):
+    __slots__ = ("source", "target", "occurrences", "kept")
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    OCCURRENCES_FIELD_NUMBER: _ClassVar[int]
+    KEPT_FIELD_NUMBER: _ClassVar[int]
+    source: str
+    target: str
+    occurrences: int
+    kept: bool
+    def __init__(self, source: _Optional[str] = ..., target: _Optional[str] = ..., occurrences: _Optional[int] = ..., kept: _Optional[bool] = ...) -> None: ...
 
 class Paragraph(_message.Message):
     __slots__ = ("index", "source", "translation", "sentences")
@@ -50,7 +75,7 @@ class Paragraph(_message.Message):
     def __init__(self, index: _Optional[int] = ..., source: _Optional[str] = ..., translation: _Optional[str] = ..., sentences: _Optional[_Iterable[_Union[Sentence, _Mapping]]] = ...) -> None: ...
 
 class Sentence(_message.Message):
-    __slots__ = ("source", "translation", "source_start", "source_end", "flags", "confidence")
+    __slots__ = ("source", "translation", "source_start", "source_end", "flags", "confidence", "source_tokens")
     class Flag(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         FLAG_UNSPECIFIED: _ClassVar[Sentence.Flag]
@@ -63,6 +88,7 @@ class Sentence(_message.Message):
         UNTRANSLATED_ARABIC: _ClassVar[Sentence.Flag]
         EMPTY: _ClassVar[Sentence.Flag]
         OUTPUT_CAPPED: _ClassVar[Sentence.Flag]
+        TERM_LOST: _ClassVar[Sentence.Flag]
     FLAG_UNSPECIFIED: Sentence.Flag
     SPLIT: Sentence.Flag
     PROTECTED_RESTORED: Sentence.Flag
@@ -73,19 +99,22 @@ class Sentence(_message.Message):
     UNTRANSLATED_ARABIC: Sentence.Flag
     EMPTY: Sentence.Flag
     OUTPUT_CAPPED: Sentence.Flag
+    TERM_LOST: Sentence.Flag
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     TRANSLATION_FIELD_NUMBER: _ClassVar[int]
     SOURCE_START_FIELD_NUMBER: _ClassVar[int]
     SOURCE_END_FIELD_NUMBER: _ClassVar[int]
     FLAGS_FIELD_NUMBER: _ClassVar[int]
     CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_TOKENS_FIELD_NUMBER: _ClassVar[int]
     source: str
     translation: str
     source_start: int
     source_end: int
     flags: _containers.RepeatedScalarFieldContainer[Sentence.Flag]
     confidence: float
-    def __init__(self, source: _Optional[str] = ..., translation: _Optional[str] = ..., source_start: _Optional[int] = ..., source_end: _Optional[int] = ..., flags: _Optional[_Iterable[_Union[Sentence.Flag, str]]] = ..., confidence: _Optional[float] = ...) -> None: ...
+    source_tokens: int
+    def __init__(self, source: _Optional[str] = ..., translation: _Optional[str] = ..., source_start: _Optional[int] = ..., source_end: _Optional[int] = ..., flags: _Optional[_Iterable[_Union[Sentence.Flag, str]]] = ..., confidence: _Optional[float] = ..., source_tokens: _Optional[int] = ...) -> None: ...
 
 class Summary(_message.Message):
     __slots__ = ("text", "sentences", "method", "model")
@@ -110,7 +139,14 @@ class SummarySentence(_message.Message):
     def __init__(self, text: _Optional[str] = ..., paragraphs: _Optional[_Iterable[int]] = ..., score: _Optional[float] = ...) -> None: ...
 
 class ResponseInfo(_message.Message):
-    __slots__ = ("model", "decoding", "timings", "sentences", "source_tokens", "output_tokens", "cached_sentences")
+    __slots__ = ("model", "decoding", "timings", "sentences", "source_tokens", "output_tokens", "cached_sentences", "flag_counts")
+    class FlagCountsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
     MODEL_FIELD_NUMBER: _ClassVar[int]
     DECODING_FIELD_NUMBER: _ClassVar[int]
     TIMINGS_FIELD_NUMBER: _ClassVar[int]
@@ -118,6 +154,7 @@ class ResponseInfo(_message.Message):
     SOURCE_TOKENS_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
     CACHED_SENTENCES_FIELD_NUMBER: _ClassVar[int]
+    FLAG_COUNTS_FIELD_NUMBER: _ClassVar[int]
     model: ModelInfo
     decoding: DecodingSettings
     timings: Timings
@@ -125,7 +162,28 @@ class ResponseInfo(_message.Message):
     source_tokens: int
     output_tokens: int
     cached_sentences: int
-    def __init__(self, model: _Optional[_Union[ModelInfo, _Mapping]] = ..., decoding: _Optional[_Union[DecodingSettings, _Mapping]] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ..., sentences: _Optional[int] = ..., source_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., cached_sentences: _Optional[int] = ...) -> None: ...
+    flag_counts: _containers.ScalarMap[str, int]
+    def __init__(self, model: _Optional[_Union[ModelInfo, _Mapping]] = ..., decoding: _Optional[_Union[DecodingSettings, _Mapping]] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ..., sentences: _Optional[int] = ..., source_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., cached_sentences: _Optional[int] = ..., flag_counts: _Optional[_Mapping[str, int]] = ...) -> None: ...
+
+class SegmentRequest(_message.Message):
+    __slots__ = ("id", "text", "paragraphs")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    PARAGRAPHS_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    text: str
+    paragraphs: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, id: _Optional[str] = ..., text: _Optional[str] = ..., paragraphs: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class SegmentResponse(_message.Message):
+    __slots__ = ("id", "paragraphs", "source_tokens")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    PARAGRAPHS_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    paragraphs: _containers.RepeatedCompositeFieldContainer[Paragraph]
+    source_tokens: int
+    def __init__(self, id: _Optional[str] = ..., paragraphs: _Optional[_Iterable[_Union[Paragraph, _Mapping]]] = ..., source_tokens: _Optional[int] = ...) -> None: ...
 
 class Timings(_message.Message):
     __slots__ = ("total_ms", "translate_ms", "summarize_ms")

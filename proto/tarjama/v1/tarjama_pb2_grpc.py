@@ -44,6 +44,11 @@ class TranslatorStub:
                 request_serializer=tarjama_dot_v1_dot_tarjama__pb2.GetInfoRequest.SerializeToString,
                 response_deserializer=tarjama_dot_v1_dot_tarjama__pb2.GetInfoResponse.FromString,
                 _registered_method=True)
+        self.Segment = channel.unary_unary(
+                '/tarjama.v1.Translator/Segment',
+                request_serializer=tarjama_dot_v1_dot_tarjama__pb2.SegmentRequest.SerializeToString,
+                response_deserializer=tarjama_dot_v1_dot_tarjama__pb2.SegmentResponse.FromString,
+                _registered_method=True)
 
 
 class TranslatorServicer:
@@ -57,7 +62,15 @@ class TranslatorServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetInfo(self, request, context):
-        """What this server runs: version, models, decoding settings and request limits.
+        """What this server runs: version, models, decoding settings, request limits and counters.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Segment(self, request, context):
+        """Paragraphs and sentences as Translate would see them, with token counts; no translation.
+        For previews and cost estimates.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -75,6 +88,11 @@ def add_TranslatorServicer_to_server(servicer, server):
                     servicer.GetInfo,
                     request_deserializer=tarjama_dot_v1_dot_tarjama__pb2.GetInfoRequest.FromString,
                     response_serializer=tarjama_dot_v1_dot_tarjama__pb2.GetInfoResponse.SerializeToString,
+            ),
+            'Segment': grpc.unary_unary_rpc_method_handler(
+                    servicer.Segment,
+                    request_deserializer=tarjama_dot_v1_dot_tarjama__pb2.SegmentRequest.FromString,
+                    response_serializer=tarjama_dot_v1_dot_tarjama__pb2.SegmentResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -131,6 +149,33 @@ class Translator:
             '/tarjama.v1.Translator/GetInfo',
             tarjama_dot_v1_dot_tarjama__pb2.GetInfoRequest.SerializeToString,
             tarjama_dot_v1_dot_tarjama__pb2.GetInfoResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Segment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tarjama.v1.Translator/Segment',
+            tarjama_dot_v1_dot_tarjama__pb2.SegmentRequest.SerializeToString,
+            tarjama_dot_v1_dot_tarjama__pb2.SegmentResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,61 @@
+"""Checks on a sentence's English that an editor should see as flags: loops, odd lengths, leftover Arabic.
+
+Each check is cheap and conservative: a flag is a reason to look, not a verdict.
+"""
+
+from __future__ import annotations
+
+import re
+
+REPETITION = "REPETITION"
+LENGTH_RATIO = "LENGTH_RATIO"
+UNTRANSLATED_ARABIC = "UNTRANSLATED_ARABIC"
+EMPTY = "EMPTY"
+
+# English pieces per Arabic piece for opus-mt-ar-en lies around 0.8-1.6 on news; far outside it,
+# something was dropped or invented.
+MIN_RATIO = 0.35
+MAX_RATIO = 3.0
+MIN_SOURCE_TOKENS = 6  # below this a ratio says little ("نعم." → "Yes, it is.")
+
+_ARABIC_LETTER = re.compile(r"[\u0620-\u064a\u066e-\u06d3]")
+_WORD = re.compile(r"\w+|[^\w\s]")
+
+
+def has_repetition(text: str) -> bool:
+    """A loop: the same n-gram three times in a row (four for a single word: "very very" is English)."""
+    words = [w.lower() for w in _WORD.findall(text)]
+    for n in range(1, 7):
+        times = 4 if n == 1 else 3
+        for i in range(len(words) - n * times + 1):
+            gram = words[i : i + n]
+            if all(words[i + k * n : i + (k + 1) * n] == gram for k in range(1, times)):
+                if n == 1 and not gram[0].isalnum():
+                    continue  # "..." or "!!!!"
+                return True
+    return False
+
+
+def has_odd_length(source_tokens: int, output_tokens: int) -> bool:
+    if source_tokens < MIN_SOURCE_TOKENS:
+        return False
+    ratio = output_tokens / source_tokens
+    return ratio < MIN_RATIO or ratio > MAX_RATIO
+
+
+def has_arabic(text: str) -> bool:
+    return _ARABIC_LETTER.search(text) is not None
+
+
+def quality_flags(translation: str, source_tokens: int, output_tokens: int) -> list[str]:
+    """The quality flags of one translated sentence (its source and output measured in model pieces)."""
+    if not translation.strip():
+        return [EMPTY]
+    flags = []
+    if has_repetition(translation):
+        flags.append(REPETITION)
+    if has_odd_length(source_tokens, output_tokens):
+        flags.append(LENGTH_RATIO)
+    if has_arabic(translation):
+        flags.append(UNTRANSLATED_ARABIC)
+    return flags
