@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from tarjama.v1 import tarjama_pb2 as pb
+
 from .client import DEFAULT_SERVER, TarjamaClient, TarjamaError, to_dict
 from .formats import EXTENSIONS, FORMATS, render
 
@@ -43,6 +45,16 @@ def build_parser() -> argparse.ArgumentParser:
     _server_option(health)
     health.add_argument("--wait", type=float, default=0, metavar="SECONDS", help="wait up to this long for SERVING")
     health.set_defaults(run=run_health)
+
+    segment = commands.add_parser(
+        "segment", help="split Arabic text into paragraphs and sentences with offsets (locally, no server)"
+    )
+    segment.add_argument("file", nargs="?", default="-", metavar="FILE", help="text file; none or - reads stdin")
+    segment.add_argument("--format", choices=("text", "json"), default="text", help="output format (default text)")
+    segment.add_argument(
+        "--server", default=None, help="HOST:PORT: ask the server's Segment RPC instead (adds token counts)"
+    )
+    segment.set_defaults(run=run_segment)
 
     info = commands.add_parser("info", help="print the server's version, models, decoding settings and limits")
     _server_option(info)
@@ -119,6 +131,46 @@ def run_health(args: argparse.Namespace) -> int:
         raise error
     print(status)
     return 0 if status == "SERVING" else 1
+
+
+def run_segment(args: argparse.Namespace) -> int:
+    text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
+    if args.server:
+        with TarjamaClient(args.server) as client:
+            response = client.segment(text, id="" if args.file == "-" else Path(args.file).name)
+    else:
+        response = segment_locally(text, "" if args.file == "-" else Path(args.file).name)
+    if args.format == "json":
+        print(json.dumps(without_translations(to_dict(response)), ensure_ascii=False, indent=2))
+    else:
+        print("\n\n".join("\n".join(s.source for s in p.sentences) for p in response.paragraphs))
+    return 0
+
+
+def without_translations(response: dict) -> dict:  # type: ignore[type-arg]
+    """Translate's JSON shape minus the fields that only a translation fills."""
+    for paragraph in response.get("paragraphs", []):
+        paragraph.pop("translation", None)
+        for sentence in paragraph.get("sentences", []):
+            sentence.pop("translation", None)
+            sentence.pop("confidence", None)
+    return response
+
+
+def segment_locally(text: str, id: str) -> pb.SegmentResponse:
+    """What the server's Segment RPC returns, without token counts: pure Python, no model."""
+    from tarjama.server.segmentation import split_paragraphs, split_sentences
+    from tarjama.server.text_rules import has_arabic_letters
+
+    paragraphs = []
+    for index, paragraph in enumerate(split_paragraphs(text)):
+        flags = [] if has_arabic_letters(paragraph) else [pb.Sentence.PASSTHROUGH]
+        sentences = [
+            pb.Sentence(source=s.text, source_start=s.start, source_end=s.end, flags=flags)
+            for s in split_sentences(paragraph)
+        ]
+        paragraphs.append(pb.Paragraph(index=index, source=paragraph, sentences=sentences))
+    return pb.SegmentResponse(id=id, paragraphs=paragraphs)
 
 
 def run_info(args: argparse.Namespace) -> int:

@@ -53,11 +53,34 @@ class TarjamaClient:
         paragraphs: Sequence[str] | None = None,
         id: str = "",
         summarize: bool = False,
+        terms: dict[str, str] | None = None,
+        strip_diacritics: bool = False,
         timeout: float | None = None,
     ) -> pb.TranslateResponse:
-        """Translate an article given as `text` (paragraphs on separate lines) or as `paragraphs`."""
-        request = pb.TranslateRequest(id=id, text=text or "", paragraphs=list(paragraphs or ()), summarize=summarize)
+        """Translate an article given as `text` (paragraphs on separate lines) or as `paragraphs`.
+
+        `terms` is a glossary (Arabic term -> required English) checked in every sentence.
+        """
+        request = pb.TranslateRequest(
+            id=id,
+            text=text or "",
+            paragraphs=list(paragraphs or ()),
+            summarize=summarize,
+            options=pb.TranslateOptions(terms=terms or {}, strip_diacritics=strip_diacritics),
+        )
         return self._call(self._stub.Translate, request, timeout)
+
+    def segment(
+        self,
+        text: str | None = None,
+        *,
+        paragraphs: Sequence[str] | None = None,
+        id: str = "",
+        timeout: float | None = None,
+    ) -> pb.SegmentResponse:
+        """Paragraphs and sentences with offsets and token counts, as the server would translate them."""
+        request = pb.SegmentRequest(id=id, text=text or "", paragraphs=list(paragraphs or ()))
+        return self._call(self._stub.Segment, request, timeout)
 
     def info(self, *, timeout: float | None = None) -> pb.GetInfoResponse:
         return self._call(self._stub.GetInfo, pb.GetInfoRequest(), timeout)

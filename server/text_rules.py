@@ -21,8 +21,9 @@ _PRESENTATION_FORMS = re.compile(r"[\ufb50-\ufdff\ufe70-\ufeff]")
 
 _URL = r"(?:https?://|www\.)[^\s<>\"'«»]+[^\s<>\"'«».,;:!?،؛؟)\]]"
 _EMAIL = r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
-_HANDLE = r"(?<![\w@])@\w{1,30}"
-_HASHTAG = r"(?<![\w#])#\w+"
+# After an Arabic letter is fine ("و#غزة": "and #Gaza"); after a Latin one it is part of something else.
+_HANDLE = r"(?<![A-Za-z0-9_@])@\w{1,30}"
+_HASHTAG = r"(?<![A-Za-z0-9_#&])#\w+"
 # A run of Latin-script words (names, acronyms): letters with digits, dots, hyphens, apostrophes inside.
 _LATIN_RUN = r"[A-Za-z][A-Za-z0-9.'’&-]*(?:[ ][A-Za-z0-9][A-Za-z0-9.'’&-]*)*(?<![.'’-])"
 PROTECTED = re.compile(

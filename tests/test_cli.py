@@ -179,3 +179,38 @@ def test_client_package_imports_without_torch():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == "ok", result.stderr
+
+
+def test_segment_runs_locally_with_the_translate_json_shape(tmp_path):
+    source = tmp_path / "a.txt"
+    text = "قال د. أحمد إن الاجتماع انتهى؟ نعم.\n\nReuters\n"
+    source.write_text(text, encoding="utf-8")
+    result = cli("segment", "--format", "json", str(source))  # no server anywhere
+    assert result.returncode == 0, result.stderr
+    response = json.loads(result.stdout)
+    first, second = response["paragraphs"]
+    assert [s["source"] for s in first["sentences"]] == ["قال د. أحمد إن الاجتماع انتهى؟", "نعم."]
+    for s in first["sentences"]:
+        assert first["source"][s["source_start"] : s["source_end"]] == s["source"]
+        assert "translation" not in s
+    assert second["sentences"][0]["flags"] == ["PASSTHROUGH"]
+    plain = cli("segment", stdin=text)
+    assert plain.stdout == "قال د. أحمد إن الاجتماع انتهى؟\nنعم.\n\nReuters\n"
+
+
+def test_markdown_marks_flagged_sentences():
+    from tarjama.client.formats import render
+
+    response = pb.TranslateResponse(
+        paragraphs=[
+            pb.Paragraph(
+                index=0,
+                source="نص.",
+                translation="Text.",
+                sentences=[pb.Sentence(source="نص.", translation="Text.", flags=[pb.Sentence.REPETITION])],
+            )
+        ]
+    )
+    text = render(response, "markdown")
+    assert "⚠" in text and "repetition" in text
+    assert "⚠" not in render(pb.TranslateResponse(paragraphs=[pb.Paragraph(source="a", translation="b")]), "markdown")

@@ -154,3 +154,33 @@ def test_health_and_reflection(fixture_models, base_settings):
             assert client.health("tarjama.v1.Translator") == "SERVING"
     finally:
         assert server.stop() == 0
+
+
+def test_protected_spans_and_terms_come_back_verbatim_through_a_real_server(ct2_server, memorised_pairs):
+    # The fixture model never saw a URL or a handle: it drops them, and the server puts them back.
+    arabic = memorised_pairs[0][0].rstrip(".") + " عبر https://example.com/news?id=42 و@tarjama."
+    with TarjamaClient(ct2_server.address) as client:
+        response = client.translate(arabic, terms={"لونا": "Luna Vachon"})
+        glossary = client.translate(memorised_pairs[2][0], terms={"لونا": "Luna Vachon"})
+    sentence = response.paragraphs[0].sentences[0]
+    assert "https://example.com/news?id=42" in sentence.translation and "@tarjama" in sentence.translation
+    assert pb.Sentence.PLACEHOLDER_LOST in sentence.flags or sentence.translation.count("@tarjama") == 1
+    assert response.info.flag_counts.get("PLACEHOLDER_LOST", 0) == sum(
+        pb.Sentence.PLACEHOLDER_LOST in s.flags for p in response.paragraphs for s in p.sentences
+    )
+    (report,) = glossary.terms
+    assert (report.source, report.target, report.occurrences) == ("لونا", "Luna Vachon", 1)
+    assert "Luna Vachon" in glossary.paragraphs[0].translation
+    assert report.kept == (pb.Sentence.TERM_LOST not in glossary.paragraphs[0].sentences[0].flags)
+
+
+def test_segment_rpc_gives_sentences_offsets_and_token_counts(ct2_server, memorised_pairs):
+    arabic, _ = article(memorised_pairs, [2, 1])
+    with TarjamaClient(ct2_server.address) as client:
+        response = client.segment("\n\n".join(arabic + ["Reuters"]))
+    assert [p.source for p in response.paragraphs] == arabic + ["Reuters"]
+    assert [len(p.sentences) for p in response.paragraphs] == [2, 1, 1]
+    assert all(s.source_tokens > 0 for p in response.paragraphs[:2] for s in p.sentences)
+    assert response.paragraphs[2].sentences[0].flags == [pb.Sentence.PASSTHROUGH]
+    assert response.source_tokens == sum(s.source_tokens for p in response.paragraphs for s in p.sentences)
+    assert not any(p.translation for p in response.paragraphs)
