@@ -138,6 +138,7 @@ class Server:
             "--max-batch-size", str(max_batch_size),
             "--threads", str(args.threads),
             "--cache-dir", cache_dir,
+            "--summary-model", "none",
             "--port", "0",
         ]  # fmt: skip
         self.proc = subprocess.Popen(command, stdout=self.log_file, stderr=subprocess.STDOUT)

@@ -14,7 +14,7 @@ from pathlib import Path
 from tarjama.v1 import tarjama_pb2 as pb
 
 from .client import DEFAULT_SERVER, TarjamaClient, TarjamaError, to_dict
-from .formats import EXTENSIONS, FORMATS, render
+from .formats import EXTENSIONS, FORMATS, render, summary_lines
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -39,6 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
     translate.add_argument("--output-dir", type=Path, help="write one output file per input file here")
     translate.add_argument("--timeout", type=float, default=None, help="seconds to wait for each file")
     translate.add_argument("--jobs", type=int, default=4, help="files translated at once (default 4)")
+    translate.add_argument(
+        "--no-summary", action="store_true", help="skip the summary (asked for by default when the server has one)"
+    )
+    translate.add_argument("--summary-length", choices=("short", "medium", "long"), default="medium")
     translate.set_defaults(run=run_translate)
 
     health = commands.add_parser("health", help="print the server's grpc.health.v1 status")
@@ -55,6 +59,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--server", default=None, help="HOST:PORT: ask the server's Segment RPC instead (adds token counts)"
     )
     segment.set_defaults(run=run_segment)
+
+    summarize = commands.add_parser("summarize", help="summarise English text with a running server")
+    summarize.add_argument(
+        "file", nargs="?", default="-", metavar="FILE", help="English text file; none or - reads stdin"
+    )
+    _server_option(summarize)
+    summarize.add_argument("--format", choices=("text", "json"), default="text", help="output format (default text)")
+    summarize.add_argument("--length", choices=("short", "medium", "long"), default="medium")
+    summarize.set_defaults(run=run_summarize)
 
     info = commands.add_parser("info", help="print the server's version, models, decoding settings and limits")
     _server_option(info)
@@ -84,11 +97,14 @@ def run_translate(args: argparse.Namespace) -> int:
     progress = Progress(len(sources)) if several and sys.stderr.isatty() else None
     failures = 0
     with TarjamaClient(args.server, timeout=args.timeout) as client:
+        summarize = not args.no_summary and client.has_summarizer()
+        length = pb.SummaryLength.Value(args.summary_length.upper())
 
         def one(source: str) -> object:
             try:
                 text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
-                return client.translate(text, id="" if source == "-" else Path(source).name)
+                name = "" if source == "-" else Path(source).name
+                return client.translate(text, id=name, summarize=summarize, summary_length=length)
             except (OSError, UnicodeDecodeError, TarjamaError) as exc:
                 return exc
 
@@ -171,6 +187,17 @@ def segment_locally(text: str, id: str) -> pb.SegmentResponse:
         ]
         paragraphs.append(pb.Paragraph(index=index, source=paragraph, sentences=sentences))
     return pb.SegmentResponse(id=id, paragraphs=paragraphs)
+
+
+def run_summarize(args: argparse.Namespace) -> int:
+    text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
+    with TarjamaClient(args.server) as client:
+        response = client.summarize(text, length=pb.SummaryLength.Value(args.length.upper()))
+    if args.format == "json":
+        print(json.dumps(to_dict(response), ensure_ascii=False, indent=2))
+    else:
+        print(summary_lines(response.summary))
+    return 0
 
 
 def run_info(args: argparse.Namespace) -> int:

@@ -53,6 +53,7 @@ class TarjamaClient:
         paragraphs: Sequence[str] | None = None,
         id: str = "",
         summarize: bool = False,
+        summary_length: int = 0,
         terms: dict[str, str] | None = None,
         strip_diacritics: bool = False,
         timeout: float | None = None,
@@ -66,7 +67,9 @@ class TarjamaClient:
             text=text or "",
             paragraphs=list(paragraphs or ()),
             summarize=summarize,
-            options=pb.TranslateOptions(terms=terms or {}, strip_diacritics=strip_diacritics),
+            options=pb.TranslateOptions(
+                terms=terms or {}, strip_diacritics=strip_diacritics, summary_length=summary_length
+            ),
         )
         return self._call(self._stub.Translate, request, timeout)
 
@@ -81,6 +84,26 @@ class TarjamaClient:
         """Paragraphs and sentences with offsets and token counts, as the server would translate them."""
         request = pb.SegmentRequest(id=id, text=text or "", paragraphs=list(paragraphs or ()))
         return self._call(self._stub.Segment, request, timeout)
+
+    def summarize(
+        self,
+        text: str | None = None,
+        *,
+        paragraphs: Sequence[str] | None = None,
+        id: str = "",
+        length: int = 0,
+        sentences: int = 0,
+        timeout: float | None = None,
+    ) -> pb.SummarizeResponse:
+        """Summarise English text; each summary sentence cites the paragraphs it rests on."""
+        request = pb.SummarizeRequest(
+            id=id, text=text or "", paragraphs=list(paragraphs or ()), length=length, sentences=sentences
+        )
+        return self._call(self._stub.Summarize, request, timeout)
+
+    def has_summarizer(self, *, timeout: float | None = 10) -> bool:
+        """Whether the server was started with a summariser."""
+        return any(model.role == "summary" for model in self.info(timeout=timeout).models)
 
     def info(self, *, timeout: float | None = None) -> pb.GetInfoResponse:
         return self._call(self._stub.GetInfo, pb.GetInfoRequest(), timeout)

@@ -21,8 +21,20 @@ def render(response: pb.TranslateResponse, fmt: str, *, compact: bool = False) -
 
 
 def render_text(response: pb.TranslateResponse) -> str:
-    """The English paragraphs in order, separated by blank lines."""
-    return "\n\n".join(p.translation for p in response.paragraphs) + "\n"
+    """The summary first (when there is one), then the English paragraphs, separated by blank lines."""
+    head = f"Summary:\n{summary_lines(response.summary)}\n\n" if response.summary.sentences else ""
+    return head + "\n\n".join(p.translation for p in response.paragraphs) + "\n"
+
+
+def references(sentence: pb.SummarySentence) -> str:
+    """Where a summary sentence comes from, as paragraph numbers counted from 1: "[¶2, ¶5]"."""
+    if sentence.unsupported or not sentence.paragraphs:
+        return "[unsupported: check it against the source]"
+    return "[" + ", ".join(f"¶{i + 1}" for i in sentence.paragraphs) + "]"
+
+
+def summary_lines(summary: pb.Summary) -> str:
+    return "\n".join(f"- {s.text} {references(s)}" for s in summary.sentences)
 
 
 def render_markdown(response: pb.TranslateResponse) -> str:
@@ -30,6 +42,8 @@ def render_markdown(response: pb.TranslateResponse) -> str:
     blocks = []
     if response.id:
         blocks.append(f"# {response.id}")
+    if response.summary.sentences:
+        blocks.append(f"## Summary ({response.summary.method})\n\n{summary_lines(response.summary)}")
     for p in response.paragraphs:
         flagged = [s for s in p.sentences if s.flags]
         english = p.translation

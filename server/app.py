@@ -23,10 +23,12 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from tarjama.v1 import tarjama_pb2 as pb
 from tarjama.v1 import tarjama_pb2_grpc as pb_grpc
 
+from .engines.base import EngineInfo
 from .errors import ModelUnavailable
 from .pipeline import TranslationPipeline
 from .servicer import TranslatorServicer
 from .settings import Settings, build_parser, settings_from
+from .summary import Summarizer, load_summarizer
 
 log = logging.getLogger("tarjama.server")
 
@@ -35,28 +37,59 @@ WARMUP_TEXT = "قال المتحدث إن الاجتماع سيعقد غدا."
 
 
 @dataclass
+class Models:
+    """What startup loads: the translation pipeline and the summariser (None when turned off)."""
+
+    pipeline: TranslationPipeline
+    summarizer: Summarizer | None = None
+
+    def close(self) -> None:
+        self.pipeline.close()
+        if self.summarizer is not None:
+            self.summarizer.close()
+
+
+@dataclass
 class Runtime:
-    """What the servicer reads: the settings, the loaded pipeline (None while loading), the state."""
+    """What the servicer reads: the settings, the loaded models (None while loading), the state."""
 
     settings: Settings
-    pipeline: TranslationPipeline | None = None
+    models: Models | None = None
     shutting_down: bool = False
 
+    @property
+    def pipeline(self) -> TranslationPipeline | None:
+        return self.models.pipeline if self.models else None
+
+    @property
+    def summarizer(self) -> Summarizer | None:
+        return self.models.summarizer if self.models else None
+
     def model_pbs(self) -> list[pb.ModelInfo]:
-        if self.pipeline is None:
+        if self.models is None:
             return []
-        info = self.pipeline.engine.info
-        return [
-            pb.ModelInfo(
-                role=info.role,
-                id=info.id,
-                revision=info.revision,
-                path=info.path,
-                engine=info.engine,
-                device=info.device,
-                compute_type=info.compute_type,
-            )
-        ]
+        infos = [self.models.pipeline.engine.info]
+        summarizer = self.models.summarizer
+        out = [_model_pb(info) for info in infos]
+        if summarizer is not None:
+            engine = getattr(summarizer, "engine", None)
+            if engine is not None:
+                out.append(_model_pb(engine.info))
+            else:
+                out.append(pb.ModelInfo(role="summary", id=summarizer.model, engine=summarizer.method, device="cpu"))
+        return out
+
+
+def _model_pb(info: EngineInfo) -> pb.ModelInfo:
+    return pb.ModelInfo(
+        role=info.role,
+        id=info.id,
+        revision=info.revision,
+        path=info.path,
+        engine=info.engine,
+        device=info.device,
+        compute_type=info.compute_type,
+    )
 
 
 def check_server_dependencies() -> None:
@@ -70,6 +103,17 @@ def check_server_dependencies() -> None:
         raise ModelUnavailable(
             f"the server needs {', '.join(missing)}: install them with pip install 'tarjama[server]'"
         )
+
+
+def load_models(settings: Settings) -> Models:
+    """Load the translation model (and the summariser) and run one input through each."""
+    pipeline = load_pipeline(settings)
+    try:
+        summarizer = load_summarizer(settings)
+    except BaseException:
+        pipeline.close()
+        raise
+    return Models(pipeline, summarizer)
 
 
 def load_pipeline(settings: Settings) -> TranslationPipeline:
@@ -97,7 +141,7 @@ async def serve(
     *,
     stop: asyncio.Event | None = None,
     on_listening: Callable[[int], None] | None = None,
-    load: Callable[[Settings], TranslationPipeline] = load_pipeline,
+    load: Callable[[Settings], Models] = load_models,
 ) -> int:
     """Serve until SIGTERM/SIGINT (or until `stop` is set, for callers that own the signals)."""
     options = [
@@ -139,7 +183,7 @@ async def serve(
         await server.stop(0)
         return 0
     try:
-        runtime.pipeline = loading.result()
+        runtime.models = loading.result()
     except ModelUnavailable:
         await server.stop(0)
         raise
@@ -152,7 +196,7 @@ async def serve(
     runtime.shutting_down = True
     await health_servicer.enter_graceful_shutdown()
     await server.stop(settings.grace_period_s)
-    runtime.pipeline.close()
+    runtime.models.close()
     log.info("stopped")
     return 0
 

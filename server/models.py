@@ -66,6 +66,12 @@ def resolve_model(ref: str, revision: str | None, cache_dir: str, role: str) -> 
 
 def _convert(model_path: str, output_dir: str, quantization: str) -> None:
     import ctranslate2
+    import transformers
+
+    # CTranslate2's BART loader reads config.normalize_before, which transformers 5 no longer sets on
+    # BART configs; BART is post-norm, so False is its value. Supplied here rather than pinning.
+    if not hasattr(transformers.BartConfig, "normalize_before"):
+        transformers.BartConfig.normalize_before = False
 
     ctranslate2.converters.TransformersConverter(model_path).convert(output_dir, quantization=quantization, force=True)
 

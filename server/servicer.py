@@ -19,6 +19,7 @@ from .errors import FeatureUnavailable, InvalidRequest, NotReady, ShuttingDown, 
 from .pipeline import Document, Plan, TranslatedDocument
 from .segmentation import split_paragraphs
 from .settings import Settings
+from .summary import SourceSentence, Summarizer, Summary, sentences_of
 
 if TYPE_CHECKING:
     from .app import Runtime
@@ -27,7 +28,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-def document_from_request(request: pb.TranslateRequest | pb.SegmentRequest, settings: Settings) -> Document:
+def document_from_request(
+    request: pb.TranslateRequest | pb.SegmentRequest | pb.SummarizeRequest, settings: Settings
+) -> Document:
     """Validate a request against the limits and return its document; raises InvalidRequest."""
     if request.text and request.paragraphs:
         raise InvalidRequest("set either text or paragraphs, not both")
@@ -71,7 +74,34 @@ def decoding_pb(settings: Settings) -> pb.DecodingSettings:
     )
 
 
-def response_pb(result: TranslatedDocument, runtime: Runtime, total_ms: float) -> pb.TranslateResponse:
+def summary_pb(summary: Summary | None) -> pb.Summary | None:
+    if summary is None:
+        return None
+    return pb.Summary(
+        text=summary.text,
+        sentences=[
+            pb.SummarySentence(text=s.text, paragraphs=s.paragraphs, score=s.score, unsupported=s.unsupported)
+            for s in summary.sentences
+        ],
+        method=summary.method,
+        model=summary.model,
+    )
+
+
+def summary_length(options: pb.TranslateOptions | pb.SummarizeRequest) -> tuple[str, int]:
+    if isinstance(options, pb.SummarizeRequest):
+        length, count = options.length, options.sentences
+    else:
+        length, count = options.summary_length, options.summary_sentences
+    name = pb.SummaryLength.Name(length) if length else "MEDIUM"
+    if count > 50:
+        raise InvalidRequest("summary sentences must be at most 50")
+    return name, count
+
+
+def response_pb(
+    result: TranslatedDocument, runtime: Runtime, total_ms: float, summary: Summary | None, summarize_ms: float
+) -> pb.TranslateResponse:
     return pb.TranslateResponse(
         id=result.id,
         paragraphs=[
@@ -97,13 +127,14 @@ def response_pb(result: TranslatedDocument, runtime: Runtime, total_ms: float) -
         info=pb.ResponseInfo(
             model=runtime.model_pbs()[0],
             decoding=decoding_pb(runtime.settings),
-            timings=pb.Timings(total_ms=total_ms, translate_ms=result.translate_ms),
+            timings=pb.Timings(total_ms=total_ms, translate_ms=result.translate_ms, summarize_ms=summarize_ms),
             sentences=result.segments,
             source_tokens=result.source_tokens,
             output_tokens=result.output_tokens,
             cached_sentences=result.cached,
             flag_counts=result.flag_counts(),
         ),
+        summary=summary_pb(summary),
         terms=[
             pb.TermReport(source=t.source, target=t.target, occurrences=t.occurrences, kept=t.kept)
             for t in result.terms
@@ -190,12 +221,47 @@ class TranslatorServicer(pb_grpc.TranslatorServicer):
         started = time.perf_counter()
         document = document_from_request(request, self._runtime.settings)
         pipeline = self._ready_pipeline()
-        if request.summarize:
-            raise FeatureUnavailable("this server has no summariser; send the request without summarize")
+        summarizer = self._summarizer() if request.summarize else None
+        length, count = summary_length(request.options)
         remaining = context.time_remaining()
         deadline = time.monotonic() + remaining if remaining is not None else None
         result = await pipeline.translate(document, deadline)
-        return response_pb(result, self._runtime, (time.perf_counter() - started) * 1000)
+        summary, summarize_ms = None, 0.0
+        if summarizer is not None:
+            summarize_started = time.perf_counter()
+            english = [
+                SourceSentence(p.index, s.translation) for p in result.paragraphs for s in p.sentences if s.translation
+            ]
+            summary = await summarizer.summarize(english, length, count, deadline)
+            summarize_ms = (time.perf_counter() - summarize_started) * 1000
+        total_ms = (time.perf_counter() - started) * 1000
+        return response_pb(result, self._runtime, total_ms, summary, summarize_ms)
+
+    async def Summarize(self, request: pb.SummarizeRequest, context: grpc.aio.ServicerContext) -> pb.SummarizeResponse:
+        return await _answer(context, lambda: self._summarize(request, context))
+
+    async def _summarize(self, request: pb.SummarizeRequest, context: grpc.aio.ServicerContext) -> pb.SummarizeResponse:
+        started = time.perf_counter()
+        document = document_from_request(request, self._runtime.settings)
+        self._ready_pipeline()
+        summarizer = self._summarizer()
+        length, count = summary_length(request)
+        remaining = context.time_remaining()
+        deadline = time.monotonic() + remaining if remaining is not None else None
+        summary = await summarizer.summarize(sentences_of(document.paragraphs), length, count, deadline)
+        elapsed = (time.perf_counter() - started) * 1000
+        return pb.SummarizeResponse(
+            id=document.id, summary=summary_pb(summary), timings=pb.Timings(total_ms=elapsed, summarize_ms=elapsed)
+        )
+
+    def _summarizer(self) -> Summarizer:
+        summarizer = self._runtime.summarizer
+        if summarizer is None:
+            raise FeatureUnavailable(
+                "this server runs without a summariser (--summary-model none); "
+                "send the request without summarize, or start it with --summary-model extractive"
+            )
+        return summarizer
 
     def _ready_pipeline(self):  # type: ignore[no-untyped-def]
         if self._runtime.shutting_down:

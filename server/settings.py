@@ -13,6 +13,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 DEFAULT_TRANSLATION_MODEL = "Helsinki-NLP/opus-mt-ar-en"
+DEFAULT_SUMMARY_MODEL = "sshleifer/distilbart-cnn-12-6"
 ENGINES = ("ctranslate2", "torch")
 DEVICES = ("auto", "cpu", "cuda")
 COMPUTE_TYPES = ("auto", "int8", "int8_float32", "int8_float16", "int8_bfloat16", "float16", "bfloat16", "float32")
@@ -29,6 +30,9 @@ class Settings:
 
     translation_model: str = DEFAULT_TRANSLATION_MODEL
     translation_revision: str | None = None
+    # A seq2seq checkpoint (hub id or local directory), "extractive" (no model) or "none".
+    summary_model: str = DEFAULT_SUMMARY_MODEL
+    summary_revision: str | None = None
     engine: str = "ctranslate2"
     device: str = "auto"
     compute_type: str = "auto"
@@ -96,7 +100,9 @@ class Settings:
 _HELP = {
     "translation_model": "hub id or local directory of a Marian (opus-mt) checkpoint in HF format",
     "translation_revision": "hub revision (branch, tag or commit) of the translation model",
-    "engine": "inference engine",
+    "summary_model": "summariser: a BART/PEGASUS-style checkpoint (hub id or directory), extractive, or none",
+    "summary_revision": "hub revision of the summary model",
+    "engine": "inference engine (for both models)",
     "device": "where to run the models; auto picks cuda when a GPU is visible",
     "compute_type": "auto: int8 on CPU and float16 on CUDA (ctranslate2); float32 / float16 (torch)",
     "beam_size": "beam size for translation",

@@ -58,7 +58,7 @@ class InProcessServer:
     """`serve()` on its own event loop in a thread, on a free port; stopped like SIGTERM would."""
 
     def __init__(self, settings, load=None) -> None:  # noqa: ANN001
-        from tarjama.server.app import load_pipeline, serve
+        from tarjama.server.app import load_models, serve
 
         self._loop = asyncio.new_event_loop()
         self._stop = asyncio.Event()
@@ -75,7 +75,7 @@ class InProcessServer:
             asyncio.set_event_loop(self._loop)
             try:
                 self.exit_code = self._loop.run_until_complete(
-                    serve(settings, stop=self._stop, on_listening=listening, load=load or load_pipeline)
+                    serve(settings, stop=self._stop, on_listening=listening, load=load or load_models)
                 )
             except BaseException as exc:  # surfaced by wait_serving
                 self.error = exc
@@ -117,7 +117,7 @@ def wait_serving(address: str, timeout: float, failed: Callable[[], object] = la
 def base_settings(cache_dir: Path):  # noqa: ANN201
     from tarjama.server.settings import Settings
 
-    return Settings(port=0, cache_dir=str(cache_dir), device="cpu", threads=2, grace_period_s=5)
+    return Settings(port=0, cache_dir=str(cache_dir), device="cpu", threads=2, grace_period_s=5, summary_model="none")
 
 
 @pytest.fixture(scope="session")

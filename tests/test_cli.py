@@ -33,7 +33,16 @@ def cli(*args: str, stdin: str | None = None, server: str | None = None, timeout
 @pytest.fixture(scope="module", params=["ctranslate2", "torch"])
 def server(request, fixture_models, cache_dir):  # noqa: ANN001, ANN201
     process = ServerProcess(
-        ["--translation-model", str(fixture_models["memorised"]), "--engine", request.param, "--device", "cpu"],
+        [
+            "--translation-model",
+            str(fixture_models["memorised"]),
+            "--summary-model",
+            "extractive",
+            "--engine",
+            request.param,
+            "--device",
+            "cpu",
+        ],  # fmt: skip
         env={"TARJAMA_CACHE_DIR": str(cache_dir)},
     )
     try:
@@ -63,9 +72,34 @@ def test_json_of_a_sixteen_paragraph_article_is_aligned(server, memorised_pairs,
 
 def test_text_format_from_stdin_is_the_english_paragraphs(server, memorised_pairs):
     arabic, english = article(memorised_pairs, [1, 2])
-    result = cli("translate", stdin="\n".join(arabic), server=server.address)
+    result = cli("translate", "--no-summary", stdin="\n".join(arabic), server=server.address)
     assert result.returncode == 0, result.stderr
     assert result.stdout == "\n\n".join(english) + "\n"
+
+
+def test_translate_prints_the_summary_first_with_paragraph_references(server, memorised_pairs):
+    arabic, english = article(memorised_pairs, [1] * 8)
+    result = cli("translate", "--summary-length", "short", stdin="\n".join(arabic), server=server.address)
+    assert result.returncode == 0, result.stderr
+    head, body = result.stdout.split("\n\n", 1)
+    lines = head.splitlines()
+    assert lines[0] == "Summary:" and len(lines) == 4, "short: three sentences"
+    for line in lines[1:]:
+        text, ref = line[2:].rsplit(" [¶", 1)
+        assert english[int(ref.rstrip("]")) - 1] == text, "an extractive sentence is its paragraph's own"
+    assert body.rstrip("\n").split("\n\n") == english
+    as_json = json.loads(cli("translate", "--format", "json", stdin="\n".join(arabic), server=server.address).stdout)
+    assert as_json["summary"]["method"] == "extractive" and len(as_json["summary"]["sentences"]) == 5
+
+
+def test_summarize_command_on_english_text(server, memorised_pairs):
+    english = "\n".join(e for _, e in memorised_pairs[:10])
+    result = cli("summarize", "--format", "json", "--length", "long", stdin=english, server=server.address)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)["summary"]
+    assert len(summary["sentences"]) == 8
+    for s in summary["sentences"]:
+        assert s["text"] == memorised_pairs[s["paragraphs"][0]][1]
 
 
 def test_several_files_write_one_output_each(server, memorised_pairs, tmp_path):
@@ -108,7 +142,16 @@ def test_unreachable_server_is_one_line_error():
 
 def test_sigterm_finishes_in_flight_requests_then_exits_zero(fixture_models, cache_dir, memorised_pairs):
     process = ServerProcess(
-        ["--translation-model", str(fixture_models["memorised"]), "--engine", "torch", "--grace-period-s", "20"],
+        [
+            "--translation-model",
+            str(fixture_models["memorised"]),
+            "--summary-model",
+            "none",
+            "--engine",
+            "torch",
+            "--grace-period-s",
+            "20",
+        ],  # fmt: skip
         env={"TARJAMA_CACHE_DIR": str(cache_dir)},
     )
     try:
@@ -214,3 +257,27 @@ def test_markdown_marks_flagged_sentences():
     text = render(response, "markdown")
     assert "⚠" in text and "repetition" in text
     assert "⚠" not in render(pb.TranslateResponse(paragraphs=[pb.Paragraph(source="a", translation="b")]), "markdown")
+
+
+def test_a_summary_model_that_cannot_load_names_the_offline_choice(fixture_models, tmp_path):
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tarjama.client.cli",
+            "serve",
+            "--port",
+            "0",
+            "--translation-model",
+            str(fixture_models["memorised"]),
+            "--summary-model",
+            str(tmp_path / "no-such-summariser"),
+        ],  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "TARJAMA_CACHE_DIR": str(tmp_path)},
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert "no-such-summariser" in last and "--summary-model extractive" in last

@@ -7,6 +7,17 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class SummaryLength(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SUMMARY_LENGTH_UNSPECIFIED: _ClassVar[SummaryLength]
+    SHORT: _ClassVar[SummaryLength]
+    MEDIUM: _ClassVar[SummaryLength]
+    LONG: _ClassVar[SummaryLength]
+SUMMARY_LENGTH_UNSPECIFIED: SummaryLength
+SHORT: SummaryLength
+MEDIUM: SummaryLength
+LONG: SummaryLength
+
 class TranslateRequest(_message.Message):
     __slots__ = ("id", "text", "paragraphs", "summarize", "options")
     ID_FIELD_NUMBER: _ClassVar[int]
@@ -22,7 +33,7 @@ class TranslateRequest(_message.Message):
     def __init__(self, id: _Optional[str] = ..., text: _Optional[str] = ..., paragraphs: _Optional[_Iterable[str]] = ..., summarize: _Optional[bool] = ..., options: _Optional[_Union[TranslateOptions, _Mapping]] = ...) -> None: ...
 
 class TranslateOptions(_message.Message):
-    __slots__ = ("terms", "strip_diacritics")
+    __slots__ = ("terms", "strip_diacritics", "summary_length", "summary_sentences")
     class TermsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -32,9 +43,13 @@ class TranslateOptions(_message.Message):
         def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     TERMS_FIELD_NUMBER: _ClassVar[int]
     STRIP_DIACRITICS_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_LENGTH_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_SENTENCES_FIELD_NUMBER: _ClassVar[int]
     terms: _containers.ScalarMap[str, str]
     strip_diacritics: bool
-    def __init__(self, terms: _Optional[_Mapping[str, str]] = ..., strip_diacritics: _Optional[bool] = ...) -> None: ...
+    summary_length: SummaryLength
+    summary_sentences: int
+    def __init__(self, terms: _Optional[_Mapping[str, str]] = ..., strip_diacritics: _Optional[bool] = ..., summary_length: _Optional[_Union[SummaryLength, str]] = ..., summary_sentences: _Optional[int] = ...) -> None: ...
 
 class TranslateResponse(_message.Message):
     __slots__ = ("id", "paragraphs", "summary", "info", "terms")
@@ -129,14 +144,40 @@ class Summary(_message.Message):
     def __init__(self, text: _Optional[str] = ..., sentences: _Optional[_Iterable[_Union[SummarySentence, _Mapping]]] = ..., method: _Optional[str] = ..., model: _Optional[str] = ...) -> None: ...
 
 class SummarySentence(_message.Message):
-    __slots__ = ("text", "paragraphs", "score")
+    __slots__ = ("text", "paragraphs", "score", "unsupported")
     TEXT_FIELD_NUMBER: _ClassVar[int]
     PARAGRAPHS_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
+    UNSUPPORTED_FIELD_NUMBER: _ClassVar[int]
     text: str
     paragraphs: _containers.RepeatedScalarFieldContainer[int]
     score: float
-    def __init__(self, text: _Optional[str] = ..., paragraphs: _Optional[_Iterable[int]] = ..., score: _Optional[float] = ...) -> None: ...
+    unsupported: bool
+    def __init__(self, text: _Optional[str] = ..., paragraphs: _Optional[_Iterable[int]] = ..., score: _Optional[float] = ..., unsupported: _Optional[bool] = ...) -> None: ...
+
+class SummarizeRequest(_message.Message):
+    __slots__ = ("id", "text", "paragraphs", "length", "sentences")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    PARAGRAPHS_FIELD_NUMBER: _ClassVar[int]
+    LENGTH_FIELD_NUMBER: _ClassVar[int]
+    SENTENCES_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    text: str
+    paragraphs: _containers.RepeatedScalarFieldContainer[str]
+    length: SummaryLength
+    sentences: int
+    def __init__(self, id: _Optional[str] = ..., text: _Optional[str] = ..., paragraphs: _Optional[_Iterable[str]] = ..., length: _Optional[_Union[SummaryLength, str]] = ..., sentences: _Optional[int] = ...) -> None: ...
+
+class SummarizeResponse(_message.Message):
+    __slots__ = ("id", "summary", "timings")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    TIMINGS_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    summary: Summary
+    timings: Timings
+    def __init__(self, id: _Optional[str] = ..., summary: _Optional[_Union[Summary, _Mapping]] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ...) -> None: ...
 
 class ResponseInfo(_message.Message):
     __slots__ = ("model", "decoding", "timings", "sentences", "source_tokens", "output_tokens", "cached_sentences", "flag_counts")

@@ -49,6 +49,11 @@ class TranslatorStub:
                 request_serializer=tarjama_dot_v1_dot_tarjama__pb2.SegmentRequest.SerializeToString,
                 response_deserializer=tarjama_dot_v1_dot_tarjama__pb2.SegmentResponse.FromString,
                 _registered_method=True)
+        self.Summarize = channel.unary_unary(
+                '/tarjama.v1.Translator/Summarize',
+                request_serializer=tarjama_dot_v1_dot_tarjama__pb2.SummarizeRequest.SerializeToString,
+                response_deserializer=tarjama_dot_v1_dot_tarjama__pb2.SummarizeResponse.FromString,
+                _registered_method=True)
 
 
 class TranslatorServicer:
@@ -76,6 +81,13 @@ class TranslatorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Summarize(self, request, context):
+        """Summarise English text (newsroom tools have English copy too), with paragraph provenance.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TranslatorServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -93,6 +105,11 @@ def add_TranslatorServicer_to_server(servicer, server):
                     servicer.Segment,
                     request_deserializer=tarjama_dot_v1_dot_tarjama__pb2.SegmentRequest.FromString,
                     response_serializer=tarjama_dot_v1_dot_tarjama__pb2.SegmentResponse.SerializeToString,
+            ),
+            'Summarize': grpc.unary_unary_rpc_method_handler(
+                    servicer.Summarize,
+                    request_deserializer=tarjama_dot_v1_dot_tarjama__pb2.SummarizeRequest.FromString,
+                    response_serializer=tarjama_dot_v1_dot_tarjama__pb2.SummarizeResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -176,6 +193,33 @@ class Translator:
             '/tarjama.v1.Translator/Segment',
             tarjama_dot_v1_dot_tarjama__pb2.SegmentRequest.SerializeToString,
             tarjama_dot_v1_dot_tarjama__pb2.SegmentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Summarize(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tarjama.v1.Translator/Summarize',
+            tarjama_dot_v1_dot_tarjama__pb2.SummarizeRequest.SerializeToString,
+            tarjama_dot_v1_dot_tarjama__pb2.SummarizeResponse.FromString,
             options,
             channel_credentials,
             insecure,

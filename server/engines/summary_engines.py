@@ -1,0 +1,154 @@
+"""Summary models (BART/PEGASUS-style seq2seq) on CTranslate2 or torch: English text in, summary out.
+
+Same engine layer as translation: they own the model and device, know no gRPC, and run one batch at a
+time on the summary batcher's worker, so a summary never holds up other clients' translations.
+Decoding follows the checkpoint's own generation config (beams, length penalty, no-repeat n-grams).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..models import ResolvedModel, ctranslate2_model_dir
+from ..settings import Settings
+from .base import EngineInfo, device_of
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SummaryItem:
+    """One text to summarise and the length of summary it should get, in tokens."""
+
+    text: str
+    min_tokens: int
+    max_tokens: int
+
+
+@dataclass(frozen=True)
+class SummaryDecoding:
+    beam_size: int = 4
+    length_penalty: float = 2.0
+    no_repeat_ngram_size: int = 3
+
+    @classmethod
+    def of(cls, model_path: str) -> SummaryDecoding:
+        path = Path(model_path) / "generation_config.json"
+        config = json.loads(path.read_text()) if path.is_file() else {}
+        return cls(
+            beam_size=int(config.get("num_beams") or 4),
+            length_penalty=float(config.get("length_penalty") or 2.0),
+            no_repeat_ngram_size=int(config.get("no_repeat_ngram_size") or 3),
+        )
+
+
+def _window(model_path: str) -> int:
+    config = json.loads((Path(model_path) / "config.json").read_text())
+    return int(config.get("max_position_embeddings") or 1024) - 2  # <s> and </s>
+
+
+def _trim_to_sentence(text: str) -> str:
+    """A summary cut at its token budget ends at its last full sentence, if it has one."""
+    match = re.search(r"^.*[.!?][\"')”’]?(?=\s|$)", text, re.DOTALL)
+    return match.group(0) if match else text
+
+
+class _Base:
+    def _load_tokenizer(self, model_path: str) -> None:
+        from transformers import AutoTokenizer
+
+        self.tokenizer = AutoTokenizer.from_pretrained(model_path)
+        self.window = _window(model_path)
+        self.decoding = SummaryDecoding.of(model_path)
+
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        return [len(ids) for ids in self.tokenizer(texts, add_special_tokens=True)["input_ids"]]
+
+
+class CTranslate2SummaryEngine(_Base):
+    name = "ctranslate2"
+
+    def __init__(self, model: ResolvedModel, settings: Settings) -> None:
+        import ctranslate2
+
+        device = device_of(settings.device)
+        compute_type = settings.compute_type
+        if compute_type == "auto":
+            compute_type = "int8" if device == "cpu" else "float16"
+        model_dir = ctranslate2_model_dir(model, compute_type, settings.cache_dir)
+        threads = settings.resolved_threads() if device == "cpu" else 1
+        self._translator = ctranslate2.Translator(
+            str(model_dir), device=device, compute_type=compute_type, inter_threads=1, intra_threads=threads
+        )
+        self._load_tokenizer(model.path)
+        self.info = EngineInfo("summary", model.id, model.revision, str(model_dir), self.name, device, compute_type)
+
+    def generate(self, batch: list[SummaryItem]) -> list[str]:
+        sources = [self.tokenizer.convert_ids_to_tokens(self.tokenizer.encode(item.text)) for item in batch]
+        results = self._translator.translate_batch(
+            sources,
+            beam_size=self.decoding.beam_size,
+            length_penalty=self.decoding.length_penalty,
+            no_repeat_ngram_size=self.decoding.no_repeat_ngram_size,
+            min_decoding_length=min(item.min_tokens for item in batch),
+            max_decoding_length=max(item.max_tokens for item in batch),
+            max_input_length=0,  # the summariser cuts articles into parts that fit; never truncate
+        )
+        out = []
+        for item, result in zip(batch, results, strict=True):
+            pieces = result.hypotheses[0]
+            trimmed = len(pieces) > item.max_tokens
+            text = self.tokenizer.decode(
+                self.tokenizer.convert_tokens_to_ids(pieces[: item.max_tokens]), skip_special_tokens=True
+            )
+            out.append(_trim_to_sentence(text.strip()) if trimmed else text.strip())
+        return out
+
+    def close(self) -> None:
+        del self._translator
+
+
+class TorchSummaryEngine(_Base):
+    name = "torch"
+
+    def __init__(self, model: ResolvedModel, settings: Settings) -> None:
+        import torch
+        from transformers import AutoModelForSeq2SeqLM
+
+        device = device_of(settings.device)
+        compute_type = settings.compute_type if settings.compute_type in ("float16", "bfloat16") else "float32"
+        if device == "cpu":
+            compute_type = "float32"
+        self._torch = torch
+        self._device = torch.device(device)
+        dtype = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[compute_type]
+        self._model = AutoModelForSeq2SeqLM.from_pretrained(model.path, dtype=dtype).to(self._device).eval()
+        self._load_tokenizer(model.path)
+        self.info = EngineInfo("summary", model.id, model.revision, model.path, self.name, device, compute_type)
+
+    def generate(self, batch: list[SummaryItem]) -> list[str]:
+        inputs = self.tokenizer([item.text for item in batch], return_tensors="pt", padding=True).to(self._device)
+        with self._torch.inference_mode():
+            output = self._model.generate(
+                **inputs,
+                num_beams=self.decoding.beam_size,
+                length_penalty=self.decoding.length_penalty,
+                no_repeat_ngram_size=self.decoding.no_repeat_ngram_size,
+                min_new_tokens=min(item.min_tokens for item in batch),
+                max_new_tokens=max(item.max_tokens for item in batch),
+                early_stopping=True,
+            )
+        out = []
+        for item, ids in zip(batch, output.tolist(), strict=True):
+            ids = [i for i in ids if i not in self.tokenizer.all_special_ids]
+            trimmed = len(ids) > item.max_tokens
+            text = self.tokenizer.decode(ids[: item.max_tokens], skip_special_tokens=True).strip()
+            out.append(_trim_to_sentence(text) if trimmed else text)
+        return out
+
+    def close(self) -> None:
+        del self._model

@@ -1,0 +1,312 @@
+"""Summaries of a translated article, with provenance: every summary sentence cites its paragraphs.
+
+Two methods behind one interface:
+- extractive: TextRank over TF-IDF vectors of the English sentences; the most central ones, in article
+  order, verbatim. No model, works anywhere, and its provenance is exact.
+- abstractive: a BART/PEGASUS-style model over the English. An article longer than the model's window
+  is cut into parts at paragraph boundaries; each part is summarised (all parts in one batch) and the
+  part summaries are joined in order, so the end of an article counts as much as its start (map-reduce;
+  the reduce step only runs when the joined parts are over three times the length asked for, and then
+  summarises groups of neighbouring part summaries, again with equal shares). Each summary sentence
+  cites the paragraphs whose sentences are most similar to it (TF-IDF cosine); one that no paragraph
+  supports is flagged `unsupported`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from .segmentation import split_sentences
+
+# Sentences per summary for each length option (extractive), and token budgets (abstractive).
+LENGTHS = {"SHORT": 3, "MEDIUM": 5, "LONG": 8}
+TOKEN_BUDGETS = {"SHORT": 60, "MEDIUM": 130, "LONG": 220}
+DEFAULT_LENGTH = "MEDIUM"
+# Below this cosine similarity no paragraph supports a summary sentence.
+SUPPORT_THRESHOLD = 0.12
+
+_STOPWORDS = frozenset(
+    "a an the and or but of to in on at for with by from as is are was were be been being it its this that these "
+    "those he she they we you i his her their our your him them us not no so than then there here which who whom "
+    "what when where why how also has have had do does did will would can could may might must shall should "
+    "said says into over after before about more most such other some any all each".split()
+)
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+
+
+@dataclass(frozen=True)
+class SummarySentence:
+    text: str
+    paragraphs: tuple[int, ...]
+    score: float
+    unsupported: bool = False
+
+
+@dataclass(frozen=True)
+class Summary:
+    text: str
+    sentences: tuple[SummarySentence, ...]
+    method: str
+    model: str
+
+
+@dataclass(frozen=True)
+class SourceSentence:
+    """An English sentence of the article and the paragraph it belongs to."""
+
+    paragraph: int
+    text: str
+
+
+class Summarizer(Protocol):
+    method: str
+    model: str
+
+    async def summarize(
+        self, sentences: Sequence[SourceSentence], length: str, count: int, deadline: float | None
+    ) -> Summary: ...
+
+    def close(self) -> None: ...
+
+
+def sentences_of(paragraphs: Sequence[str]) -> list[SourceSentence]:
+    """English paragraphs split into sentences, for the Summarize RPC."""
+    return [SourceSentence(i, s.text) for i, p in enumerate(paragraphs) for s in split_sentences(p)]
+
+
+# -- TF-IDF -----------------------------------------------------------------------------------------
+
+
+def _terms(text: str) -> list[str]:
+    return [w for w in (m.group().lower() for m in _WORD.finditer(text)) if w not in _STOPWORDS]
+
+
+class TfIdf:
+    """TF-IDF vectors over a set of sentences, as unit-length sparse dicts."""
+
+    def __init__(self, texts: Sequence[str]) -> None:
+        self._df: Counter[str] = Counter()
+        docs = [Counter(_terms(t)) for t in texts]
+        for doc in docs:
+            self._df.update(doc.keys())
+        self._n = len(texts)
+        self.vectors = [self.vector_of(doc) for doc in docs]
+
+    def vector_of(self, counts: Counter[str]) -> dict[str, float]:
+        weights = {t: (1 + math.log(c)) * math.log((1 + self._n) / (1 + self._df[t])) + 0.0 for t, c in counts.items()}
+        weights = {t: w for t, w in weights.items() if w > 0}
+        norm = math.sqrt(sum(w * w for w in weights.values())) or 1.0
+        return {t: w / norm for t, w in weights.items()}
+
+    def vector(self, text: str) -> dict[str, float]:
+        return self.vector_of(Counter(_terms(text)))
+
+
+def cosine(a: dict[str, float], b: dict[str, float]) -> float:
+    if len(a) > len(b):
+        a, b = b, a
+    return sum(w * b.get(t, 0.0) for t, w in a.items())
+
+
+# -- extractive -------------------------------------------------------------------------------------
+
+
+def textrank(vectors: Sequence[dict[str, float]], damping: float = 0.85, iterations: int = 60) -> list[float]:
+    """PageRank over the sentence-similarity graph: how central each sentence is to the article."""
+    import numpy as np
+
+    n = len(vectors)
+    if n == 0:
+        return []
+    vocabulary = {t: k for k, t in enumerate({t for v in vectors for t in v})}
+    matrix = np.zeros((n, max(1, len(vocabulary))))
+    for i, vector in enumerate(vectors):
+        for term, weight in vector.items():
+            matrix[i, vocabulary[term]] = weight
+    weights = matrix @ matrix.T
+    np.fill_diagonal(weights, 0.0)
+    out = weights.sum(axis=1)
+    out[out == 0] = 1.0
+    transition = (weights / out[:, None]).T
+    scores = np.full(n, 1.0 / n)
+    for _ in range(iterations):
+        scores = (1 - damping) / n + damping * transition @ scores
+    return [float(s) for s in scores]
+
+
+class ExtractiveSummarizer:
+    """The most central sentences of the translation, verbatim and in article order."""
+
+    method = "extractive"
+    model = "textrank-tfidf"
+
+    async def summarize(
+        self, sentences: Sequence[SourceSentence], length: str, count: int, deadline: float | None
+    ) -> Summary:
+        return await asyncio.to_thread(self.summarize_now, sentences, length, count)
+
+    def summarize_now(self, sentences: Sequence[SourceSentence], length: str, count: int) -> Summary:
+        candidates = [s for s in sentences if s.text.strip()]
+        k = min(len(candidates), count or LENGTHS.get(length, LENGTHS[DEFAULT_LENGTH]))
+        scores = textrank(TfIdf([s.text for s in candidates]).vectors)
+        # Ties go to the earlier sentence, so the result is deterministic.
+        chosen = sorted(sorted(range(len(candidates)), key=lambda i: (-scores[i], i))[:k])
+        picked = tuple(SummarySentence(candidates[i].text, (candidates[i].paragraph,), 1.0) for i in chosen)
+        return Summary(" ".join(s.text for s in picked), picked, self.method, self.model)
+
+    def close(self) -> None:
+        pass
+
+
+# -- provenance for abstractive summaries -----------------------------------------------------------
+
+
+def attribute(summary_text: str, sentences: Sequence[SourceSentence]) -> tuple[SummarySentence, ...]:
+    """Each summary sentence with the paragraphs that support it best, and how well."""
+    index = TfIdf([s.text for s in sentences])
+    out = []
+    for span in split_sentences(summary_text):
+        vector = index.vector(span.text)
+        best: dict[int, float] = {}
+        for source, source_vector in zip(sentences, index.vectors, strict=True):
+            similarity = cosine(vector, source_vector)
+            best[source.paragraph] = max(best.get(source.paragraph, 0.0), similarity)
+        top = max(best.values(), default=0.0)
+        if top < SUPPORT_THRESHOLD:
+            out.append(SummarySentence(span.text, (), round(top, 4), unsupported=True))
+            continue
+        ranked = sorted((p for p, s in best.items() if s >= max(SUPPORT_THRESHOLD, 0.5 * top)), key=lambda p: -best[p])
+        out.append(SummarySentence(span.text, tuple(sorted(ranked[:3])), round(top, 4)))
+    return tuple(out)
+
+
+def chunk_paragraphs(
+    sentences: Sequence[SourceSentence],
+    count_tokens,
+    window: int,  # noqa: ANN001 - Callable[[list[str]], list[int]]
+) -> list[list[SourceSentence]]:
+    """Consecutive runs of sentences that fit the model's window, cut at paragraph boundaries
+    (and inside a paragraph only when one paragraph alone is over the window)."""
+    costs = count_tokens([s.text for s in sentences])
+    chunks: list[list[SourceSentence]] = []
+    current: list[SourceSentence] = []
+    used = 0
+    by_paragraph: dict[int, list[tuple[SourceSentence, int]]] = {}
+    for sentence, cost in zip(sentences, costs, strict=True):
+        by_paragraph.setdefault(sentence.paragraph, []).append((sentence, cost))
+    for paragraph in by_paragraph.values():
+        size = sum(c for _, c in paragraph)
+        if current and used + size > window:
+            chunks.append(current)
+            current, used = [], 0
+        for sentence, cost in paragraph:
+            if current and used + cost > window:
+                chunks.append(current)
+                current, used = [], 0
+            current.append(sentence)
+            used += cost
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+# -- abstractive ------------------------------------------------------------------------------------
+
+
+class AbstractiveSummarizer:
+    """A seq2seq summary model over the English, in parts that fit its window, batched on its own queue."""
+
+    method = "abstractive"
+
+    def __init__(self, engine, settings) -> None:  # noqa: ANN001 - a summary engine, the Settings
+        from .batcher import Batcher, BatchLimits
+        from .engines.base import is_out_of_memory
+
+        self.engine = engine
+        self.model = engine.info.id
+        limits = BatchLimits(
+            max_batch_tokens=8 * engine.window,
+            max_batch_size=8,
+            max_batch_delay_s=settings.max_batch_delay_ms / 1000,
+            max_queue_tokens=settings.max_queue_tokens,
+        )
+        self.batcher = Batcher(engine.generate, limits, name="summary-batcher", split_on=is_out_of_memory)
+
+    async def summarize(
+        self, sentences: Sequence[SourceSentence], length: str, count: int, deadline: float | None
+    ) -> Summary:
+        from .engines.summary_engines import SummaryItem
+
+        if not sentences:
+            return Summary("", (), self.method, self.model)
+        budget = count * 30 if count else TOKEN_BUDGETS.get(length, TOKEN_BUDGETS[DEFAULT_LENGTH])
+        parts = await asyncio.to_thread(chunk_paragraphs, sentences, self.engine.count_tokens, self.engine.window)
+        texts = [" ".join(s.text for s in part) for part in parts]
+        while True:
+            # Every part gets its share of the budget, so the last part is summarised like the first.
+            share = max(24, budget // len(texts))
+            items = [SummaryItem(text, min(share // 2, 40), share) for text in texts]
+            costs = await asyncio.to_thread(self.engine.count_tokens, texts)
+            ticket = self.batcher.submit(items, costs, deadline)
+            try:
+                summaries = await asyncio.wrap_future(ticket.future)
+            except asyncio.CancelledError:
+                ticket.cancel()
+                raise
+            summaries = [s for s in summaries if s.strip()]
+            joined = " ".join(summaries)
+            if len(summaries) <= 1 or sum(await asyncio.to_thread(self.engine.count_tokens, [joined])) <= 3 * budget:
+                break
+            # Reduce: summarise neighbouring part summaries together, keeping the article's order.
+            regrouped = chunk_paragraphs(
+                [SourceSentence(i, s) for i, s in enumerate(summaries)], self.engine.count_tokens, self.engine.window
+            )
+            if len(regrouped) >= len(texts):
+                break
+            texts = [" ".join(s.text for s in group) for group in regrouped]
+        return Summary(joined, attribute(joined, sentences), self.method, self.model)
+
+    def close(self) -> None:
+        self.batcher.stop()
+        self.engine.close()
+
+
+def load_summarizer(settings) -> Summarizer | None:  # noqa: ANN001 - Settings
+    """The summariser `--summary-model` names: none, extractive, or a seq2seq checkpoint."""
+    from .errors import ModelUnavailable
+    from .models import resolve_model
+
+    choice = settings.summary_model
+    if choice == "none":
+        return None
+    if choice == "extractive":
+        return ExtractiveSummarizer()
+    hint = "start with --summary-model extractive to summarise without a model, or --summary-model none"
+    try:
+        model = resolve_model(choice, settings.summary_revision, settings.cache_dir, "summary")
+        if settings.engine == "ctranslate2":
+            from .engines.summary_engines import CTranslate2SummaryEngine
+
+            engine = CTranslate2SummaryEngine(model, settings)
+        else:
+            from .engines.summary_engines import TorchSummaryEngine
+
+            engine = TorchSummaryEngine(model, settings)
+        engine.generate([_warmup_item()])
+    except ModelUnavailable as exc:
+        raise ModelUnavailable(f"{exc}; or {hint}") from None
+    except Exception as exc:
+        raise ModelUnavailable(f"cannot load summary model '{choice}' ({type(exc).__name__}: {exc}); {hint}") from None
+    return AbstractiveSummarizer(engine, settings)
+
+
+def _warmup_item():  # noqa: ANN202
+    from .engines.summary_engines import SummaryItem
+
+    return SummaryItem("The minister said the meeting would be held tomorrow in the capital.", 1, 8)
