@@ -125,7 +125,9 @@ def naive_server(model_path: str, sentences: list[str], args: argparse.Namespace
 class Server:
     """`tarjama serve` in its own process, as users run it."""
 
-    def __init__(self, model: str, cache_dir: str, args: argparse.Namespace, max_batch_size: int) -> None:
+    def __init__(
+        self, model: str, cache_dir: str, args: argparse.Namespace, max_batch_size: int, summary_model: str = "none"
+    ) -> None:
         self.log_file = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)  # noqa: SIM115
         command = [
             sys.executable, "-m", "tarjama.server",
@@ -138,7 +140,7 @@ class Server:
             "--max-batch-size", str(max_batch_size),
             "--threads", str(args.threads),
             "--cache-dir", cache_dir,
-            "--summary-model", "none",
+            "--summary-model", summary_model,
             "--port", "0",
         ]  # fmt: skip
         self.proc = subprocess.Popen(command, stdout=self.log_file, stderr=subprocess.STDOUT)

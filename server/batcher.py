@@ -34,6 +34,8 @@ class BatchLimits:
     max_batch_tokens: int = 8192  # padded tokens: batch size x longest item
     max_batch_size: int = 32
     max_batch_delay_s: float = 0.05
+    # On an idle engine, how long a first request waits for others arriving with it.
+    idle_delay_s: float = 0.003
     max_queue_tokens: int = 400_000
 
 
@@ -207,8 +209,13 @@ class Batcher(Generic[P, R]):
         items = sum(len(j.payloads) - j.next_item for j in waiting)
         if items >= self.limits.max_batch_size or self._waiting_tokens() >= self.limits.max_batch_tokens:
             return 0.0
+        if now - self._free_since > max(0.05, self._last_batch_s):
+            # Idle for a while: a burst may be arriving (many clients starting at once), so give it
+            # a few milliseconds to gather; a lone request pays no more than that.
+            limit = min(self.limits.max_batch_delay_s, self.limits.idle_delay_s)
+            return max(0.0, self._oldest_enqueue + limit - now)
         if len(waiting) >= self._recent_requests:
-            return 0.0  # nobody else is expected: an idle server answers at once
+            return 0.0  # everyone the last batch served is back: nobody else is expected
         # Waiting costs every queued request; never more than a tenth of what a batch takes to run.
         # Counted from when the engine fell free: what queued during the last batch is fresh company.
         limit = min(self.limits.max_batch_delay_s, 0.1 * self._last_batch_s)

@@ -1,0 +1,63 @@
+"""Deadlines and cancellation through a real server: the dropped work never reaches the model."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+import grpc
+import pytest
+from test_pipeline import FakeEngine
+
+from tarjama.client import TarjamaClient, TarjamaError
+from tarjama.server.app import Models
+from tarjama.server.pipeline import TranslationPipeline
+from tarjama.v1 import tarjama_pb2 as pb
+
+from conftest import InProcessServer
+
+
+class SlowEngine(FakeEngine):
+    def translate(self, batch):  # noqa: ANN001, ANN201
+        time.sleep(0.15)
+        return super().translate(batch)
+
+
+@pytest.fixture()
+def slow_server(base_settings):  # noqa: ANN001, ANN201
+    engine = SlowEngine()
+    settings = replace(base_settings, max_batch_size=4)
+    server = InProcessServer(settings, load=lambda s: Models(TranslationPipeline(engine, s)))
+    server.wait_serving()
+    yield server, engine
+    server.stop()
+
+
+def forty_sentences() -> list[str]:
+    return [f"قال المتحدث رقم {i} كلاما." for i in range(40)]  # 10 batches of 4: 1.5 s of engine time
+
+
+def seen(engine: FakeEngine) -> int:
+    return sum(len(batch) for batch in engine.batches)
+
+
+def test_a_passed_deadline_drops_the_rest_of_the_document(slow_server):
+    server, engine = slow_server
+    with TarjamaClient(server.address) as client:
+        with pytest.raises(TarjamaError) as error:
+            client.translate(paragraphs=forty_sentences(), timeout=0.4)
+        assert error.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
+        time.sleep(1.0)
+        assert seen(engine) < 20, "the expired request's queued sentences never reached the model"
+        assert client.translate("قال الوزير.").paragraphs[0].translation == "w w"
+
+
+def test_a_cancelled_call_drops_its_queued_sentences(slow_server):
+    server, engine = slow_server
+    with TarjamaClient(server.address) as client:
+        call = client._stub.Translate.future(pb.TranslateRequest(paragraphs=forty_sentences()), timeout=30)
+        time.sleep(0.4)
+        call.cancel()
+        time.sleep(1.0)
+        assert seen(engine) < 20
+        assert client.info().stats.queued_tokens == 0, "its queue space is freed"
