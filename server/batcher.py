@@ -112,9 +112,11 @@ class Batcher(Generic[P, R]):
         self._rr_after = -1  # round-robin position: seq of the job served last
         self._queued_tokens = 0
         self._oldest_enqueue: float | None = None
-        # Requests in the last batch: how many to expect back soon from clients that wait on each
-        # other's batch. Waiting for fewer than that cannot fill the batch, so it is not worth it.
-        self._recent_requests = 0
+        # How many requests to expect back soon: the most that were live at once since the last batch
+        # was formed (clients answered together come back together). Waiting for fewer than that
+        # cannot fill a batch, so it is not worth it.
+        self._expected_requests = 0
+        self._peak_live = 0
         self._last_batch_s = 0.0
         self._free_since = 0.0  # when the last batch finished
         self._seq = itertools.count()
@@ -157,6 +159,7 @@ class Batcher(Generic[P, R]):
                 future.set_result([])
                 return Ticket(self, job)
             self._jobs[job.seq] = job
+            self._peak_live = max(self._peak_live, len(self._jobs))
             self._queued_tokens += total
             if self._oldest_enqueue is None:
                 self._oldest_enqueue = time.monotonic()
@@ -214,7 +217,7 @@ class Batcher(Generic[P, R]):
             # a few milliseconds to gather; a lone request pays no more than that.
             limit = min(self.limits.max_batch_delay_s, self.limits.idle_delay_s)
             return max(0.0, self._oldest_enqueue + limit - now)
-        if len(waiting) >= self._recent_requests:
+        if len(waiting) >= self._expected_requests:
             return 0.0  # everyone the last batch served is back: nobody else is expected
         # Waiting costs every queued request; never more than a tenth of what a batch takes to run.
         # Counted from when the engine fell free: what queued during the last batch is fresh company.
@@ -267,7 +270,8 @@ class Batcher(Generic[P, R]):
             self._oldest_enqueue = None
         elif picked:
             self._oldest_enqueue = time.monotonic()
-        self._recent_requests = len({job.seq for job, _ in picked})
+        self._expected_requests = max(self._peak_live, len({job.seq for job, _ in picked}))
+        self._peak_live = len(self._jobs)
         return picked
 
     def _work(self) -> None:

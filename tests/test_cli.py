@@ -68,6 +68,12 @@ def test_json_of_a_sixteen_paragraph_article_is_aligned(server, memorised_pairs,
         assert [len(s) for s in p["sentences"]]
         for s in p["sentences"]:
             assert p["source"][s["source_start"] : s["source_end"]] == s["source"]
+    # The server runs the extractive summariser: each summary sentence is in the paragraph it cites.
+    summary = response["summary"]
+    assert summary["method"] == "extractive" and summary["sentences"]
+    for s in summary["sentences"]:
+        assert s["paragraphs"] and all(0 <= i < 16 for i in s["paragraphs"])
+        assert all(s["text"] in paragraphs[i]["translation"] for i in s["paragraphs"])
 
 
 def test_text_format_from_stdin_is_the_english_paragraphs(server, memorised_pairs):

@@ -61,3 +61,49 @@ def test_a_cancelled_call_drops_its_queued_sentences(slow_server):
         time.sleep(1.0)
         assert seen(engine) < 20
         assert client.info().stats.queued_tokens == 0, "its queue space is freed"
+
+
+class PoisonEngine(FakeEngine):
+    """Fails any batch holding the word سم ("poison")."""
+
+    def translate(self, batch):  # noqa: ANN001, ANN201
+        if any("سم" in item.tokens for item in batch):
+            raise RuntimeError("engine exploded")
+        return super().translate(batch)
+
+
+def test_a_failing_batch_fails_its_request_with_internal_and_the_server_keeps_serving(base_settings):
+    engine = PoisonEngine()
+    server = InProcessServer(base_settings, load=lambda s: Models(TranslationPipeline(engine, s)))
+    server.wait_serving()
+    try:
+        with TarjamaClient(server.address) as client:
+            with pytest.raises(TarjamaError) as error:
+                client.translate("قال سم هنا.")
+            assert error.value.code == grpc.StatusCode.INTERNAL
+            assert "exploded" not in error.value.message, "no internals in the message"
+            assert client.health() == "SERVING"
+            assert client.translate("قال الوزير.").paragraphs[0].translation == "w w"
+    finally:
+        server.stop()
+
+
+def test_a_full_queue_refuses_at_once_while_health_answers(base_settings):
+    engine = SlowEngine()
+    settings = replace(base_settings, max_batch_size=4, max_queue_tokens=60)
+    server = InProcessServer(settings, load=lambda s: Models(TranslationPipeline(engine, s)))
+    server.wait_serving()
+    try:
+        with TarjamaClient(server.address) as client:
+            first = client._stub.Translate.future(pb.TranslateRequest(paragraphs=forty_sentences()), timeout=30)
+            time.sleep(0.3)  # its first batch runs; the rest of it fills the queue
+            started = time.monotonic()
+            with pytest.raises(TarjamaError) as error:
+                client.translate(paragraphs=forty_sentences()[:10])
+            assert error.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED and "overloaded" in error.value.message
+            assert time.monotonic() - started < 0.5, "refused at once, not queued"
+            assert client.health() == "SERVING"
+            assert len(first.result().paragraphs) == 40
+            assert client.info().stats.overloaded == 1
+    finally:
+        server.stop()
