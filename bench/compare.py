@@ -230,7 +230,7 @@ def main() -> None:  # noqa: PLR0915 - one linear script, easier to read in one 
     parser.add_argument("--beam-size", type=int, default=4)
     parser.add_argument("--max-output-tokens", type=int, default=64)
     parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--sentences", type=int, default=192, help="sentences in the served and ceiling runs")
+    parser.add_argument("--sentences", type=int, default=320, help="sentences in the served and ceiling runs")
     parser.add_argument("--naive-sentences", type=int, default=12)
     parser.add_argument("--batch-sizes", default="32,16", help="server --max-batch-size values to compare")
     parser.add_argument("--fairness-paragraphs", type=int, default=200)

@@ -214,8 +214,9 @@ class Batcher(Generic[P, R]):
             return 0.0
         if now - self._free_since > max(0.05, self._last_batch_s):
             # Idle for a while: a burst may be arriving (many clients starting at once), so give it
-            # a few milliseconds to gather; a lone request pays no more than that.
-            limit = min(self.limits.max_batch_delay_s, self.limits.idle_delay_s)
+            # a moment to gather: a few milliseconds, or a twentieth of what a batch takes, so that
+            # a lone request pays at most 5% more than it would alone.
+            limit = min(self.limits.max_batch_delay_s, max(self.limits.idle_delay_s, 0.05 * self._last_batch_s))
             return max(0.0, self._oldest_enqueue + limit - now)
         if len(waiting) >= self._expected_requests:
             return 0.0  # everyone the last batch served is back: nobody else is expected
