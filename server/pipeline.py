@@ -33,6 +33,7 @@ PASSTHROUGH = "PASSTHROUGH"
 PROTECTED_RESTORED = "PROTECTED_RESTORED"
 PLACEHOLDER_LOST = "PLACEHOLDER_LOST"
 TERM_LOST = "TERM_LOST"
+INLINE_PLAN_CHARACTERS = 2000
 
 
 @dataclass(frozen=True)
@@ -181,7 +182,12 @@ class TranslationPipeline:
         """Translate `document`; `deadline` is a time.monotonic() value after which the work is dropped."""
         started = time.perf_counter()
         self.requests += 1
-        plan = await asyncio.to_thread(self.plan, document)
+        # A short request is planned in place (well under a millisecond); a long article on a worker
+        # thread, so the event loop keeps answering other clients and health checks meanwhile.
+        if sum(len(p) for p in document.paragraphs) <= INLINE_PLAN_CHARACTERS:
+            plan = self.plan(document)
+        else:
+            plan = await asyncio.to_thread(self.plan, document)
         items = [SourceItem(seg.tokens, self.output_cap(len(seg.tokens))) for seg in plan.segments]
         hypotheses: list[Hypothesis | None] = [self.cache.get(item) for item in items]
         misses = [i for i, h in enumerate(hypotheses) if h is None]
