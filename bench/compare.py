@@ -327,7 +327,7 @@ def main() -> None:  # noqa: PLR0915 - one linear script, easier to read in one 
             "served": served,
             "naive": naive,
             "ratios": {
-                "served_vs_ceiling_min": load["sentences_per_s"]
+                "served_vs_ceiling_best": load["sentences_per_s"]
                 / max(before["sentences_per_s"], after["sentences_per_s"]),  # type: ignore[index]
                 "served_vs_ceiling_mean": load["sentences_per_s"] / ceiling_mean,  # type: ignore[index]
                 "served_vs_naive": load["sentences_per_s"] / naive["sentences_per_s"],  # type: ignore[index]
@@ -365,7 +365,7 @@ def render(r: dict) -> str:  # type: ignore[type-arg]
         f"| naive server (generate, one at a time) | {r['naive']['sentences_per_s']:.2f} "
         f"| {r['naive']['output_tokens_per_s']:.0f} |",
         "",
-        f"served / ceiling: {ratios['served_vs_ceiling_min']:.3f} (against the faster ceiling), "
+        f"served / ceiling: {ratios['served_vs_ceiling_best']:.3f} (against the faster ceiling), "
         f"{ratios['served_vs_ceiling_mean']:.3f} (against their mean); "
         f"served / naive: {ratios['served_vs_naive']:.1f}x; "
         f"ceiling / naive: {ratios['ceiling_vs_naive']:.1f}x",

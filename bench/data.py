@@ -32,10 +32,10 @@ def tico_sentences() -> list[str]:
     return _lines("tico19-test.ara") if path.is_file() else []
 
 
-def flores_articles() -> list[list[str]]:
+def flores_articles(side: str = "ara") -> list[list[str]]:
     """FLORES sentences grouped into their articles (consecutive rows with the same source URL)."""
     rows = _lines("flores200-devtest.metadata.tsv")[1:]
-    sentences = flores_sentences()
+    sentences = _lines(f"flores200-devtest.{side}")
     articles: OrderedDict[str, list[str]] = OrderedDict()
     for row, sentence in zip(rows, sentences, strict=True):
         articles.setdefault(row.split("\t")[0], []).append(sentence)

@@ -176,40 +176,28 @@ def test_sigterm_finishes_in_flight_requests_then_exits_zero(fixture_models, cac
         process.kill()
 
 
-def test_a_missing_model_exits_with_one_clear_line(tmp_path):
+def serve_fails(tmp_path, *args: str, **env: str) -> str:  # noqa: ANN001
+    """Run `tarjama serve` expecting it to give up: exit 1, no traceback. Returns its last stderr line."""
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tarjama.client.cli",
-            "serve",
-            "--port",
-            "0",
-            "--translation-model",
-            str(tmp_path / "nope"),
-        ],
+        [sys.executable, "-m", "tarjama.client.cli", "serve", "--port", "0", *args],
         capture_output=True,
         text=True,
         timeout=120,
-        env={**os.environ, "TARJAMA_CACHE_DIR": str(tmp_path)},
+        env={**os.environ, "TARJAMA_CACHE_DIR": str(tmp_path), **env},
     )
-    assert result.returncode == 1
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
     errors = [line for line in result.stderr.splitlines() if "error" in line.lower()]
-    assert len(errors) == 1 and str(tmp_path / "nope") in errors[0] and "--translation-model" in errors[0]
-    assert "Traceback" not in result.stderr
+    assert len(errors) == 1, "one clear line"
+    return result.stderr.strip().splitlines()[-1]
+
+
+def test_a_missing_model_exits_with_one_clear_line(tmp_path):
+    last = serve_fails(tmp_path, "--translation-model", str(tmp_path / "nope"))
+    assert str(tmp_path / "nope") in last and "--translation-model" in last
 
 
 def test_an_unreachable_hub_model_exits_with_one_clear_line(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-m", "tarjama.client.cli", "serve", "--port", "0"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "TARJAMA_CACHE_DIR": str(tmp_path), "HF_HUB_OFFLINE": "1"},
-    )
-    assert result.returncode == 1
-    assert "Traceback" not in result.stderr
-    last = result.stderr.strip().splitlines()[-1]
+    last = serve_fails(tmp_path, HF_HUB_OFFLINE="1")
     assert "Helsinki-NLP/opus-mt-ar-en" in last and "--translation-model" in last
 
 
@@ -266,24 +254,6 @@ def test_markdown_marks_flagged_sentences():
 
 
 def test_a_summary_model_that_cannot_load_names_the_offline_choice(fixture_models, tmp_path):
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tarjama.client.cli",
-            "serve",
-            "--port",
-            "0",
-            "--translation-model",
-            str(fixture_models["memorised"]),
-            "--summary-model",
-            str(tmp_path / "no-such-summariser"),
-        ],  # fmt: skip
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "TARJAMA_CACHE_DIR": str(tmp_path)},
-    )
-    assert result.returncode == 1 and "Traceback" not in result.stderr
-    last = result.stderr.strip().splitlines()[-1]
+    missing = str(tmp_path / "no-such-summariser")
+    last = serve_fails(tmp_path, "--translation-model", str(fixture_models["memorised"]), "--summary-model", missing)
     assert "no-such-summariser" in last and "--summary-model extractive" in last
