@@ -23,6 +23,10 @@ from .errors import Cancelled, DeadlineExceeded, EngineFailure, Overloaded, Shut
 
 log = logging.getLogger(__name__)
 
+# The engine counts as idle once it has had nothing to do for this long; the next request may be the
+# first of a burst (a tool submitting a pile of articles), worth a moment's wait to batch together.
+IDLE_AFTER_S = 0.05
+
 P = TypeVar("P")  # what the engine takes per item
 R = TypeVar("R")  # what it gives back per item
 
@@ -212,7 +216,7 @@ class Batcher(Generic[P, R]):
         items = sum(len(j.payloads) - j.next_item for j in waiting)
         if items >= self.limits.max_batch_size or self._waiting_tokens() >= self.limits.max_batch_tokens:
             return 0.0
-        if now - self._free_since > max(0.05, self._last_batch_s):
+        if now - self._free_since > IDLE_AFTER_S:
             # Idle for a while: a burst may be arriving (many clients starting at once), so give it
             # a moment to gather: a few milliseconds, or a twentieth of what a batch takes, so that
             # a lone request pays at most 5% more than it would alone.
