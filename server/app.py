@@ -56,6 +56,7 @@ class Runtime:
     settings: Settings
     models: Models | None = None
     shutting_down: bool = False
+    _model_pbs: list[pb.ModelInfo] | None = None
 
     @property
     def pipeline(self) -> TranslationPipeline | None:
@@ -66,10 +67,17 @@ class Runtime:
         return self.models.summarizer if self.models else None
 
     def model_pbs(self) -> list[pb.ModelInfo]:
+        """The loaded models as the API reports them: built once, read by every response."""
         if self.models is None:
             return []
-        infos = [self.models.pipeline.engine.info]
-        summarizer = self.models.summarizer
+        if self._model_pbs is None:
+            self._model_pbs = self._build_model_pbs(self.models)
+        return self._model_pbs
+
+    @staticmethod
+    def _build_model_pbs(models: Models) -> list[pb.ModelInfo]:
+        infos = [models.pipeline.engine.info]
+        summarizer = models.summarizer
         out = [_model_pb(info) for info in infos]
         if summarizer is not None:
             engine = getattr(summarizer, "engine", None)

@@ -16,35 +16,33 @@ def default_compute_type(device: str) -> str:
     return "int8" if device == "cpu" else "float16"
 
 
+def open_translator(model: ResolvedModel, settings: Settings):  # noqa: ANN201 - (ctranslate2.Translator, EngineInfo)
+    """The model's CTranslate2 conversion (made once, cached) loaded for the settings' device."""
+    import ctranslate2
+
+    device = device_of(settings.device)
+    compute_type = settings.compute_type if settings.compute_type != "auto" else default_compute_type(device)
+    model_dir = ctranslate2_model_dir(model, compute_type, settings.cache_dir)
+    # One batch at a time comes from each batcher, so all cores go to that batch (intra_threads);
+    # inter_threads > 1 would only help with several batches in flight, which we never have.
+    threads = settings.resolved_threads() if device == "cpu" else 1
+    translator = ctranslate2.Translator(
+        str(model_dir), device=device, compute_type=compute_type, inter_threads=1, intra_threads=threads
+    )
+    log.info("ctranslate2 %s model: %s on %s (%s, %d threads)", model.role, model.id, device, compute_type, threads)
+    info = EngineInfo(model.role, model.id, model.revision, str(model_dir), "ctranslate2", device, compute_type)
+    return translator, info
+
+
 class CTranslate2Engine:
     """A Marian checkpoint served by ctranslate2.Translator."""
 
     name = "ctranslate2"
 
     def __init__(self, model: ResolvedModel, settings: Settings) -> None:
-        import ctranslate2
-
-        device = device_of(settings.device)
-        compute_type = settings.compute_type if settings.compute_type != "auto" else default_compute_type(device)
-        model_dir = ctranslate2_model_dir(model, compute_type, settings.cache_dir)
-        # One batch at a time comes from the batcher, so all cores go to that batch (intra_threads);
-        # inter_threads > 1 would only help with several batches in flight, which we never have.
-        threads = settings.resolved_threads() if device == "cpu" else 1
-        self._translator = ctranslate2.Translator(
-            str(model_dir), device=device, compute_type=compute_type, inter_threads=1, intra_threads=threads
-        )
+        self._translator, self.info = open_translator(model, settings)
         self._tokenizer = MarianTokenizer(model.path)
         self._beam_size = settings.beam_size
-        self.info = EngineInfo(
-            role=model.role,
-            id=model.id,
-            revision=model.revision,
-            path=str(model_dir),
-            engine=self.name,
-            device=device,
-            compute_type=compute_type,
-        )
-        log.info("ctranslate2 engine: %s on %s (%s, %d threads)", model.id, device, compute_type, threads)
 
     def tokenize(self, texts: list[str]) -> list[tuple[str, ...]]:
         return self._tokenizer.tokenize(texts)

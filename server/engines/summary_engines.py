@@ -13,9 +13,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..models import ResolvedModel, ctranslate2_model_dir
+from ..models import ResolvedModel
 from ..settings import Settings
-from .base import EngineInfo, device_of
 
 log = logging.getLogger(__name__)
 
@@ -73,19 +72,10 @@ class CTranslate2SummaryEngine(_Base):
     name = "ctranslate2"
 
     def __init__(self, model: ResolvedModel, settings: Settings) -> None:
-        import ctranslate2
+        from .ctranslate2_engine import open_translator
 
-        device = device_of(settings.device)
-        compute_type = settings.compute_type
-        if compute_type == "auto":
-            compute_type = "int8" if device == "cpu" else "float16"
-        model_dir = ctranslate2_model_dir(model, compute_type, settings.cache_dir)
-        threads = settings.resolved_threads() if device == "cpu" else 1
-        self._translator = ctranslate2.Translator(
-            str(model_dir), device=device, compute_type=compute_type, inter_threads=1, intra_threads=threads
-        )
+        self._translator, self.info = open_translator(model, settings)
         self._load_tokenizer(model.path)
-        self.info = EngineInfo("summary", model.id, model.revision, str(model_dir), self.name, device, compute_type)
 
     def generate(self, batch: list[SummaryItem]) -> list[str]:
         sources = [self.tokenizer.convert_ids_to_tokens(self.tokenizer.encode(item.text)) for item in batch]
@@ -117,18 +107,13 @@ class TorchSummaryEngine(_Base):
 
     def __init__(self, model: ResolvedModel, settings: Settings) -> None:
         import torch
-        from transformers import AutoModelForSeq2SeqLM
 
-        device = device_of(settings.device)
-        compute_type = settings.compute_type if settings.compute_type in ("float16", "bfloat16") else "float32"
-        if device == "cpu":
-            compute_type = "float32"
+        from .torch_engine import load_seq2seq
+
         self._torch = torch
-        self._device = torch.device(device)
-        dtype = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[compute_type]
-        self._model = AutoModelForSeq2SeqLM.from_pretrained(model.path, dtype=dtype).to(self._device).eval()
+        self._model, self.info = load_seq2seq(model, settings)
+        self._device = self._model.device
         self._load_tokenizer(model.path)
-        self.info = EngineInfo("summary", model.id, model.revision, model.path, self.name, device, compute_type)
 
     def generate(self, batch: list[SummaryItem]) -> list[str]:
         inputs = self.tokenizer([item.text for item in batch], return_tensors="pt", padding=True).to(self._device)

@@ -12,6 +12,26 @@ from .marian_tokenizer import MarianTokenizer
 log = logging.getLogger(__name__)
 
 
+def load_seq2seq(model: ResolvedModel, settings: Settings):  # noqa: ANN201 - (PreTrainedModel, EngineInfo)
+    """A transformers seq2seq checkpoint on the settings' device and dtype, in eval mode."""
+    import torch
+    from transformers import AutoModelForSeq2SeqLM
+
+    device = device_of(settings.device)
+    compute_type = settings.compute_type
+    if compute_type == "auto":
+        compute_type = "float32" if device == "cpu" else "float16"
+    dtypes = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+    if compute_type not in dtypes:
+        raise ValueError(f"--compute-type {compute_type} is not available with --engine torch")
+    if device == "cpu":
+        torch.set_num_threads(settings.resolved_threads())
+    loaded = AutoModelForSeq2SeqLM.from_pretrained(model.path, dtype=dtypes[compute_type])
+    loaded.to(torch.device(device)).eval()
+    log.info("torch %s model: %s on %s (%s)", model.role, model.id, device, compute_type)
+    return loaded, EngineInfo(model.role, model.id, model.revision, model.path, "torch", device, compute_type)
+
+
 class TorchEngine:
     """A Marian checkpoint run with transformers' generate()."""
 
@@ -19,35 +39,14 @@ class TorchEngine:
 
     def __init__(self, model: ResolvedModel, settings: Settings) -> None:
         import torch
-        from transformers import AutoModelForSeq2SeqLM
 
-        device = device_of(settings.device)
-        compute_type = settings.compute_type
-        if compute_type == "auto":
-            compute_type = "float32" if device == "cpu" else "float16"
-        dtypes = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-        if compute_type not in dtypes:
-            raise ValueError(f"--compute-type {compute_type} is not available with --engine torch")
-        if device == "cpu":
-            torch.set_num_threads(settings.resolved_threads())
         self._torch = torch
-        self._device = torch.device(device)
-        self._model = AutoModelForSeq2SeqLM.from_pretrained(model.path, dtype=dtypes[compute_type])
-        self._model.to(self._device).eval()
+        self._model, self.info = load_seq2seq(model, settings)
+        self._device = self._model.device
         self._tokenizer = MarianTokenizer(model.path)
         self._pad_id = self._tokenizer.pad_id
         self._eos_id = self._tokenizer.eos_id
         self._beam_size = settings.beam_size
-        self.info = EngineInfo(
-            role=model.role,
-            id=model.id,
-            revision=model.revision,
-            path=model.path,
-            engine=self.name,
-            device=device,
-            compute_type=compute_type,
-        )
-        log.info("torch engine: %s on %s (%s)", model.id, device, compute_type)
 
     def tokenize(self, texts: list[str]) -> list[tuple[str, ...]]:
         return self._tokenizer.tokenize(texts)
