@@ -152,7 +152,15 @@ class ExtractiveSummarizer:
         return await asyncio.to_thread(self.summarize_now, sentences, length, count)
 
     def summarize_now(self, sentences: Sequence[SourceSentence], length: str, count: int) -> Summary:
-        candidates = [s for s in sentences if s.text.strip()]
+        # A sentence repeated across paragraphs (boilerplate, a byline) counts once, where it first
+        # appears: a summary that says the same thing five times tells an editor nothing.
+        seen: set[str] = set()
+        candidates = []
+        for s in sentences:
+            key = " ".join(s.text.split()).lower()
+            if key and key not in seen:
+                seen.add(key)
+                candidates.append(s)
         k = min(len(candidates), count or LENGTHS.get(length, LENGTHS[DEFAULT_LENGTH]))
         scores = textrank(TfIdf([s.text for s in candidates]).vectors)
         # Ties go to the earlier sentence, so the result is deterministic.

@@ -59,6 +59,16 @@ def test_extractive_on_one_paragraph_and_on_two_hundred() -> None:
     assert max(s.paragraphs[0] for s in many.sentences) > 100
 
 
+def test_extractive_never_repeats_a_sentence() -> None:
+    # Regression: repeated boilerplate (here one sentence in six paragraphs) filled the whole summary.
+    boilerplate = "Television reports show white smoke coming from the plant."
+    paragraphs = [boilerplate] * 6 + ENGLISH[:6]
+    summary = extract(sentences_of(paragraphs))
+    texts = [s.text for s in summary.sentences]
+    assert len(texts) == len(set(texts)) == 5
+    assert texts.count(boilerplate) <= 1 and all(s.paragraphs != (3,) for s in summary.sentences)
+
+
 def test_attribution_cites_the_supporting_paragraphs_and_flags_unsupported_ones() -> None:
     sentences = sentences_of(ENGLISH[:10])
     (supported, invented) = attribute(ENGLISH[3] + " Zebras quietly painted purple umbrellas.", sentences)
