@@ -175,12 +175,11 @@ def without_translations(response: dict) -> dict:  # type: ignore[type-arg]
 
 def segment_locally(text: str, id: str) -> pb.SegmentResponse:
     """What the server's Segment RPC returns, without token counts: pure Python, no model."""
-    from tarjama.server.segmentation import split_paragraphs, split_sentences
-    from tarjama.server.text_rules import has_arabic_letters
+    from tarjama.server.segmentation import has_arabic, split_paragraphs, split_sentences
 
     paragraphs = []
     for index, paragraph in enumerate(split_paragraphs(text)):
-        flags = [] if has_arabic_letters(paragraph) else [pb.Sentence.PASSTHROUGH]
+        flags = [] if has_arabic(paragraph) else [pb.Sentence.PASSTHROUGH]
         sentences = [
             pb.Sentence(source=s.text, source_start=s.start, source_end=s.end, flags=flags)
             for s in split_sentences(paragraph)

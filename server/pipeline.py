@@ -20,9 +20,9 @@ from .batcher import Batcher, BatchLimits
 from .cache import LRUCache
 from .engines.base import Engine, Hypothesis, SourceItem, is_out_of_memory
 from .quality import quality_flags
-from .segmentation import split_long, split_sentences, word_spans
+from .segmentation import has_arabic, split_long, split_sentences, word_spans
 from .settings import Settings
-from .text_rules import Prepared, has_arabic_letters, prepare, restore
+from .text_rules import Prepared, prepare, restore
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +143,7 @@ class TranslationPipeline:
         sentences: list[list[SentencePlan]] = []
         for paragraph in document.paragraphs:
             # A paragraph with no Arabic letters (an English quote, a byline, a URL) is passed through.
-            translate = has_arabic_letters(paragraph)
+            translate = has_arabic(paragraph)
             sentences.append(
                 [
                     SentencePlan(

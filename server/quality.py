@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import re
 
+from .segmentation import has_arabic
+
 REPETITION = "REPETITION"
 LENGTH_RATIO = "LENGTH_RATIO"
 UNTRANSLATED_ARABIC = "UNTRANSLATED_ARABIC"
@@ -18,7 +20,6 @@ MIN_RATIO = 0.35
 MAX_RATIO = 3.0
 MIN_SOURCE_TOKENS = 6  # below this a ratio says little ("نعم." → "Yes, it is.")
 
-_ARABIC_LETTER = re.compile(r"[\u0620-\u064a\u066e-\u06d3]")
 _WORD = re.compile(r"\w+|[^\w\s]")
 
 
@@ -41,10 +42,6 @@ def has_odd_length(source_tokens: int, output_tokens: int) -> bool:
         return False
     ratio = output_tokens / source_tokens
     return ratio < MIN_RATIO or ratio > MAX_RATIO
-
-
-def has_arabic(text: str) -> bool:
-    return _ARABIC_LETTER.search(text) is not None
 
 
 def quality_flags(translation: str, source_tokens: int, output_tokens: int) -> list[str]:

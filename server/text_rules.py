@@ -14,6 +14,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from .segmentation import has_arabic
+
 TATWEEL = "\u0640"
 _DIACRITICS = re.compile(r"[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed]")
 # Presentation forms (ﻻ, ﷺ ...) fold to the letters the model was trained on.
@@ -63,10 +65,6 @@ def normalize(text: str, *, strip_diacritics: bool = False) -> str:
     return text
 
 
-def has_arabic_letters(text: str) -> bool:
-    return any("\u0620" <= c <= "\u064a" or "\u066e" <= c <= "\u06d3" for c in text)
-
-
 def prepare(sentence: str, terms: dict[str, str], *, strip_diacritics: bool = False) -> Prepared:
     """Normalise a sentence, put glossary targets in place of their terms, list what must survive."""
     text = normalize(sentence, strip_diacritics=strip_diacritics)
@@ -82,7 +80,7 @@ def prepare(sentence: str, terms: dict[str, str], *, strip_diacritics: bool = Fa
             clitic = match.group(1) + " " if match.group(1) else ""
             text = text[: match.start()] + clitic + target + text[match.end() :]
     targets = {k.text for k in keeps}
-    if has_arabic_letters(text):  # in an all-Latin sentence there is nothing to protect it from
+    if has_arabic(text):  # in an all-Latin sentence there is nothing to protect it from
         for match in PROTECTED.finditer(text):
             span = match.group()
             if span not in targets and _worth_protecting(match):
