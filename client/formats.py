@@ -21,8 +21,8 @@ def render(response: pb.TranslateResponse, fmt: str, *, compact: bool = False) -
 
 
 def render_text(response: pb.TranslateResponse) -> str:
-    """The summary first (when there is one), then the English paragraphs, separated by blank lines."""
-    head = f"Summary:\n{summary_lines(response.summary)}\n\n" if response.summary.sentences else ""
+    """The summary first (when one was asked for), then the English paragraphs, separated by blank lines."""
+    head = f"Summary:\n{summary_lines(response.summary)}\n\n" if response.HasField("summary") else ""
     return head + "\n\n".join(p.translation for p in response.paragraphs) + "\n"
 
 
@@ -34,7 +34,12 @@ def references(sentence: pb.SummarySentence) -> str:
 
 
 def summary_lines(summary: pb.Summary) -> str:
-    return "\n".join(f"- {s.text} {references(s)}" for s in summary.sentences)
+    """One line per summary sentence with its references; never silently nothing."""
+    if not summary.sentences:
+        return "- (no summary: the summariser returned nothing for this text)"
+    fallback = summary.method == "extractive-fallback"
+    head = "(the summary model returned nothing; these are the article's key sentences)\n" if fallback else ""
+    return head + "\n".join(f"- {s.text} {references(s)}" for s in summary.sentences)
 
 
 def render_markdown(response: pb.TranslateResponse) -> str:
@@ -42,7 +47,7 @@ def render_markdown(response: pb.TranslateResponse) -> str:
     blocks = []
     if response.id:
         blocks.append(f"# {response.id}")
-    if response.summary.sentences:
+    if response.HasField("summary"):
         blocks.append(f"## Summary ({response.summary.method})\n\n{summary_lines(response.summary)}")
     for p in response.paragraphs:
         flagged = [s for s in p.sentences if s.flags]

@@ -1,9 +1,12 @@
 """Startup and shutdown: `tarjama serve`.
 
 The port opens first with health NOT_SERVING; models load and warm up on a worker thread; health turns
-SERVING. On SIGTERM/SIGINT health turns NOT_SERVING, new requests get UNAVAILABLE, in-flight ones
-have the grace period to finish, and the process exits 0. A model that cannot be loaded ends the
-process with one line on stderr and exit code 1.
+SERVING. On SIGTERM/SIGINT health turns NOT_SERVING (and still answers, so probes see it), new
+requests get UNAVAILABLE, and in-flight ones have the grace period to finish. Then whatever is still
+queued is failed with UNAVAILABLE, the engines get a few seconds to finish the batch they are on, and
+the process exits 0. A second signal exits at once; a signal while the models load or convert exits
+without waiting for them. A model that cannot be loaded ends the process with one line on stderr and
+exit code 1.
 """
 
 from __future__ import annotations
@@ -14,14 +17,16 @@ import logging
 import os
 import signal
 import sys
+import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from tarjama.v1 import tarjama_pb2 as pb
-from tarjama.v1 import tarjama_pb2_grpc as pb_grpc
 
 from .engines.base import EngineInfo
 from .errors import ModelUnavailable
@@ -29,11 +34,15 @@ from .pipeline import TranslationPipeline
 from .servicer import TranslatorServicer
 from .settings import Settings, build_parser, settings_from
 from .summary import Summarizer, load_summarizer
+from .validation import add_translator_service
 
 log = logging.getLogger("tarjama.server")
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Translator"].full_name
 WARMUP_TEXT = "قال المتحدث إن الاجتماع سيعقد غدا."
+# After the grace period, how long the engines may take to finish the batch they are running.
+ENGINE_STOP_S = 3.0
+T = TypeVar("T")
 
 
 @dataclass
@@ -43,10 +52,16 @@ class Models:
     pipeline: TranslationPipeline
     summarizer: Summarizer | None = None
 
-    def close(self) -> None:
-        self.pipeline.close()
-        if self.summarizer is not None:
-            self.summarizer.close()
+    def close(self, timeout: float) -> bool:
+        """Fail all queued work at once, then give the running batches `timeout` seconds in all.
+
+        Returns False when an engine is still mid-batch (it is then left alone, not released).
+        """
+        parts = [self.pipeline] + ([self.summarizer] if self.summarizer is not None else [])
+        for part in parts:
+            part.close(0)
+        deadline = time.monotonic() + timeout
+        return all([part.close(max(0.0, deadline - time.monotonic())) for part in parts])
 
 
 @dataclass
@@ -56,6 +71,7 @@ class Runtime:
     settings: Settings
     models: Models | None = None
     shutting_down: bool = False
+    in_flight: int = 0  # RPCs being handled now; shutdown waits for them up to the grace period
     _model_pbs: list[pb.ModelInfo] | None = None
 
     @property
@@ -119,7 +135,7 @@ def load_models(settings: Settings) -> Models:
     try:
         summarizer = load_summarizer(settings)
     except BaseException:
-        pipeline.close()
+        pipeline.close(ENGINE_STOP_S)
         raise
     return Models(pipeline, summarizer)
 
@@ -162,7 +178,7 @@ async def serve(
     for name in ("", SERVICE_NAME):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    pb_grpc.add_TranslatorServicer_to_server(TranslatorServicer(runtime), server)
+    add_translator_service(TranslatorServicer(runtime), server)
     if settings.reflection:
         from grpc_reflection.v1alpha import reflection
 
@@ -180,14 +196,16 @@ async def serve(
 
     if stop is None:
         stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
+        install_signal_handlers(stop)
 
-    loading = asyncio.ensure_future(asyncio.to_thread(load, settings))
+    loading = in_daemon_thread(load, settings)
     waiting_for_stop = asyncio.ensure_future(stop.wait())
     await asyncio.wait({loading, waiting_for_stop}, return_when=asyncio.FIRST_COMPLETED)
-    if not loading.done():  # stopped while loading: nothing in flight, leave at once
+    if not loading.done():  # stopped while loading: nothing in flight, leave without waiting for it
+        log.info("stopping while the models load; abandoning the load")
+        from .models import stop_conversions
+
+        stop_conversions()
         await server.stop(0)
         return 0
     try:
@@ -200,13 +218,81 @@ async def serve(
     log.info("serving %s on %s:%d", settings.translation_model, settings.host, port)
 
     await waiting_for_stop
-    log.info("shutting down: finishing in-flight requests (grace %.0fs)", settings.grace_period_s)
-    runtime.shutting_down = True
-    await health_servicer.enter_graceful_shutdown()
-    await server.stop(settings.grace_period_s)
-    runtime.models.close()
+    await drain(runtime, health_servicer, settings.grace_period_s)
+    # Whatever is still queued fails now (UNAVAILABLE); the engines may finish the batch they are on.
+    closed = await asyncio.to_thread(runtime.models.close, ENGINE_STOP_S)
+    await server.stop(1.0)  # time for those answers to reach their clients
+    if not closed:
+        log.warning("an engine is still running a batch; exiting without waiting for it")
     log.info("stopped")
     return 0
+
+
+async def drain(runtime: Runtime, health_servicer: health.aio.HealthServicer, grace_s: float) -> None:
+    """Refuse new work and report NOT_SERVING, while in-flight requests get up to `grace_s` to finish."""
+    log.info(
+        "shutting down: health NOT_SERVING, new requests refused, %d in flight (grace %.0fs)",
+        runtime.in_flight,
+        grace_s,
+    )
+    runtime.shutting_down = True
+    await health_servicer.enter_graceful_shutdown()  # health keeps answering, with NOT_SERVING
+    deadline = time.monotonic() + grace_s
+    while runtime.in_flight and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    if runtime.in_flight:
+        log.warning("grace period over: failing %d requests still in flight", runtime.in_flight)
+
+
+def install_signal_handlers(stop: asyncio.Event) -> None:
+    """SIGTERM/SIGINT start a graceful stop; a second one ends the process at once."""
+    loop = asyncio.get_running_loop()
+
+    def on_signal(sig: signal.Signals) -> None:
+        if stop.is_set():
+            log.warning("second %s: exiting now", sig.name)
+            exit_now(128 + sig)
+        stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_signal, sig)
+
+
+def in_daemon_thread(function: Callable[[Settings], T], settings: Settings) -> asyncio.Future[T]:
+    """Run `function` on a daemon thread (not the loop's executor, whose shutdown would wait for it)."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def deliver(result: T | None, error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)  # type: ignore[arg-type]
+
+    def run() -> None:
+        result, error = None, None
+        try:
+            result = function(settings)
+        except BaseException as exc:  # delivered to the awaiting coroutine
+            error = exc
+        try:
+            loop.call_soon_threadsafe(deliver, result, error)
+        except RuntimeError:
+            pass  # the loop is gone: the server stopped while this was loading
+
+    threading.Thread(target=run, name="model-loader", daemon=True).start()
+    return future
+
+
+def exit_now(code: int) -> None:
+    """End the process without interpreter teardown, which would wait for native engine threads,
+    an abandoned model load or a conversion (they hold no state that needs saving)."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -228,10 +314,12 @@ def run_with(args: argparse.Namespace) -> int:
     )
     try:
         check_server_dependencies()
-        return asyncio.run(serve(settings))
+        code = asyncio.run(serve(settings))
     except ModelUnavailable as exc:
         print(f"tarjama serve: error: {exc}", file=sys.stderr)
-        return 1
+        code = 1
+    exit_now(code)
+    return code  # not reached
 
 
 if __name__ == "__main__":

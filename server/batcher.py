@@ -1,10 +1,22 @@
 """Cross-request dynamic batching: one queue, one worker thread, batches formed by a token budget.
 
 The batcher knows no gRPC and no model. Callers submit a request's items (each with a cost in
-tokens); the worker forms batches from all pending requests in turn (round-robin, so a long
-document never holds a short request behind it), runs them through `run_batch` and scatters the
-results back in each request's order. Cancelled or expired requests are dropped before their items
-reach the model; the queue is bounded in tokens and refuses new work when full.
+tokens); the worker forms batches from the pending requests, runs them through `run_batch` and
+scatters the results back in each request's order.
+
+Which items ride in the next batch is scheduled for goodput, the share of engine work that reaches a
+client before its deadline:
+- a short request (a sentence or two left) rides in the next batch, whatever is queued beside it;
+- then requests in order of deadline, earliest first, and among equal deadlines the one with the
+  least work left. A request without a deadline counts as due a while after it arrived, later the
+  more work it holds, so it is never starved and small articles pass big ones;
+- so a few documents are in progress at once and each finishes, instead of every document advancing
+  a little and none finishing in time;
+- a request that cannot finish before its deadline, given the work scheduled ahead of it and the
+  engine's measured throughput, is refused at submission, or dropped as soon as that becomes clear,
+  before the engine spends (more) time on it.
+Cancelled or expired requests are dropped before their items reach the model; the queue is bounded
+in tokens and refuses new work when full.
 """
 
 from __future__ import annotations
@@ -26,6 +38,15 @@ log = logging.getLogger(__name__)
 # The engine counts as idle once it has had nothing to do for this long; the next request may be the
 # first of a burst (a tool submitting a pile of articles), worth a moment's wait to batch together.
 IDLE_AFTER_S = 0.05
+# A request with this many items left or fewer rides in the next batch ahead of any document.
+SHORT_ITEMS = 2
+# A request without a deadline is scheduled as if due this long after it arrived, plus a multiple of
+# its own expected engine time (so big articles yield to small ones, but only for so long).
+NO_DEADLINE_DUE_S = 30.0
+NO_DEADLINE_WORK_FACTOR = 4.0
+# Before the engine has been measured, a token is assumed to take this long (only orders requests
+# without deadlines; nothing is shed on a guess).
+ASSUMED_SECONDS_PER_TOKEN = 0.005
 
 P = TypeVar("P")  # what the engine takes per item
 R = TypeVar("R")  # what it gives back per item
@@ -52,6 +73,8 @@ class BatchStats:
     padded_tokens: int = 0
     real_tokens: int = 0
     overloaded: int = 0
+    shed: int = 0  # requests refused or dropped: they could not finish before their deadline
+    delivered: int = 0  # items of completed requests (the rest of `items` was work thrown away)
     size_histogram: collections.Counter[int] = field(default_factory=collections.Counter)
 
 
@@ -65,12 +88,14 @@ class _Job(Generic[P, R]):
     deadline: float | None
     future: Future[list[R]]
     results: list[R | None]
+    enqueued: float = 0.0
+    total_tokens: int = 0
     # Items are taken shortest first, so a long document's batches hold sentences of similar
     # length (less padding); results still go back to their own positions.
     order: list[int] = field(default_factory=list)
     next_item: int = 0
     done_items: int = 0
-    queued_tokens: int = 0
+    queued_tokens: int = 0  # of the items not yet sent to the engine
     cancelled: bool = False
 
     @property
@@ -81,8 +106,11 @@ class _Job(Generic[P, R]):
     def remaining(self) -> int:
         return len(self.payloads) - self.next_item
 
-    def unsent_tokens(self) -> int:
-        return sum(self.costs[i] for i in self.order[self.next_item :])
+    def due(self, seconds_per_token: float) -> float:
+        """When the request is due: its deadline, or for one without, a time that grows with its work."""
+        if self.deadline is not None:
+            return self.deadline
+        return self.enqueued + NO_DEADLINE_DUE_S + NO_DEADLINE_WORK_FACTOR * self.total_tokens * seconds_per_token
 
 
 class Ticket(Generic[R]):
@@ -113,7 +141,6 @@ class Batcher(Generic[P, R]):
         self.name = name
         self.stats = BatchStats()
         self._jobs: collections.OrderedDict[int, _Job[P, R]] = collections.OrderedDict()
-        self._rr_after = -1  # round-robin position: seq of the job served last
         self._queued_tokens = 0
         self._oldest_enqueue: float | None = None
         # How many requests to expect back soon: the most that were live at once since the last batch
@@ -123,6 +150,10 @@ class Batcher(Generic[P, R]):
         self._peak_live = 0
         self._last_batch_s = 0.0
         self._free_since = 0.0  # when the last batch finished
+        self._running_since: float | None = None  # when the batch now on the engine started
+        # Engine throughput in source tokens per second, measured on batches at least half full (a
+        # lone sentence says little about a full queue); None until there is such a batch.
+        self._tokens_per_s: float | None = None
         self._seq = itertools.count()
         self._cond = threading.Condition()
         self._stopping = False
@@ -134,14 +165,18 @@ class Batcher(Generic[P, R]):
         return self._queued_tokens
 
     def submit(self, payloads: Sequence[P], costs: Sequence[int], deadline: float | None = None) -> Ticket[R]:
-        """Queue one request's items; `deadline` is a time.monotonic() value or None."""
+        """Queue one request's items; `deadline` is a time.monotonic() value or None.
+
+        Raises Overloaded when the queue is full, ShuttingDown after `stop`, and DeadlineExceeded when
+        the work scheduled ahead of this request already makes its deadline impossible.
+        """
         if len(payloads) != len(costs):
             raise ValueError("payloads and costs differ in length")
         future: Future[list[R]] = Future()
         total = sum(costs)
         with self._cond:
             if self._stopping:
-                raise ShuttingDown("the server is shutting down")
+                raise ShuttingDown("the server is shutting down; retry on another instance")
             # A request bigger than the whole queue still runs when the queue is empty.
             if self._queued_tokens and self._queued_tokens + total > self.limits.max_queue_tokens:
                 self.stats.overloaded += 1
@@ -149,6 +184,7 @@ class Batcher(Generic[P, R]):
                     f"the server is overloaded: {self._queued_tokens} tokens are queued "
                     f"(limit {self.limits.max_queue_tokens}); retry later"
                 )
+            now = time.monotonic()
             job: _Job[P, R] = _Job(
                 seq=next(self._seq),
                 payloads=payloads,
@@ -156,26 +192,90 @@ class Batcher(Generic[P, R]):
                 deadline=deadline,
                 future=future,
                 results=[None] * len(payloads),
+                enqueued=now,
                 order=sorted(range(len(payloads)), key=costs.__getitem__),
                 queued_tokens=total,
+                total_tokens=total,
             )
             if not payloads:
                 future.set_result([])
                 return Ticket(self, job)
+            if deadline is not None:
+                finish = self._estimated_finish(job, now)
+                if finish is not None and finish > deadline:
+                    self.stats.shed += 1
+                    raise DeadlineExceeded(
+                        f"the server cannot finish this before its deadline: with the work queued ahead it "
+                        f"needs about {finish - now:.1f}s, and the deadline is in {max(0.0, deadline - now):.1f}s"
+                    )
             self._jobs[job.seq] = job
             self._peak_live = max(self._peak_live, len(self._jobs))
             self._queued_tokens += total
             if self._oldest_enqueue is None:
-                self._oldest_enqueue = time.monotonic()
+                self._oldest_enqueue = now
             self._cond.notify()
         return Ticket(self, job)
 
-    def stop(self, timeout: float | None = None) -> None:
-        """Finish the work already queued, then end the worker."""
+    def stop(self, timeout: float | None = None) -> bool:
+        """Refuse new work, fail what is queued (ShuttingDown), end the worker after its current batch.
+
+        Waits up to `timeout` seconds for the worker; returns whether it has ended (a batch cannot be
+        interrupted on the engine, so the caller decides whether to wait for it).
+        """
         with self._cond:
             self._stopping = True
+            for job in list(self._jobs.values()):
+                self._drop(job, ShuttingDown("the server is shutting down; retry on another instance"))
             self._cond.notify()
         self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    # -- scheduling -------------------------------------------------------------------------------
+
+    def _seconds_per_token(self) -> float:
+        return 1.0 / self._tokens_per_s if self._tokens_per_s else ASSUMED_SECONDS_PER_TOKEN
+
+    def _priority(self, job: _Job[P, R]) -> tuple[int, float, int, int]:
+        short = 0 if job.remaining <= SHORT_ITEMS else 1
+        return (short, job.due(self._seconds_per_token()), job.queued_tokens, job.seq)
+
+    def _scheduled(self) -> list[_Job[P, R]]:
+        """The requests with items still to send, in the order the engine will serve them."""
+        return sorted((j for j in self._jobs.values() if j.waiting), key=self._priority)
+
+    def _engine_free_in(self, now: float) -> float:
+        if self._running_since is None:
+            return 0.0
+        return max(0.0, self._running_since + self._last_batch_s - now)
+
+    def _estimated_finish(self, job: _Job[P, R], now: float) -> float | None:
+        """When `job` would be done if submitted now, behind the work ordered before it (lock held)."""
+        if self._tokens_per_s is None:
+            return None
+        key = self._priority(job)
+        ahead = sum(j.queued_tokens for j in self._jobs.values() if j.waiting and self._priority(j) < key)
+        return now + self._engine_free_in(now) + (ahead + job.queued_tokens) / self._tokens_per_s
+
+    def _shed_hopeless(self, scheduled: list[_Job[P, R]], now: float) -> list[_Job[P, R]]:
+        """Drop the requests that cannot make their deadline in this order; the rest, still in order."""
+        if self._tokens_per_s is None:
+            return scheduled
+        kept = []
+        finish = now + self._engine_free_in(now)
+        for job in scheduled:
+            done_at = finish + job.queued_tokens / self._tokens_per_s
+            if job.deadline is not None and done_at > job.deadline:
+                self.stats.shed += 1
+                self._drop(
+                    job,
+                    DeadlineExceeded(
+                        "the server cannot finish this before its deadline with the work scheduled ahead of it"
+                    ),
+                )
+                continue  # its time is not spent, so those after it move up
+            finish = done_at
+            kept.append(job)
+        return kept
 
     # -- worker ---------------------------------------------------------------------------------
 
@@ -193,10 +293,9 @@ class Batcher(Generic[P, R]):
             job.future.set_exception(error)
 
     def _release(self, job: _Job[P, R]) -> None:
-        unsent = job.unsent_tokens()
+        self._queued_tokens -= job.queued_tokens
+        job.queued_tokens = 0
         job.next_item = len(job.payloads)
-        self._queued_tokens -= unsent
-        job.queued_tokens -= unsent
         if not any(j.waiting for j in self._jobs.values()):
             self._oldest_enqueue = None
 
@@ -206,14 +305,14 @@ class Batcher(Generic[P, R]):
                 self._drop(job, DeadlineExceeded("the deadline passed before the translation finished"))
 
     def _waiting_tokens(self) -> int:
-        return sum(j.unsent_tokens() for j in self._jobs.values() if j.waiting)
+        return sum(j.queued_tokens for j in self._jobs.values() if j.waiting)
 
     def _should_wait(self, now: float) -> float:
         """Seconds worth waiting for more work before running a partial batch (0 = run now)."""
         if self._stopping or self._oldest_enqueue is None:
             return 0.0
         waiting = [j for j in self._jobs.values() if j.waiting]
-        items = sum(len(j.payloads) - j.next_item for j in waiting)
+        items = sum(j.remaining for j in waiting)
         if items >= self.limits.max_batch_size or self._waiting_tokens() >= self.limits.max_batch_tokens:
             return 0.0
         if now - self._free_since > IDLE_AFTER_S:
@@ -236,47 +335,38 @@ class Batcher(Generic[P, R]):
         time, so the short request is answered sooner while the document loses little throughput.
         """
         full = self.limits.max_batch_size
-        short_items = sum(j.remaining for j in waiting if j.remaining <= 2)
+        short_items = sum(j.remaining for j in waiting if j.remaining <= SHORT_ITEMS)
         if short_items and any(j.remaining > full // 2 for j in waiting):
             return max(short_items, full // 2)
         return full
 
-    def _form_batch(self) -> list[tuple[_Job[P, R], int]]:
-        """Take items round-robin across waiting jobs until the size or token budget is reached."""
+    def _form_batch(self, now: float) -> list[tuple[_Job[P, R], int]]:
+        """Take items in schedule order until the size or padded-token budget is reached."""
         picked: list[tuple[_Job[P, R], int]] = []
         longest = 0
-        waiting = [j for j in self._jobs.values() if j.waiting]
-        # Start after the job served first last time, so every request gets its turn at the front.
-        start = next((k for k, j in enumerate(waiting) if j.seq > self._rr_after), 0)
-        order = waiting[start:] + waiting[:start]
-        if order:
-            self._rr_after = order[0].seq
-        size = self._batch_size_for(waiting)
-        while order and len(picked) < size:
-            progressed = False
-            for job in order:
-                if not job.waiting or len(picked) >= size:
-                    continue
+        scheduled = self._shed_hopeless(self._scheduled(), now)
+        size = self._batch_size_for(scheduled)
+        for job in scheduled:
+            while job.waiting and len(picked) < size:
                 item = job.order[job.next_item]
                 cost = job.costs[item]
-                padded = max(longest, cost) * (len(picked) + 1)
-                if picked and padded > self.limits.max_batch_tokens:
-                    continue
+                if picked and max(longest, cost) * (len(picked) + 1) > self.limits.max_batch_tokens:
+                    break  # this one's next item does not fit; a later request's may
                 picked.append((job, item))
                 longest = max(longest, cost)
                 job.next_item += 1
                 job.queued_tokens -= cost
                 self._queued_tokens -= cost
-                progressed = True
-            if not progressed:
+            if len(picked) >= size:
                 break
-            order = [j for j in order if j.waiting]
         if not any(j.waiting for j in self._jobs.values()):
             self._oldest_enqueue = None
         elif picked:
             self._oldest_enqueue = time.monotonic()
         self._expected_requests = max(self._peak_live, len({job.seq for job, _ in picked}))
         self._peak_live = len(self._jobs)
+        if picked:
+            self._running_since = time.monotonic()
         return picked
 
     def _work(self) -> None:
@@ -285,16 +375,16 @@ class Batcher(Generic[P, R]):
                 while True:
                     now = time.monotonic()
                     self._expire(now)
+                    if self._stopping:
+                        return
                     if not any(j.waiting for j in self._jobs.values()):
-                        if self._stopping:
-                            return
                         self._cond.wait()
                         continue
                     delay = self._should_wait(now)
                     if delay <= 0:
                         break
                     self._cond.wait(delay)
-                batch = self._form_batch()
+                batch = self._form_batch(now)
             if batch:
                 self._run(batch)
 
@@ -312,27 +402,38 @@ class Batcher(Generic[P, R]):
             raise RuntimeError(f"engine returned {len(results)} results for {len(payloads)} items")
         return results
 
+    def _measure(self, batch_size: int, tokens: int, seconds: float) -> None:
+        """Update the throughput estimate from a batch at least half full (moving average)."""
+        self._last_batch_s = seconds
+        if seconds <= 0 or 2 * batch_size < self.limits.max_batch_size and 2 * tokens < self.limits.max_batch_tokens:
+            return
+        rate = tokens / seconds
+        self._tokens_per_s = rate if self._tokens_per_s is None else 0.8 * self._tokens_per_s + 0.2 * rate
+
     def _run(self, batch: list[tuple[_Job[P, R], int]]) -> None:
         payloads = [job.payloads[i] for job, i in batch]
+        costs = [job.costs[i] for job, i in batch]
         started = time.monotonic()
         try:
             results = self._run_split(payloads)
-            self._last_batch_s = time.monotonic() - started
         except Exception as exc:  # a failing batch fails its own requests, not the server
             log.exception("%s: a batch of %d items failed", self.name, len(payloads))
             with self._cond:
                 self._free_since = time.monotonic()
+                self._running_since = None
                 for job in {id(j): j for j, _ in batch}.values():
                     self._drop(job, EngineFailure(str(exc)))
             return
-        costs = [job.costs[i] for job, i in batch]
-        self.stats.batches += 1
-        self.stats.items += len(batch)
-        self.stats.real_tokens += sum(costs)
-        self.stats.padded_tokens += max(costs) * len(costs)
-        self.stats.size_histogram[len(batch)] += 1
+        finished = time.monotonic()
         with self._cond:
-            self._free_since = time.monotonic()
+            self._measure(len(batch), sum(costs), finished - started)
+            self.stats.batches += 1
+            self.stats.items += len(batch)
+            self.stats.real_tokens += sum(costs)
+            self.stats.padded_tokens += max(costs) * len(costs)
+            self.stats.size_histogram[len(batch)] += 1
+            self._free_since = finished
+            self._running_since = None
             for (job, i), result in zip(batch, results, strict=True):
                 if job.future.done():
                     continue  # cancelled or expired while its batch ran
@@ -340,4 +441,5 @@ class Batcher(Generic[P, R]):
                 job.done_items += 1
                 if job.done_items == len(job.payloads):
                     self._jobs.pop(job.seq, None)
+                    self.stats.delivered += len(job.payloads)
                     job.future.set_result(list(job.results))  # type: ignore[arg-type]

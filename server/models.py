@@ -13,7 +13,7 @@ import os
 import re
 import shutil
 import tempfile
-from concurrent.futures import ProcessPoolExecutor
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,7 +57,7 @@ def resolve_model(ref: str, revision: str | None, cache_dir: str, role: str) -> 
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelUnavailable(
             f"cannot load {role} model '{ref}' from the Hugging Face hub ({type(exc).__name__}: {reason}). "
-            f"Download it where the hub is reachable (huggingface-cli download {ref} --local-dir ./model) "
+            f"Download it where the hub is reachable (hf download {ref} --local-dir ./model) "
             f"and start with {flag} ./model"
         ) from None
     snapshot = Path(path)
@@ -74,6 +74,43 @@ def _convert(model_path: str, output_dir: str, quantization: str) -> None:
         transformers.BartConfig.normalize_before = False
 
     ctranslate2.converters.TransformersConverter(model_path).convert(output_dir, quantization=quantization, force=True)
+
+
+_children: set[multiprocessing.process.BaseProcess] = set()
+_children_lock = threading.Lock()
+
+
+def _convert_child(model_path: str, output_dir: str, quantization: str, errors) -> None:  # noqa: ANN001
+    try:
+        _convert(model_path, output_dir, quantization)
+    except BaseException as exc:
+        errors.send(f"{type(exc).__name__}: {exc}")
+        raise SystemExit(1) from None
+
+
+def _convert_in_child(model_path: str, output_dir: str, quantization: str) -> None:
+    context = multiprocessing.get_context("spawn")
+    receive, send = context.Pipe(duplex=False)
+    child = context.Process(target=_convert_child, args=(model_path, output_dir, quantization, send), daemon=True)
+    with _children_lock:
+        _children.add(child)
+    try:
+        child.start()
+        send.close()
+        child.join()
+    finally:
+        with _children_lock:
+            _children.discard(child)
+    if child.exitcode != 0:
+        reason = receive.recv() if receive.poll() else f"the converter exited with code {child.exitcode}"
+        raise RuntimeError(reason)
+
+
+def stop_conversions() -> None:
+    """End any conversion in progress (the server was told to stop while loading)."""
+    with _children_lock:
+        for child in _children:
+            child.terminate()
 
 
 def _fingerprint(directory: Path) -> str:
@@ -97,9 +134,9 @@ def ctranslate2_model_dir(model: ResolvedModel, quantization: str, cache_dir: st
     work = Path(tempfile.mkdtemp(prefix=".converting-", dir=target.parent))
     try:
         # The converter loads the whole float32 checkpoint in torch; doing that in a child process
-        # gives the memory back, so the server's peak RSS is the int8 model's, not the converter's.
-        with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-            pool.submit(_convert, model.path, str(work / "model"), quantization).result()
+        # gives the memory back, so the server's peak RSS is the int8 model's, not the converter's,
+        # and a server told to stop can end the conversion instead of waiting for it.
+        _convert_in_child(model.path, str(work / "model"), quantization)
         # Another process may have finished the same conversion meanwhile; either copy is good.
         try:
             os.replace(work / "model", target)

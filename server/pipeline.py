@@ -22,7 +22,7 @@ from .engines.base import Engine, Hypothesis, SourceItem, is_out_of_memory
 from .quality import quality_flags
 from .segmentation import has_arabic, split_long, split_sentences, word_spans
 from .settings import Settings
-from .text_rules import Prepared, prepare, restore
+from .text_rules import Prepared, glossary_for, prepare, restore
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +139,7 @@ class TranslationPipeline:
 
     def plan(self, document: Document) -> Plan:
         """Sentence plans per paragraph, and the engine segments that cover them, in order."""
-        terms = dict(document.terms)
+        glossary = glossary_for(document.terms, strip_diacritics=document.strip_diacritics)
         sentences: list[list[SentencePlan]] = []
         for paragraph in document.paragraphs:
             # A paragraph with no Arabic letters (an English quote, a byline, a URL) is passed through.
@@ -150,7 +150,7 @@ class TranslationPipeline:
                         s.start,
                         s.end,
                         s.text,
-                        prepare(s.text, terms, strip_diacritics=document.strip_diacritics) if translate else None,
+                        prepare(s.text, glossary, strip_diacritics=document.strip_diacritics) if translate else None,
                     )
                     for s in split_sentences(paragraph)
                 ]
@@ -214,9 +214,12 @@ class TranslationPipeline:
             cached=len(plan.segments) - len(misses),
         )
 
-    def close(self) -> None:
-        self.batcher.stop()
+    def close(self, timeout: float | None = None) -> bool:
+        """Fail queued work, wait up to `timeout` for the batch on the engine; False if it still runs."""
+        if not self.batcher.stop(timeout):
+            return False  # the engine is mid-batch: releasing it now could crash the process
         self.engine.close()
+        return True
 
 
 def assemble(

@@ -15,54 +15,28 @@ from tarjama import __version__
 from tarjama.v1 import tarjama_pb2 as pb
 from tarjama.v1 import tarjama_pb2_grpc as pb_grpc
 
-from .errors import FeatureUnavailable, InvalidRequest, NotReady, ShuttingDown, status_for
+from .errors import FeatureUnavailable, NotReady, ShuttingDown, status_for
 from .pipeline import Document, Plan, TranslatedDocument
-from .segmentation import split_paragraphs
 from .settings import Settings
 from .summary import SourceSentence, Summarizer, Summary, sentences_of
+from .validation import document_from_request, parsed, summary_length
 
 if TYPE_CHECKING:
     from .app import Runtime
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+# A request up to this size is checked on the event loop (well under a millisecond); a larger one on a
+# worker thread, so that no client's text holds up the others or the health checks.
+INLINE_CHECK_BYTES = 16 * 1024
 
 
-def document_from_request(
+async def checked_document(
     request: pb.TranslateRequest | pb.SegmentRequest | pb.SummarizeRequest, settings: Settings
 ) -> Document:
-    """Validate a request against the limits and return its document; raises InvalidRequest."""
-    if request.text and request.paragraphs:
-        raise InvalidRequest("set either text or paragraphs, not both")
-    if request.paragraphs:
-        for i, paragraph in enumerate(request.paragraphs):
-            if not paragraph.strip():
-                raise InvalidRequest(f"paragraphs[{i}] is empty or only white space")
-        paragraphs = tuple(request.paragraphs)
-    elif request.text.strip():
-        paragraphs = tuple(split_paragraphs(request.text))
-    elif request.text:
-        raise InvalidRequest("text is only white space: there is nothing to translate")
-    else:
-        raise InvalidRequest("text is empty: send the article in text (or paragraphs)")
-    characters = sum(len(p) for p in paragraphs)
-    if characters > settings.max_characters:
-        raise InvalidRequest(
-            f"the article has {characters} characters; this server accepts at most {settings.max_characters}"
-        )
-    if len(paragraphs) > settings.max_paragraphs:
-        raise InvalidRequest(
-            f"the article has {len(paragraphs)} paragraphs; this server accepts at most {settings.max_paragraphs}"
-        )
-    terms: dict[str, str] = {}
-    strip_diacritics = False
-    if isinstance(request, pb.TranslateRequest):
-        for source, target in request.options.terms.items():
-            if not source.strip() or not target.strip():
-                raise InvalidRequest(f"options.terms: the entry {source!r} -> {target!r} has an empty side")
-            terms[source.strip()] = target.strip()
-        strip_diacritics = request.options.strip_diacritics
-    return Document(id=request.id, paragraphs=paragraphs, terms=terms, strip_diacritics=strip_diacritics)
+    if request.ByteSize() <= INLINE_CHECK_BYTES:
+        return document_from_request(request, settings)
+    return await asyncio.to_thread(document_from_request, request, settings)
 
 
 def decoding_pb(settings: Settings) -> pb.DecodingSettings:
@@ -86,17 +60,6 @@ def summary_pb(summary: Summary | None) -> pb.Summary | None:
         method=summary.method,
         model=summary.model,
     )
-
-
-def summary_length(options: pb.TranslateOptions | pb.SummarizeRequest) -> tuple[str, int]:
-    if isinstance(options, pb.SummarizeRequest):
-        length, count = options.length, options.sentences
-    else:
-        length, count = options.summary_length, options.summary_sentences
-    name = pb.SummaryLength.Name(length) if length else "MEDIUM"
-    if count > 50:
-        raise InvalidRequest("summary sentences must be at most 50")
-    return name, count
 
 
 def response_pb(
@@ -173,9 +136,13 @@ class TranslatorServicer(pb_grpc.TranslatorServicer):
         self._runtime = runtime
 
     async def Translate(self, request: pb.TranslateRequest, context: grpc.aio.ServicerContext) -> pb.TranslateResponse:
-        return await _answer(context, lambda: self._translate(request, context))
+        return await self._answer(context, lambda: self._translate(request, context))
 
     async def GetInfo(self, request: pb.GetInfoRequest, context: grpc.aio.ServicerContext) -> pb.GetInfoResponse:
+        return await self._answer(context, lambda: self._info(request))
+
+    async def _info(self, request: pb.GetInfoRequest) -> pb.GetInfoResponse:
+        parsed(request)
         settings = self._runtime.settings
         return pb.GetInfoResponse(
             server_version=__version__,
@@ -185,6 +152,8 @@ class TranslatorServicer(pb_grpc.TranslatorServicer):
                 max_characters=settings.max_characters,
                 max_paragraphs=settings.max_paragraphs,
                 max_message_bytes=settings.max_message_bytes,
+                max_glossary_terms=settings.max_glossary_terms,
+                max_term_characters=settings.max_term_characters,
             ),
             stats=self._stats(),
         )
@@ -206,23 +175,25 @@ class TranslatorServicer(pb_grpc.TranslatorServicer):
             cache_misses=pipeline.cache.misses,
             queued_tokens=pipeline.batcher.queued_tokens,
             overloaded=batches.overloaded,
+            shed=batches.shed,
+            delivered_sentences=batches.delivered,
         )
 
     async def Segment(self, request: pb.SegmentRequest, context: grpc.aio.ServicerContext) -> pb.SegmentResponse:
-        return await _answer(context, lambda: self._segment(request))
+        return await self._answer(context, lambda: self._segment(request))
 
     async def _segment(self, request: pb.SegmentRequest) -> pb.SegmentResponse:
-        document = document_from_request(request, self._runtime.settings)
+        document = await checked_document(parsed(request), self._runtime.settings)
         pipeline = self._ready_pipeline()
         plan = await asyncio.to_thread(pipeline.plan, document)
         return segment_pb(document, plan)
 
     async def _translate(self, request: pb.TranslateRequest, context: grpc.aio.ServicerContext) -> pb.TranslateResponse:
         started = time.perf_counter()
-        document = document_from_request(request, self._runtime.settings)
+        document = await checked_document(parsed(request), self._runtime.settings)
+        length, count = summary_length(request.options) if request.summarize else ("MEDIUM", 0)
         pipeline = self._ready_pipeline()
         summarizer = self._summarizer() if request.summarize else None
-        length, count = summary_length(request.options)
         remaining = context.time_remaining()
         deadline = time.monotonic() + remaining if remaining is not None else None
         result = await pipeline.translate(document, deadline)
@@ -238,14 +209,14 @@ class TranslatorServicer(pb_grpc.TranslatorServicer):
         return response_pb(result, self._runtime, total_ms, summary, summarize_ms)
 
     async def Summarize(self, request: pb.SummarizeRequest, context: grpc.aio.ServicerContext) -> pb.SummarizeResponse:
-        return await _answer(context, lambda: self._summarize(request, context))
+        return await self._answer(context, lambda: self._summarize(request, context))
 
     async def _summarize(self, request: pb.SummarizeRequest, context: grpc.aio.ServicerContext) -> pb.SummarizeResponse:
         started = time.perf_counter()
-        document = document_from_request(request, self._runtime.settings)
+        document = await checked_document(parsed(request), self._runtime.settings)
+        length, count = summary_length(request)
         self._ready_pipeline()
         summarizer = self._summarizer()
-        length, count = summary_length(request)
         remaining = context.time_remaining()
         deadline = time.monotonic() + remaining if remaining is not None else None
         summary = await summarizer.summarize(sentences_of(document.paragraphs), length, count, deadline)
@@ -263,21 +234,23 @@ class TranslatorServicer(pb_grpc.TranslatorServicer):
             )
         return summarizer
 
+    async def _answer(self, context: grpc.aio.ServicerContext, call: Callable[[], Awaitable[T]]) -> T:
+        """Run a handler, counted as in flight; map domain errors to their status, log anything unexpected."""
+        self._runtime.in_flight += 1
+        try:
+            return await call()
+        except Exception as exc:
+            code, message = status_for(exc)
+            if code == grpc.StatusCode.INTERNAL:
+                log.error("request failed", exc_info=exc)
+            await context.abort(code, message)
+            raise  # unreachable: abort raises
+        finally:
+            self._runtime.in_flight -= 1
+
     def _ready_pipeline(self):  # type: ignore[no-untyped-def]
         if self._runtime.shutting_down:
             raise ShuttingDown("the server is shutting down; retry on another instance")
         if self._runtime.pipeline is None:
             raise NotReady("the models are still loading; retry when health reports SERVING")
         return self._runtime.pipeline
-
-
-async def _answer(context: grpc.aio.ServicerContext, call: Callable[[], Awaitable[T]]) -> T:
-    """Run a handler; map domain errors to their status, log anything unexpected."""
-    try:
-        return await call()
-    except Exception as exc:
-        code, message = status_for(exc)
-        if code == grpc.StatusCode.INTERNAL:
-            log.error("request failed", exc_info=exc)
-        await context.abort(code, message)
-        raise  # unreachable: abort raises

@@ -50,6 +50,8 @@ class Settings:
     max_characters: int = 200_000
     max_paragraphs: int = 2_000
     max_message_bytes: int = 4 * 1024 * 1024
+    max_glossary_terms: int = 10_000
+    max_term_characters: int = 200
     max_batch_tokens: int = 8192
     max_batch_size: int = 32
     max_batch_delay_ms: float = 50.0
@@ -85,6 +87,8 @@ class Settings:
             "max_queue_tokens",
             "max_message_bytes",
             "max_segment_tokens",
+            "max_glossary_terms",
+            "max_term_characters",
         ):
             if getattr(self, name) < 1:
                 problems.append(f"--{name.replace('_', '-')} must be at least 1")
@@ -117,6 +121,8 @@ _HELP = {
     "max_characters": "largest article accepted, in characters",
     "max_paragraphs": "most paragraphs accepted in one request",
     "max_message_bytes": "largest request message accepted, in bytes",
+    "max_glossary_terms": "most entries in a request's glossary (options.terms)",
+    "max_term_characters": "longest glossary term or target, in characters",
     "max_batch_tokens": "token budget of one engine batch (batch size x longest sentence)",
     "max_batch_size": "most sentences in one engine batch",
     "max_batch_delay_ms": "longest wait for more requests before a partial batch (also at most 10%% of a batch's time)",

@@ -15,19 +15,24 @@ Two methods behind one interface:
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import re
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from .segmentation import split_sentences
+
+log = logging.getLogger(__name__)
 
 # Sentences per summary for each length option (extractive), and token budgets (abstractive).
 LENGTHS = {"SHORT": 3, "MEDIUM": 5, "LONG": 8}
 TOKEN_BUDGETS = {"SHORT": 60, "MEDIUM": 130, "LONG": 220}
 DEFAULT_LENGTH = "MEDIUM"
+# The method an abstractive summary reports when its model returned nothing and extractive stood in.
+FALLBACK_METHOD = "extractive-fallback"
 # Below this cosine similarity no paragraph supports a summary sentence.
 SUPPORT_THRESHOLD = 0.12
 
@@ -72,7 +77,7 @@ class Summarizer(Protocol):
         self, sentences: Sequence[SourceSentence], length: str, count: int, deadline: float | None
     ) -> Summary: ...
 
-    def close(self) -> None: ...
+    def close(self, timeout: float | None = None) -> bool: ...
 
 
 def sentences_of(paragraphs: Sequence[str]) -> list[SourceSentence]:
@@ -118,25 +123,38 @@ def cosine(a: dict[str, float], b: dict[str, float]) -> float:
 
 
 def textrank(vectors: Sequence[dict[str, float]], damping: float = 0.85, iterations: int = 60) -> list[float]:
-    """PageRank over the sentence-similarity graph: how central each sentence is to the article."""
+    """PageRank over the sentence-similarity graph: how central each sentence is to the article.
+
+    The similarity matrix W = M Mᵀ (cosines of the TF-IDF rows of M, diagonal removed) is never built:
+    it is dense, n² for n sentences (29 GB for a limit-size article). Each step multiplies by M and Mᵀ
+    instead, as sparse products over M's non-zero entries (numpy.bincount), so time and memory are
+    linear in the article's words.
+    """
     import numpy as np
 
     n = len(vectors)
     if n == 0:
         return []
-    vocabulary = {t: k for k, t in enumerate({t for v in vectors for t in v})}
-    matrix = np.zeros((n, max(1, len(vocabulary))))
+    vocabulary: dict[str, int] = {}
+    rows, cols, vals = [], [], []
     for i, vector in enumerate(vectors):
         for term, weight in vector.items():
-            matrix[i, vocabulary[term]] = weight
-    weights = matrix @ matrix.T
-    np.fill_diagonal(weights, 0.0)
-    out = weights.sum(axis=1)
-    out[out == 0] = 1.0
-    transition = (weights / out[:, None]).T
+            rows.append(i)
+            cols.append(vocabulary.setdefault(term, len(vocabulary)))
+            vals.append(weight)
+    row, col, val = np.array(rows, dtype=np.int64), np.array(cols, dtype=np.int64), np.array(vals)
+    terms = max(1, len(vocabulary))
+
+    def similarity_times(x):  # noqa: ANN001, ANN202 - W @ x, without self-similarity
+        per_term = np.bincount(col, weights=val * x[row], minlength=terms)  # Mᵀ x
+        return np.bincount(row, weights=val * per_term[col], minlength=n) - self_similarity * x  # M (Mᵀ x) - diag
+
+    self_similarity = np.bincount(row, weights=val * val, minlength=n)
+    out = similarity_times(np.ones(n))
+    out[out <= 1e-12] = 1.0  # a sentence similar to no other passes on nothing
     scores = np.full(n, 1.0 / n)
     for _ in range(iterations):
-        scores = (1 - damping) / n + damping * transition @ scores
+        scores = (1 - damping) / n + damping * similarity_times(scores / out)
     return [float(s) for s in scores]
 
 
@@ -168,8 +186,8 @@ class ExtractiveSummarizer:
         picked = tuple(SummarySentence(candidates[i].text, (candidates[i].paragraph,), 1.0) for i in chosen)
         return Summary(" ".join(s.text for s in picked), picked, self.method, self.model)
 
-    def close(self) -> None:
-        pass
+    def close(self, timeout: float | None = None) -> bool:
+        return True
 
 
 # -- provenance for abstractive summaries -----------------------------------------------------------
@@ -278,11 +296,20 @@ class AbstractiveSummarizer:
             if len(regrouped) >= len(texts):
                 break
             texts = [" ".join(s.text for s in group) for group in regrouped]
+        if not joined.strip():
+            # A model that writes nothing must not leave the editor with an empty summary and no word.
+            log.warning(
+                "summary model %s returned no text for %d parts; using the extractive summary", self.model, len(texts)
+            )
+            fallback = await ExtractiveSummarizer().summarize(sentences, length, count, deadline)
+            return replace(fallback, method=FALLBACK_METHOD)
         return Summary(joined, attribute(joined, sentences), self.method, self.model)
 
-    def close(self) -> None:
-        self.batcher.stop()
+    def close(self, timeout: float | None = None) -> bool:
+        if not self.batcher.stop(timeout):
+            return False
         self.engine.close()
+        return True
 
 
 def load_summarizer(settings) -> Summarizer | None:  # noqa: ANN001 - Settings

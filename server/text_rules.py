@@ -10,10 +10,15 @@ back as written (PROTECTED_RESTORED); not found, inserted where it belongs by it
 
 from __future__ import annotations
 
+import bisect
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 
+import ahocorasick_rs
+
+from .glossary import Glossary
 from .segmentation import has_arabic
 
 TATWEEL = "\u0640"
@@ -21,18 +26,24 @@ _DIACRITICS = re.compile(r"[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed]")
 # Presentation forms (ﻻ, ﷺ ...) fold to the letters the model was trained on.
 _PRESENTATION_FORMS = re.compile(r"[\ufb50-\ufdff\ufe70-\ufeff]")
 
-_URL = r"(?:https?://|www\.)[^\s<>\"'«»]+[^\s<>\"'«».,;:!?،؛؟)\]]"
-_EMAIL = r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
+# Every pattern here runs on client text of up to --max-characters, so each is linear in it: the
+# quantifiers that could backtrack are bounded, and the e-mail local part only starts a run (without
+# that, a 200,000-character word made the scan quadratic and froze the server for minutes).
+_URL = r"(?:https?://|www\.)[^\s<>\"'«»]{0,2048}[^\s<>\"'«».,;:!?،؛؟)\]]"
+_EMAIL = r"(?<![\w.+-])[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}"
 # After an Arabic letter is fine ("و#غزة": "and #Gaza"); after a Latin one it is part of something else.
 _HANDLE = r"(?<![A-Za-z0-9_@])@\w{1,30}"
-_HASHTAG = r"(?<![A-Za-z0-9_#&])#\w+"
+_HASHTAG = r"(?<![A-Za-z0-9_#&])#\w{1,140}"
 # A run of Latin-script words (names, acronyms): letters with digits, dots, hyphens, apostrophes inside.
 _LATIN_RUN = r"[A-Za-z][A-Za-z0-9.'’&-]*(?:[ ][A-Za-z0-9][A-Za-z0-9.'’&-]*)*(?<![.'’-])"
 PROTECTED = re.compile(
     f"(?P<url>{_URL})|(?P<email>{_EMAIL})|(?P<handle>{_HANDLE})|(?P<hashtag>{_HASHTAG})|(?P<latin>{_LATIN_RUN})"
 )
-# Arabic writes "and", "so", "to", "by", "like" as one-letter prefixes of the next word.
-_CLITIC = "[وفلبك]?"
+# A span longer than this is not looked for in a loosened form (the pattern would be as long as the
+# span); if it is not in the English verbatim, it is put back where it belongs.
+LOOSE_MATCH_MAX = 200
+LOOSE_MATCH_MAX_SPANS = 32
+_TRAILING_PUNCTUATION = frozenset(".!?؟…\"'»”)")
 
 
 @dataclass(frozen=True)
@@ -65,20 +76,20 @@ def normalize(text: str, *, strip_diacritics: bool = False) -> str:
     return text
 
 
-def prepare(sentence: str, terms: dict[str, str], *, strip_diacritics: bool = False) -> Prepared:
+def glossary_for(terms: Mapping[str, str], *, strip_diacritics: bool = False) -> Glossary:
+    """A request's glossary, matched on text normalised the way its sentences are."""
+    return Glossary(terms, lambda text: normalize(text, strip_diacritics=strip_diacritics))
+
+
+def prepare(sentence: str, glossary: Glossary | Mapping[str, str], *, strip_diacritics: bool = False) -> Prepared:
     """Normalise a sentence, put glossary targets in place of their terms, list what must survive."""
+    if not isinstance(glossary, Glossary):
+        glossary = glossary_for(glossary, strip_diacritics=strip_diacritics)
     text = normalize(sentence, strip_diacritics=strip_diacritics)
-    keeps: list[Keep] = []
     length = max(1, len(text))
-    # Longest terms first, so "الأمم المتحدة" wins over "الأمم".
-    for source in sorted(terms, key=len, reverse=True):
-        target = terms[source]
-        term = re.escape(normalize(source, strip_diacritics=strip_diacritics))
-        pattern = re.compile(rf"(?<![\w])({_CLITIC})({term})(?![\w])")
-        while (match := pattern.search(text)) is not None:
-            keeps.append(Keep(target, match.start() / length, term=source))
-            clitic = match.group(1) + " " if match.group(1) else ""
-            text = text[: match.start()] + clitic + target + text[match.end() :]
+    # One pass over the sentence as sent: a target that contains its own term is never matched again.
+    text, matches = glossary.apply(text)
+    keeps = [Keep(m.target, m.start / length, term=m.source) for m in matches]
     targets = {k.text for k in keeps}
     if has_arabic(text):  # in an all-Latin sentence there is nothing to protect it from
         for match in PROTECTED.finditer(text):
@@ -103,30 +114,65 @@ class Restored:
 def restore(translation: str, keeps: tuple[Keep, ...]) -> Restored:
     """Make every kept span appear verbatim in the translation."""
     restored = False
+    missing = _missing(translation, keeps)
     lost: list[Keep] = []
-    for keep in keeps:
-        if keep.text in translation:
-            continue
-        loose = re.compile(r"\s*".join(re.escape(c) for c in keep.text if not c.isspace()), re.IGNORECASE)
-        match = loose.search(translation)
+    # A loosened search per missing span is linear in the translation; past a few dozen spans (a
+    # sentence that is mostly Latin names, say) they are put back as written instead.
+    loosen = len(missing) <= LOOSE_MATCH_MAX_SPANS
+    for keep in missing:
+        match = _loose_search(keep.text, translation) if loosen else None
         if match:
             translation = translation[: match.start()] + keep.text + translation[match.end() :]
             restored = True
-            continue
-        lost.append(keep)
-        translation = _insert_at(translation, keep.text, keep.position)
-    return Restored(translation, restored, tuple(lost))
+        else:
+            lost.append(keep)
+    return Restored(_insert_all(translation, lost), restored, tuple(lost))
 
 
-def _insert_at(text: str, span: str, position: float) -> str:
-    """Put `span` at the word boundary nearest to `position` (0..1) of `text`."""
-    if not text:
-        return span
-    target = round(position * len(text))
-    boundaries = [0] + [m.end() for m in re.finditer(r"\s+", text)] + [len(text)]
-    at = min(boundaries, key=lambda b: abs(b - target))
-    if at >= len(text):
-        trail = re.search(r"[.!?؟…\"'»”)]*$", text)
-        at = trail.start() if trail else len(text)  # before the final full stop
-        return (text[:at].rstrip() + " " + span + text[at:]).strip()
-    return (text[:at] + span + " " + text[at:]).strip()
+def _missing(translation: str, keeps: tuple[Keep, ...]) -> list[Keep]:
+    """The kept spans not in `translation` verbatim (one Aho-Corasick pass when there are many)."""
+    if len(keeps) <= 8:
+        return [k for k in keeps if k.text not in translation]
+    texts = sorted({k.text for k in keeps})
+    found = {
+        texts[i] for i, _, _ in ahocorasick_rs.AhoCorasick(texts).find_matches_as_indexes(translation, overlapping=True)
+    }
+    return [k for k in keeps if k.text not in found]
+
+
+def _loose_search(span: str, text: str) -> re.Match[str] | None:
+    """`span` in `text` with its case or spacing changed ("www. example. com"), if short enough to look."""
+    if len(span) > LOOSE_MATCH_MAX:
+        return None
+    return re.compile(r"\s*".join(re.escape(c) for c in span if not c.isspace()), re.IGNORECASE).search(text)
+
+
+def _insert_all(text: str, keeps: list[Keep]) -> str:
+    """Put each span at the word boundary nearest to its position (0..1) in `text`, all in one pass,
+    so that no span lands inside another; one that belongs at the end goes before the final stop."""
+    if not keeps:
+        return text
+    ordered = sorted(keeps, key=lambda k: k.position)
+    if not text.strip():
+        return " ".join(k.text for k in ordered)
+    end = len(text)
+    while end > 0 and text[end - 1] in _TRAILING_PUNCTUATION:
+        end -= 1
+    boundaries = [0] + [m.end() for m in re.finditer(r"\s+", text[:end])] + [end]
+    slots: dict[int, list[str]] = {}
+    for keep in ordered:
+        target = round(keep.position * len(text))
+        k = bisect.bisect_left(boundaries, target)
+        nearest = min(boundaries[max(0, k - 1) : k + 1], key=lambda b: abs(b - target))
+        slots.setdefault(nearest, []).append(keep.text)
+    out: list[str] = []
+    previous = 0
+    for at in sorted(slots):
+        spans = " ".join(slots[at])
+        if at == end:
+            out.append(text[previous:at].rstrip() + " " + spans)
+        else:
+            out.append(text[previous:at] + spans + " ")
+        previous = at
+    out.append(text[previous:])
+    return "".join(out).strip()

@@ -170,7 +170,7 @@ def test_sigterm_finishes_in_flight_requests_then_exits_zero(fixture_models, cac
             os.kill(process.proc.pid, signal.SIGTERM)
             response = call.result()
         assert [p.translation for p in response.paragraphs] == english
-        assert process.stop() == 0
+        assert process.proc.wait(30) == 0, process.log()  # one signal: a clean exit, no second one needed
         assert "shutting down" in process.log()
     finally:
         process.kill()

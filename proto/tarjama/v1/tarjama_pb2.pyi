@@ -255,7 +255,7 @@ class GetInfoResponse(_message.Message):
     def __init__(self, server_version: _Optional[str] = ..., models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ..., decoding: _Optional[_Union[DecodingSettings, _Mapping]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., stats: _Optional[_Union[ServerStats, _Mapping]] = ...) -> None: ...
 
 class ServerStats(_message.Message):
-    __slots__ = ("requests", "batches", "batched_sentences", "batch_sizes", "source_tokens", "padded_source_tokens", "output_tokens", "cache_hits", "cache_misses", "queued_tokens", "overloaded")
+    __slots__ = ("requests", "batches", "batched_sentences", "batch_sizes", "source_tokens", "padded_source_tokens", "output_tokens", "cache_hits", "cache_misses", "queued_tokens", "overloaded", "shed", "delivered_sentences")
     class BatchSizesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -274,6 +274,8 @@ class ServerStats(_message.Message):
     CACHE_MISSES_FIELD_NUMBER: _ClassVar[int]
     QUEUED_TOKENS_FIELD_NUMBER: _ClassVar[int]
     OVERLOADED_FIELD_NUMBER: _ClassVar[int]
+    SHED_FIELD_NUMBER: _ClassVar[int]
+    DELIVERED_SENTENCES_FIELD_NUMBER: _ClassVar[int]
     requests: int
     batches: int
     batched_sentences: int
@@ -285,7 +287,9 @@ class ServerStats(_message.Message):
     cache_misses: int
     queued_tokens: int
     overloaded: int
-    def __init__(self, requests: _Optional[int] = ..., batches: _Optional[int] = ..., batched_sentences: _Optional[int] = ..., batch_sizes: _Optional[_Mapping[int, int]] = ..., source_tokens: _Optional[int] = ..., padded_source_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., cache_hits: _Optional[int] = ..., cache_misses: _Optional[int] = ..., queued_tokens: _Optional[int] = ..., overloaded: _Optional[int] = ...) -> None: ...
+    shed: int
+    delivered_sentences: int
+    def __init__(self, requests: _Optional[int] = ..., batches: _Optional[int] = ..., batched_sentences: _Optional[int] = ..., batch_sizes: _Optional[_Mapping[int, int]] = ..., source_tokens: _Optional[int] = ..., padded_source_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., cache_hits: _Optional[int] = ..., cache_misses: _Optional[int] = ..., queued_tokens: _Optional[int] = ..., overloaded: _Optional[int] = ..., shed: _Optional[int] = ..., delivered_sentences: _Optional[int] = ...) -> None: ...
 
 class ModelInfo(_message.Message):
     __slots__ = ("role", "id", "revision", "path", "engine", "device", "compute_type")
@@ -318,11 +322,15 @@ class DecodingSettings(_message.Message):
     def __init__(self, beam_size: _Optional[int] = ..., max_output_tokens: _Optional[int] = ..., max_output_ratio: _Optional[float] = ..., max_output_offset: _Optional[int] = ...) -> None: ...
 
 class Limits(_message.Message):
-    __slots__ = ("max_characters", "max_paragraphs", "max_message_bytes")
+    __slots__ = ("max_characters", "max_paragraphs", "max_message_bytes", "max_glossary_terms", "max_term_characters")
     MAX_CHARACTERS_FIELD_NUMBER: _ClassVar[int]
     MAX_PARAGRAPHS_FIELD_NUMBER: _ClassVar[int]
     MAX_MESSAGE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MAX_GLOSSARY_TERMS_FIELD_NUMBER: _ClassVar[int]
+    MAX_TERM_CHARACTERS_FIELD_NUMBER: _ClassVar[int]
     max_characters: int
     max_paragraphs: int
     max_message_bytes: int
-    def __init__(self, max_characters: _Optional[int] = ..., max_paragraphs: _Optional[int] = ..., max_message_bytes: _Optional[int] = ...) -> None: ...
+    max_glossary_terms: int
+    max_term_characters: int
+    def __init__(self, max_characters: _Optional[int] = ..., max_paragraphs: _Optional[int] = ..., max_message_bytes: _Optional[int] = ..., max_glossary_terms: _Optional[int] = ..., max_term_characters: _Optional[int] = ...) -> None: ...
