@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import grpc
+
 from tarjama.v1 import tarjama_pb2 as pb
 
 from .client import DEFAULT_SERVER, TarjamaClient, TarjamaError, to_dict
@@ -132,14 +134,43 @@ def run_translate(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+# `health --wait` gives up early on a server that is not coming: one that answered and then went
+# silent this long has exited; with nothing ever listening this long, none is starting.
+GONE_AFTER_S = 5.0
+NEVER_UP_AFTER_S = 60.0
+
+
 def run_health(args: argparse.Namespace) -> int:
-    deadline = time.monotonic() + args.wait
+    started = time.monotonic()
+    deadline = started + args.wait
+    answered = False  # the server has answered at least once
+    silent_since: float | None = None  # when it last stopped answering (UNAVAILABLE)
     with TarjamaClient(args.server) as client:
         while True:
+            now = time.monotonic()
             try:
                 status = client.health(timeout=5)
+                answered, silent_since = True, None
             except TarjamaError as exc:
                 status, error = None, exc
+                if exc.code != grpc.StatusCode.UNAVAILABLE:
+                    silent_since = None
+                elif silent_since is None:
+                    silent_since = now
+                elif answered and now - silent_since >= GONE_AFTER_S:
+                    print(
+                        f"tarjama: error: the server at {args.server} answered, then stopped answering "
+                        f"({now - silent_since:.0f}s): it has exited; see its log",
+                        file=sys.stderr,
+                    )
+                    return 1
+                elif not answered and now - started >= NEVER_UP_AFTER_S:
+                    print(
+                        f"tarjama: error: nothing has answered at {args.server} for {now - started:.0f}s: "
+                        "is the server running? (it prints why it stopped)",
+                        file=sys.stderr,
+                    )
+                    return 1
             if status == "SERVING" or time.monotonic() >= deadline:
                 break
             time.sleep(0.5)

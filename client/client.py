@@ -41,6 +41,9 @@ class TarjamaClient:
             options=[
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                # Reconnect within a couple of seconds once a server (re)starts, not after minutes.
+                ("grpc.initial_reconnect_backoff_ms", 500),
+                ("grpc.max_reconnect_backoff_ms", 2000),
             ],
         )
         self._stub = pb_grpc.TranslatorStub(self._channel)

@@ -40,6 +40,7 @@ log = logging.getLogger("tarjama.server")
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Translator"].full_name
 WARMUP_TEXT = "قال المتحدث إن الاجتماع سيعقد غدا."
+PENDING_CALLS_LIMIT = 1_000_000
 # After the grace period, how long the engines may take to finish the batch they are running.
 ENGINE_STOP_S = 3.0
 T = TypeVar("T")
@@ -171,6 +172,11 @@ async def serve(
     options = [
         ("grpc.max_receive_message_length", settings.max_message_bytes),
         ("grpc.max_send_message_length", max(settings.max_message_bytes, 64 * 1024 * 1024)),
+        # grpc-core holds calls the server has not picked up yet and, past 1,000 of them, cancels
+        # some at random with no message (a burst of 5,000 calls lost a third that way). Let them
+        # all reach the servicer, whose queue limit answers an overload with RESOURCE_EXHAUSTED.
+        ("grpc.server.max_pending_requests", PENDING_CALLS_LIMIT),
+        ("grpc.server.max_pending_requests_hard_limit", PENDING_CALLS_LIMIT),
     ]
     server = grpc.aio.server(options=options)
     runtime = Runtime(settings)

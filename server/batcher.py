@@ -21,7 +21,9 @@ in tokens and refuses new work when full.
 
 from __future__ import annotations
 
+import bisect
 import collections
+import heapq
 import itertools
 import logging
 import threading
@@ -141,6 +143,16 @@ class Batcher(Generic[P, R]):
         self.name = name
         self.stats = BatchStats()
         self._jobs: collections.OrderedDict[int, _Job[P, R]] = collections.OrderedDict()
+        # Kept up to date as items are queued, sent and dropped, so that nothing the worker or a
+        # submission does costs time in proportion to the queue (a flood of 20,000 calls made
+        # every per-call scan quadratic and starved the event loop).
+        self._waiting: dict[int, _Job[P, R]] = {}  # jobs with items not yet sent
+        self._queued_items = 0
+        self._deadlines: list[tuple[float, int]] = []  # heap of (deadline, seq)
+        # The schedule as of the last batch: priority keys and the tokens queued before each, for
+        # estimating a new request's wait in O(log n).
+        self._snapshot_keys: list[tuple[int, float, int, int]] = []
+        self._snapshot_ahead: list[int] = [0]
         self._queued_tokens = 0
         self._oldest_enqueue: float | None = None
         # How many requests to expect back soon: the most that were live at once since the last batch
@@ -209,6 +221,10 @@ class Batcher(Generic[P, R]):
                         f"needs about {finish - now:.1f}s, and the deadline is in {max(0.0, deadline - now):.1f}s"
                     )
             self._jobs[job.seq] = job
+            self._waiting[job.seq] = job
+            self._queued_items += len(payloads)
+            if deadline is not None:
+                heapq.heappush(self._deadlines, (deadline, job.seq))
             self._peak_live = max(self._peak_live, len(self._jobs))
             self._queued_tokens += total
             if self._oldest_enqueue is None:
@@ -241,7 +257,7 @@ class Batcher(Generic[P, R]):
 
     def _scheduled(self) -> list[_Job[P, R]]:
         """The requests with items still to send, in the order the engine will serve them."""
-        return sorted((j for j in self._jobs.values() if j.waiting), key=self._priority)
+        return sorted(self._waiting.values(), key=self._priority)
 
     def _engine_free_in(self, now: float) -> float:
         if self._running_since is None:
@@ -249,12 +265,19 @@ class Batcher(Generic[P, R]):
         return max(0.0, self._running_since + self._last_batch_s - now)
 
     def _estimated_finish(self, job: _Job[P, R], now: float) -> float | None:
-        """When `job` would be done if submitted now, behind the work ordered before it (lock held)."""
+        """When `job` would be done if submitted now, behind the work scheduled before it (lock held).
+
+        Read off the schedule of the last batch; requests that arrived since are not counted, so the
+        estimate errs towards admitting, and the check before each batch catches what it let through.
+        """
         if self._tokens_per_s is None:
             return None
-        key = self._priority(job)
-        ahead = sum(j.queued_tokens for j in self._jobs.values() if j.waiting and self._priority(j) < key)
+        ahead = self._snapshot_ahead[bisect.bisect_left(self._snapshot_keys, self._priority(job))]
         return now + self._engine_free_in(now) + (ahead + job.queued_tokens) / self._tokens_per_s
+
+    def _snapshot(self, scheduled: list[_Job[P, R]]) -> None:
+        self._snapshot_keys = [self._priority(j) for j in scheduled]
+        self._snapshot_ahead = list(itertools.accumulate((j.queued_tokens for j in scheduled), initial=0))
 
     def _shed_hopeless(self, scheduled: list[_Job[P, R]], now: float) -> list[_Job[P, R]]:
         """Drop the requests that cannot make their deadline in this order; the rest, still in order."""
@@ -294,26 +317,25 @@ class Batcher(Generic[P, R]):
 
     def _release(self, job: _Job[P, R]) -> None:
         self._queued_tokens -= job.queued_tokens
+        self._queued_items -= job.remaining
         job.queued_tokens = 0
         job.next_item = len(job.payloads)
-        if not any(j.waiting for j in self._jobs.values()):
+        self._waiting.pop(job.seq, None)
+        if not self._waiting:
             self._oldest_enqueue = None
 
     def _expire(self, now: float) -> None:
-        for job in list(self._jobs.values()):
-            if job.deadline is not None and now >= job.deadline:
+        while self._deadlines and self._deadlines[0][0] <= now:
+            _, seq = heapq.heappop(self._deadlines)
+            job = self._jobs.get(seq)
+            if job is not None:
                 self._drop(job, DeadlineExceeded("the deadline passed before the translation finished"))
-
-    def _waiting_tokens(self) -> int:
-        return sum(j.queued_tokens for j in self._jobs.values() if j.waiting)
 
     def _should_wait(self, now: float) -> float:
         """Seconds worth waiting for more work before running a partial batch (0 = run now)."""
         if self._stopping or self._oldest_enqueue is None:
             return 0.0
-        waiting = [j for j in self._jobs.values() if j.waiting]
-        items = sum(j.remaining for j in waiting)
-        if items >= self.limits.max_batch_size or self._waiting_tokens() >= self.limits.max_batch_tokens:
+        if self._queued_items >= self.limits.max_batch_size or self._queued_tokens >= self.limits.max_batch_tokens:
             return 0.0
         if now - self._free_since > IDLE_AFTER_S:
             # Idle for a while: a burst may be arriving (many clients starting at once), so give it
@@ -321,7 +343,7 @@ class Batcher(Generic[P, R]):
             # a lone request pays at most 5% more than it would alone.
             limit = min(self.limits.max_batch_delay_s, max(self.limits.idle_delay_s, 0.05 * self._last_batch_s))
             return max(0.0, self._oldest_enqueue + limit - now)
-        if len(waiting) >= self._expected_requests:
+        if len(self._waiting) >= self._expected_requests:
             return 0.0  # everyone the last batch served is back: nobody else is expected
         # Waiting costs every queued request; never more than a tenth of what a batch takes to run.
         # Counted from when the engine fell free: what queued during the last batch is fresh company.
@@ -357,9 +379,13 @@ class Batcher(Generic[P, R]):
                 job.next_item += 1
                 job.queued_tokens -= cost
                 self._queued_tokens -= cost
+                self._queued_items -= 1
+            if not job.waiting:
+                self._waiting.pop(job.seq, None)
             if len(picked) >= size:
                 break
-        if not any(j.waiting for j in self._jobs.values()):
+        self._snapshot([j for j in scheduled if j.waiting])
+        if not self._waiting:
             self._oldest_enqueue = None
         elif picked:
             self._oldest_enqueue = time.monotonic()
@@ -377,8 +403,8 @@ class Batcher(Generic[P, R]):
                     self._expire(now)
                     if self._stopping:
                         return
-                    if not any(j.waiting for j in self._jobs.values()):
-                        self._cond.wait()
+                    if not self._waiting:
+                        self._cond.wait(self._deadlines[0][0] - now if self._deadlines else None)
                         continue
                     delay = self._should_wait(now)
                     if delay <= 0:

@@ -102,7 +102,10 @@ def _convert_in_child(model_path: str, output_dir: str, quantization: str) -> No
         with _children_lock:
             _children.discard(child)
     if child.exitcode != 0:
-        reason = receive.recv() if receive.poll() else f"the converter exited with code {child.exitcode}"
+        try:
+            reason = receive.recv()
+        except EOFError:  # it died without a word (killed, out of memory)
+            reason = f"the converter exited with code {child.exitcode}"
         raise RuntimeError(reason)
 
 

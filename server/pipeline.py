@@ -33,7 +33,11 @@ PASSTHROUGH = "PASSTHROUGH"
 PROTECTED_RESTORED = "PROTECTED_RESTORED"
 PLACEHOLDER_LOST = "PLACEHOLDER_LOST"
 TERM_LOST = "TERM_LOST"
+# A request this small is planned in place: with linear patterns that is well under a millisecond,
+# less than the hop to a worker thread. Anything larger, or with a real glossary to compile, is
+# planned on a worker thread so the event loop keeps answering other clients and health checks.
 INLINE_PLAN_CHARACTERS = 2000
+INLINE_PLAN_TERMS = 16
 
 
 @dataclass(frozen=True)
@@ -182,9 +186,8 @@ class TranslationPipeline:
         """Translate `document`; `deadline` is a time.monotonic() value after which the work is dropped."""
         started = time.perf_counter()
         self.requests += 1
-        # A short request is planned in place (well under a millisecond); a long article on a worker
-        # thread, so the event loop keeps answering other clients and health checks meanwhile.
-        if sum(len(p) for p in document.paragraphs) <= INLINE_PLAN_CHARACTERS:
+        small = len(document.terms) <= INLINE_PLAN_TERMS
+        if small and sum(len(p) for p in document.paragraphs) <= INLINE_PLAN_CHARACTERS:
             plan = self.plan(document)
         else:
             plan = await asyncio.to_thread(self.plan, document)
