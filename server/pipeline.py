@@ -14,7 +14,7 @@ import logging
 import math
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .batcher import Batcher, BatchLimits
 from .cache import LRUCache
@@ -33,9 +33,9 @@ PASSTHROUGH = "PASSTHROUGH"
 PROTECTED_RESTORED = "PROTECTED_RESTORED"
 PLACEHOLDER_LOST = "PLACEHOLDER_LOST"
 TERM_LOST = "TERM_LOST"
-# A request this small is planned in place: with linear patterns that is well under a millisecond,
-# less than the hop to a worker thread. Anything larger, or with a real glossary to compile, is
-# planned on a worker thread so the event loop keeps answering other clients and health checks.
+# A request this small is planned and checked in place: with linear patterns that is well under a
+# millisecond, less than the hop to a worker thread. Anything larger, or with a real glossary to
+# compile, is done on a worker thread so the event loop keeps answering other clients and health.
 INLINE_PLAN_CHARACTERS = 2000
 INLINE_PLAN_TERMS = 16
 
@@ -117,6 +117,19 @@ class Plan:
     segments: list[Segment]
 
 
+@dataclass
+class _Work:
+    """A planned request on its way through the engine: its items, and the cache's answers so far."""
+
+    plan: Plan
+    items: list[SourceItem]
+    hypotheses: list[Hypothesis | None]
+    misses: list[int]  # positions the engine must translate
+
+    def costs(self) -> list[int]:
+        return [len(self.items[i].tokens) for i in self.misses]
+
+
 class TranslationPipeline:
     """Translates documents through one engine and one batcher shared by all requests."""
 
@@ -183,38 +196,52 @@ class TranslationPipeline:
         return split_long(text, [(s, e, c) for (s, e), c in zip(words, counts, strict=True)], budget - 1)
 
     async def translate(self, document: Document, deadline: float | None) -> TranslatedDocument:
-        """Translate `document`; `deadline` is a time.monotonic() value after which the work is dropped."""
+        """Translate `document`; `deadline` is a time.monotonic() value after which the work is dropped.
+
+        The text work before and after the engine (planning, cache look-ups, checking the English)
+        runs on the event loop only for a small request; for anything larger it runs on a worker
+        thread, so that no article, however long, holds up other clients or health checks.
+        """
         started = time.perf_counter()
         self.requests += 1
-        small = len(document.terms) <= INLINE_PLAN_TERMS
-        if small and sum(len(p) for p in document.paragraphs) <= INLINE_PLAN_CHARACTERS:
-            plan = self.plan(document)
-        else:
-            plan = await asyncio.to_thread(self.plan, document)
-        items = [SourceItem(seg.tokens, self.output_cap(len(seg.tokens))) for seg in plan.segments]
-        hypotheses: list[Hypothesis | None] = [self.cache.get(item) for item in items]
-        misses = [i for i, h in enumerate(hypotheses) if h is None]
-        ticket = self.batcher.submit([items[i] for i in misses], [len(items[i].tokens) for i in misses], deadline)
+        small = is_small(document)
+        work = self._prepare(document) if small else await asyncio.to_thread(self._prepare, document)
+        ticket = self.batcher.submit([work.items[i] for i in work.misses], work.costs(), deadline)
         try:
             translated = await asyncio.wrap_future(ticket.future)
         except asyncio.CancelledError:
             ticket.cancel()  # the client went away: its queued segments never reach the model
             raise
-        for i, hypothesis in zip(misses, translated, strict=True):
+        if small:
+            result = self._finish(document, work, translated)
+        else:
+            result = await asyncio.to_thread(self._finish, document, work, translated)
+        return replace(result, translate_ms=(time.perf_counter() - started) * 1000)
+
+    def _prepare(self, document: Document) -> _Work:
+        plan = self.plan(document)
+        items = [SourceItem(seg.tokens, self.output_cap(len(seg.tokens))) for seg in plan.segments]
+        hypotheses: list[Hypothesis | None] = [self.cache.get(item) for item in items]
+        return _Work(plan, items, hypotheses, [i for i, h in enumerate(hypotheses) if h is None])
+
+    def _finish(self, document: Document, work: _Work, translated: list[Hypothesis]) -> TranslatedDocument:
+        hypotheses = work.hypotheses
+        for i, hypothesis in zip(work.misses, translated, strict=True):
             hypotheses[i] = hypothesis
-            self.cache.put(items[i], hypothesis)
+            self.cache.put(work.items[i], hypothesis)
         output_tokens = sum(h.num_tokens for h in translated)
         self.output_tokens += output_tokens
+        plan = work.plan
         paragraphs, terms = assemble(document, plan, [h for h in hypotheses if h is not None])
         return TranslatedDocument(
             id=document.id,
             paragraphs=paragraphs,
             terms=terms,
             segments=len(plan.segments),
-            translate_ms=(time.perf_counter() - started) * 1000,
+            translate_ms=0.0,
             source_tokens=sum(len(seg.tokens) for seg in plan.segments),
             output_tokens=output_tokens,
-            cached=len(plan.segments) - len(misses),
+            cached=len(plan.segments) - len(work.misses),
         )
 
     def close(self, timeout: float | None = None) -> bool:
@@ -223,6 +250,11 @@ class TranslationPipeline:
             return False  # the engine is mid-batch: releasing it now could crash the process
         self.engine.close()
         return True
+
+
+def is_small(document: Document) -> bool:
+    """Whether the text work for `document` is small enough to do on the event loop."""
+    return len(document.terms) <= INLINE_PLAN_TERMS and sum(map(len, document.paragraphs)) <= INLINE_PLAN_CHARACTERS
 
 
 def assemble(

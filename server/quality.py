@@ -24,15 +24,21 @@ _WORD = re.compile(r"\w+|[^\w\s]")
 
 
 def has_repetition(text: str) -> bool:
-    """A loop: the same n-gram three times in a row (four for a single word: "very very" is English)."""
+    """A loop: the same n-gram three times in a row (four for a single word: "very very" is English).
+
+    An n-gram repeated k times is a run of n*(k-1) positions j where word j equals word j+n, so one
+    linear scan per n finds it.
+    """
     words = [w.lower() for w in _WORD.findall(text)]
     for n in range(1, 7):
-        times = 4 if n == 1 else 3
-        for i in range(len(words) - n * times + 1):
-            gram = words[i : i + n]
-            if all(words[i + k * n : i + (k + 1) * n] == gram for k in range(1, times)):
-                if n == 1 and not gram[0].isalnum():
-                    continue  # "..." or "!!!!"
+        need = n * (3 if n == 1 else 2)
+        run = 0
+        for j in range(len(words) - n):
+            if words[j] != words[j + n] or (n == 1 and not words[j].isalnum()):  # "..." or "!!!!" is fine
+                run = 0
+                continue
+            run += 1
+            if run >= need:
                 return True
     return False
 

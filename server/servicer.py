@@ -16,7 +16,7 @@ from tarjama.v1 import tarjama_pb2 as pb
 from tarjama.v1 import tarjama_pb2_grpc as pb_grpc
 
 from .errors import FeatureUnavailable, NotReady, ShuttingDown, status_for
-from .pipeline import Document, Plan, TranslatedDocument
+from .pipeline import Document, Plan, TranslatedDocument, is_small
 from .settings import Settings
 from .summary import SourceSentence, Summarizer, Summary, sentences_of
 from .validation import document_from_request, parsed, summary_length
@@ -37,6 +37,11 @@ async def checked_document(
     if request.ByteSize() <= INLINE_CHECK_BYTES:
         return document_from_request(request, settings)
     return await asyncio.to_thread(document_from_request, request, settings)
+
+
+def english_sentences(result: TranslatedDocument) -> list[SourceSentence]:
+    """The translation's sentences with their paragraph, for the summariser."""
+    return [SourceSentence(p.index, s.translation) for p in result.paragraphs for s in p.sentences if s.translation]
 
 
 def decoding_pb(settings: Settings) -> pb.DecodingSettings:
@@ -186,7 +191,7 @@ class TranslatorServicer(pb_grpc.TranslatorServicer):
         document = await checked_document(parsed(request), self._runtime.settings)
         pipeline = self._ready_pipeline()
         plan = await asyncio.to_thread(pipeline.plan, document)
-        return segment_pb(document, plan)
+        return await asyncio.to_thread(segment_pb, document, plan)
 
     async def _translate(self, request: pb.TranslateRequest, context: grpc.aio.ServicerContext) -> pb.TranslateResponse:
         started = time.perf_counter()
@@ -200,13 +205,15 @@ class TranslatorServicer(pb_grpc.TranslatorServicer):
         summary, summarize_ms = None, 0.0
         if summarizer is not None:
             summarize_started = time.perf_counter()
-            english = [
-                SourceSentence(p.index, s.translation) for p in result.paragraphs for s in p.sentences if s.translation
-            ]
+            english = (
+                english_sentences(result) if is_small(document) else await asyncio.to_thread(english_sentences, result)
+            )
             summary = await summarizer.summarize(english, length, count, deadline)
             summarize_ms = (time.perf_counter() - summarize_started) * 1000
         total_ms = (time.perf_counter() - started) * 1000
-        return response_pb(result, self._runtime, total_ms, summary, summarize_ms)
+        if is_small(document):
+            return response_pb(result, self._runtime, total_ms, summary, summarize_ms)
+        return await asyncio.to_thread(response_pb, result, self._runtime, total_ms, summary, summarize_ms)
 
     async def Summarize(self, request: pb.SummarizeRequest, context: grpc.aio.ServicerContext) -> pb.SummarizeResponse:
         return await self._answer(context, lambda: self._summarize(request, context))
@@ -219,7 +226,12 @@ class TranslatorServicer(pb_grpc.TranslatorServicer):
         summarizer = self._summarizer()
         remaining = context.time_remaining()
         deadline = time.monotonic() + remaining if remaining is not None else None
-        summary = await summarizer.summarize(sentences_of(document.paragraphs), length, count, deadline)
+        sentences = (
+            sentences_of(document.paragraphs)
+            if is_small(document)
+            else await asyncio.to_thread(sentences_of, document.paragraphs)
+        )
+        summary = await summarizer.summarize(sentences, length, count, deadline)
         elapsed = (time.perf_counter() - started) * 1000
         return pb.SummarizeResponse(
             id=document.id, summary=summary_pb(summary), timings=pb.Timings(total_ms=elapsed, summarize_ms=elapsed)

@@ -174,3 +174,83 @@ class ServerProcess:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+
+
+class HealthMonitor:
+    """Polls grpc.health.v1 every 20 ms on its own channel and records the slowest answer.
+
+    `with HealthMonitor(address) as health: ...` then `health.worst_s`; a failed check counts as
+    infinitely slow, so a server that stops answering fails the bound.
+    """
+
+    def __init__(self, address: str, period_s: float = 0.02) -> None:
+        import grpc
+
+        self._channel = grpc.insecure_channel(address)
+        self._period_s = period_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self.worst_s = 0.0
+        self.checks = 0
+        self.failures: list[str] = []
+
+    def _poll(self) -> None:
+        import grpc
+        from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+        stub = health_pb2_grpc.HealthStub(self._channel)
+        while not self._stop.is_set():
+            started = time.perf_counter()
+            try:
+                stub.Check(health_pb2.HealthCheckRequest(), timeout=5)
+            except grpc.RpcError as exc:
+                self.failures.append(exc.code().name)
+                self.worst_s = float("inf")
+            self.worst_s = max(self.worst_s, time.perf_counter() - started)
+            self.checks += 1
+            self._stop.wait(self._period_s)
+
+    def __enter__(self) -> HealthMonitor:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+        self._channel.close()
+
+
+def raw_call(channel, method: str, payload: bytes, timeout: float = 30):  # noqa: ANN001, ANN201
+    """Send `payload` as the request bytes of tarjama.v1.Translator/`method`; returns (code, details)."""
+    import grpc
+
+    call = channel.unary_unary(
+        f"/tarjama.v1.Translator/{method}", request_serializer=lambda b: b, response_deserializer=lambda b: b
+    )
+    try:
+        call(payload, timeout=timeout)
+        return grpc.StatusCode.OK, ""
+    except grpc.RpcError as exc:
+        return exc.code(), exc.details() or ""
+
+
+def server_rss_mb(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) / 1024  # type: ignore[union-attr]
+
+
+@pytest.fixture(scope="session")
+def hardened_server(fixture_models: dict[str, Path], cache_dir: Path) -> Iterator[ServerProcess]:
+    """`tarjama serve` in its own process (CTranslate2, memorised model, extractive summaries), shared
+    by the adversarial, fuzz and soak tests: health latency is measured from outside, as a probe would."""
+    process = ServerProcess(
+        [
+            "--translation-model", str(fixture_models["memorised"]),
+            "--summary-model", "extractive",
+            "--threads", "2",
+            "--cache-dir", str(cache_dir),
+        ]  # fmt: skip
+    )
+    process.wait_serving()
+    yield process
+    process.stop()
