@@ -211,7 +211,7 @@ async def serve(
         log.info("stopping while the models load; abandoning the load")
         from .models import stop_conversions
 
-        stop_conversions()
+        await asyncio.to_thread(stop_conversions)
         await server.stop(0)
         return 0
     try:

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import multiprocessing
 import os
 import re
 import shutil
+import subprocess
+import sys
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -76,44 +77,37 @@ def _convert(model_path: str, output_dir: str, quantization: str) -> None:
     ctranslate2.converters.TransformersConverter(model_path).convert(output_dir, quantization=quantization, force=True)
 
 
-_children: set[multiprocessing.process.BaseProcess] = set()
+_children: set[subprocess.Popen[str]] = set()
 _children_lock = threading.Lock()
 
 
-def _convert_child(model_path: str, output_dir: str, quantization: str, errors) -> None:  # noqa: ANN001
-    try:
-        _convert(model_path, output_dir, quantization)
-    except BaseException as exc:
-        errors.send(f"{type(exc).__name__}: {exc}")
-        raise SystemExit(1) from None
-
-
 def _convert_in_child(model_path: str, output_dir: str, quantization: str) -> None:
-    context = multiprocessing.get_context("spawn")
-    receive, send = context.Pipe(duplex=False)
-    child = context.Process(target=_convert_child, args=(model_path, output_dir, quantization, send), daemon=True)
+    """`python -m tarjama.server.models` in a child process; its last stderr line is the error."""
+    command = [sys.executable, "-m", "tarjama.server.models", model_path, output_dir, quantization]
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     with _children_lock:
         _children.add(child)
     try:
-        child.start()
-        send.close()
-        child.join()
+        _, errors = child.communicate()
     finally:
         with _children_lock:
             _children.discard(child)
-    if child.exitcode != 0:
-        try:
-            reason = receive.recv()
-        except EOFError:  # it died without a word (killed, out of memory)
-            reason = f"the converter exited with code {child.exitcode}"
-        raise RuntimeError(reason)
+    if child.returncode != 0:
+        lines = [line for line in errors.strip().splitlines() if line.strip()]
+        raise RuntimeError(lines[-1] if lines else f"the converter exited with code {child.returncode}")
 
 
-def stop_conversions() -> None:
-    """End any conversion in progress (the server was told to stop while loading)."""
+def stop_conversions(timeout: float = 3.0) -> None:
+    """End any conversion in progress (the server was told to stop while loading), and reap it."""
     with _children_lock:
-        for child in _children:
-            child.terminate()
+        children = list(_children)
+    for child in children:
+        child.terminate()
+    for child in children:
+        try:
+            child.wait(timeout)  # reaped, not left as a zombie: not every container's init reaps orphans
+        except subprocess.TimeoutExpired:
+            child.kill()
 
 
 def _fingerprint(directory: Path) -> str:
@@ -156,3 +150,11 @@ def ctranslate2_model_dir(model: ResolvedModel, quantization: str, cache_dir: st
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return target
+
+
+if __name__ == "__main__":  # the conversion child: python -m tarjama.server.models SOURCE OUTPUT QUANTIZATION
+    try:
+        _convert(*sys.argv[1:4])
+    except Exception as exc:
+        print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
+        sys.exit(1)
