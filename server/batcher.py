@@ -46,6 +46,10 @@ SHORT_ITEMS = 2
 # its own expected engine time (so big articles yield to small ones, but only for so long).
 NO_DEADLINE_DUE_S = 30.0
 NO_DEADLINE_WORK_FACTOR = 4.0
+# A request is shed when its estimated finish plus this margin passes its deadline: the answer still
+# has to be assembled and sent, and a job finished just after its client gave up is pure waste.
+SHED_MARGIN_S = 0.05
+SHED_MARGIN_RATIO = 0.1
 # Before the engine has been measured, a token is assumed to take this long (only orders requests
 # without deadlines; nothing is shed on a guess).
 ASSUMED_SECONDS_PER_TOKEN = 0.005
@@ -113,6 +117,11 @@ class _Job(Generic[P, R]):
         if self.deadline is not None:
             return self.deadline
         return self.enqueued + NO_DEADLINE_DUE_S + NO_DEADLINE_WORK_FACTOR * self.total_tokens * seconds_per_token
+
+
+def _too_late(finish: float, deadline: float, now: float) -> bool:
+    """Whether an estimated finish, with its margin of error, misses the deadline."""
+    return finish + max(SHED_MARGIN_S, SHED_MARGIN_RATIO * (finish - now)) > deadline
 
 
 class Ticket(Generic[R]):
@@ -214,7 +223,7 @@ class Batcher(Generic[P, R]):
                 return Ticket(self, job)
             if deadline is not None:
                 finish = self._estimated_finish(job, now)
-                if finish is not None and finish > deadline:
+                if finish is not None and _too_late(finish, deadline, now):
                     self.stats.shed += 1
                     raise DeadlineExceeded(
                         f"the server cannot finish this before its deadline: with the work queued ahead it "
@@ -287,7 +296,7 @@ class Batcher(Generic[P, R]):
         finish = now + self._engine_free_in(now)
         for job in scheduled:
             done_at = finish + job.queued_tokens / self._tokens_per_s
-            if job.deadline is not None and done_at > job.deadline:
+            if job.deadline is not None and _too_late(done_at, job.deadline, now):
                 self.stats.shed += 1
                 self._drop(
                     job,

@@ -176,48 +176,47 @@ class ServerProcess:
             self.proc.wait()
 
 
-class HealthMonitor:
-    """Polls grpc.health.v1 every 20 ms on its own channel and records the slowest answer.
+_MONITOR = """
+import json, sys, time, grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+address, period = sys.argv[1], float(sys.argv[2])
+stub = health_pb2_grpc.HealthStub(grpc.insecure_channel(address))
+worst, checks, failures = 0.0, 0, []
+import select
+while not select.select([sys.stdin], [], [], period)[0]:
+    started = time.perf_counter()
+    try:
+        stub.Check(health_pb2.HealthCheckRequest(), timeout=5)
+    except grpc.RpcError as exc:
+        failures.append(exc.code().name)
+        worst = float("inf")
+    worst = max(worst, time.perf_counter() - started)
+    checks += 1
+print(json.dumps({"worst_s": worst if worst != float("inf") else 1e9, "checks": checks, "failures": failures}))
+"""
 
-    `with HealthMonitor(address) as health: ...` then `health.worst_s`; a failed check counts as
-    infinitely slow, so a server that stops answering fails the bound.
+
+class HealthMonitor:
+    """Polls grpc.health.v1 every 20 ms from its own process, as a probe would, and records the
+    slowest answer (a failed check counts as 10⁹ s). `with HealthMonitor(address) as health:` then
+    `health.worst_s`. Its own process: threads of the test itself must not slow the probe down.
     """
 
     def __init__(self, address: str, period_s: float = 0.02) -> None:
-        import grpc
-
-        self._channel = grpc.insecure_channel(address)
-        self._period_s = period_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._command = [sys.executable, "-c", _MONITOR, address, str(period_s)]
         self.worst_s = 0.0
         self.checks = 0
         self.failures: list[str] = []
 
-    def _poll(self) -> None:
-        import grpc
-        from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-        stub = health_pb2_grpc.HealthStub(self._channel)
-        while not self._stop.is_set():
-            started = time.perf_counter()
-            try:
-                stub.Check(health_pb2.HealthCheckRequest(), timeout=5)
-            except grpc.RpcError as exc:
-                self.failures.append(exc.code().name)
-                self.worst_s = float("inf")
-            self.worst_s = max(self.worst_s, time.perf_counter() - started)
-            self.checks += 1
-            self._stop.wait(self._period_s)
-
     def __enter__(self) -> HealthMonitor:
-        self._thread.start()
+        self._process = subprocess.Popen(self._command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        time.sleep(0.3)  # its channel is connected before the work starts
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(10)
-        self._channel.close()
+        out, _ = self._process.communicate("stop\n", timeout=30)
+        result = json.loads(out)
+        self.worst_s, self.checks, self.failures = result["worst_s"], result["checks"], result["failures"]
 
 
 def raw_call(channel, method: str, payload: bytes, timeout: float = 30):  # noqa: ANN001, ANN201

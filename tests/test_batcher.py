@@ -225,3 +225,50 @@ def test_after_a_busy_batch_it_waits_briefly_to_fill_the_next() -> None:
     wait([t.future for t in trickle], 5)
     assert engine.batches[-1] == [f"c{i}" for i in range(8)]
     batcher.stop()
+
+
+def test_under_deadlines_requests_finish_one_after_another_instead_of_all_missing() -> None:
+    # 20 requests of 8 sentences, all due in 1.3 s; the engine needs 2 s for all of them. Advancing
+    # every request a little (round-robin) finishes none in time and throws all the work away; the
+    # scheduler finishes what it can and sheds the rest before spending engine time on it.
+    engine = FakeEngine(delay=0.05)
+    batcher = make(engine, max_batch_size=4)
+    deadline = time.monotonic() + 1.3
+    tickets = [submit(batcher, [f"r{r:02d}s{s}" for s in range(8)], deadline) for r in range(20)]
+    wait([t.future for t in tickets], 5)
+    done = [t for t in tickets if t.future.exception() is None]
+    failures = {type(t.future.exception()) for t in tickets if t.future.exception() is not None}
+    assert len(done) >= 10, f"only {len(done)} of 20 finished"
+    assert failures <= {DeadlineExceeded}
+    goodput = batcher.stats.delivered / batcher.stats.items
+    assert goodput >= 0.8, f"goodput {goodput:.2f}: engine work thrown away"
+    assert batcher.stats.shed > 0 and batcher.queued_tokens == 0
+    batcher.stop()
+
+
+def test_a_request_that_cannot_meet_its_deadline_is_refused_before_the_engine() -> None:
+    engine = FakeEngine(delay=0.05)
+    batcher = make(engine, max_batch_size=4)
+    submit(batcher, [f"warm{i}" for i in range(8)]).future.result(5)  # the engine's speed is measured
+    backlog = submit(batcher, [f"b{i:03d}" for i in range(80)])  # a second of work ahead
+    started = time.monotonic()
+    with pytest.raises(DeadlineExceeded, match="cannot finish"):
+        submit(batcher, [f"late{i}" for i in range(8)], deadline=time.monotonic() + 0.1)
+    assert time.monotonic() - started < 0.05, "refused at once, not when the deadline passes"
+    backlog.future.result(10)
+    assert not any(i.startswith("late") for i in engine.seen())
+    assert batcher.stats.shed == 1
+    batcher.stop()
+
+
+def test_without_deadlines_a_small_article_passes_a_big_one_which_still_finishes() -> None:
+    engine = FakeEngine(delay=0.01)
+    batcher = make(engine, max_batch_size=4)
+    submit(batcher, [f"warm{i}" for i in range(8)]).future.result(5)
+    big = submit(batcher, [f"big{i:03d}" for i in range(200)])
+    time.sleep(0.03)
+    small = submit(batcher, [f"small{i}" for i in range(8)])
+    small.future.result(5)
+    assert not big.future.done(), "the eight-sentence article did not wait for the 200-sentence one"
+    assert len(big.future.result(10)) == 200
+    batcher.stop()
