@@ -126,7 +126,13 @@ class Server:
     """`tarjama serve` in its own process, as users run it."""
 
     def __init__(
-        self, model: str, cache_dir: str, args: argparse.Namespace, max_batch_size: int, summary_model: str = "none"
+        self,
+        model: str,
+        cache_dir: str,
+        args: argparse.Namespace,
+        max_batch_size: int,
+        summary_model: str = "none",
+        env: dict[str, str] | None = None,
     ) -> None:
         self.log_file = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)  # noqa: SIM115
         command = [
@@ -143,7 +149,9 @@ class Server:
             "--summary-model", summary_model,
             "--port", "0",
         ]  # fmt: skip
-        self.proc = subprocess.Popen(command, stdout=self.log_file, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            command, stdout=self.log_file, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
+        )
         self.address = self._wait_listening()
         self._wait_serving()
 
