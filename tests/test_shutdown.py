@@ -116,18 +116,16 @@ def children_of(pid: int) -> list[int]:
     return found
 
 
-def test_sigterm_during_model_conversion_ends_it_and_exits(fixture_models, tmp_path) -> None:
-    # A fresh cache: the model must be converted to CTranslate2 first, in a child process.
-    process = ServerProcess(
-        [
-            "--translation-model",
-            str(fixture_models["memorised"]),
-            "--summary-model",
-            "none",
-            "--cache-dir",
-            str(tmp_path),
-        ]
+def converting_server(fixture_models, cache_dir: Path) -> ServerProcess:  # noqa: ANN001
+    """A server with an empty cache: it must convert the model to CTranslate2 (a child process) first."""
+    return ServerProcess(
+        ["--translation-model", str(fixture_models["memorised"]), "--summary-model", "none"]
+        + ["--cache-dir", str(cache_dir)]
     )
+
+
+def test_sigterm_during_model_conversion_ends_it_and_exits(fixture_models, tmp_path) -> None:
+    process = converting_server(fixture_models, tmp_path)
     try:
         process.wait_listening()
         deadline = time.monotonic() + 60
@@ -149,16 +147,7 @@ def test_sigterm_during_model_conversion_ends_it_and_exits(fixture_models, tmp_p
 def test_health_wait_ends_when_the_server_it_waits_for_exits(fixture_models, tmp_path) -> None:
     # The README's first command: `tarjama serve &` then `tarjama health --wait 1800`. A server that
     # answered (NOT_SERVING while converting) and then exited must not be waited for half an hour.
-    process = ServerProcess(
-        [
-            "--translation-model",
-            str(fixture_models["memorised"]),
-            "--summary-model",
-            "none",
-            "--cache-dir",
-            str(tmp_path),
-        ]
-    )
+    process = converting_server(fixture_models, tmp_path)
     try:
         address = process.wait_listening()
         waiter = subprocess.Popen(
