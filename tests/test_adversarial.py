@@ -11,6 +11,7 @@ import threading
 import time
 import tracemalloc
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import grpc
 import pytest
@@ -292,3 +293,10 @@ def test_many_clients_during_the_adversarial_load_all_get_answers(hardened_serve
         small = [pool.submit(client.translate, memorised_pairs[i][0]) for i in range(6)]
         assert [f.result().paragraphs[0].translation for f in small] == [memorised_pairs[i][1] for i in range(6)]
         assert len(heavy.result().paragraphs) == 1
+
+
+def test_the_ctranslate2_server_with_device_auto_never_loads_torch(hardened_server) -> None:
+    # `--device auto` used to ask torch whether a GPU is visible, mapping libtorch (about 200 MB of
+    # RSS) into a server that never uses it. Each engine now asks only its own library.
+    maps = Path(f"/proc/{hardened_server.proc.pid}/maps").read_text()
+    assert "libtorch" not in maps

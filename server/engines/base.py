@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -58,25 +59,15 @@ class Engine(Protocol):
     def close(self) -> None: ...
 
 
-def device_of(requested: str) -> str:
-    """`auto` becomes cuda when a GPU is visible to either engine, else cpu."""
+def device_of(requested: str, cuda_devices: Callable[[], int]) -> str:
+    """`auto` becomes cuda when the engine's own library sees a GPU, else cpu.
+
+    Each engine asks only its own library: asking torch from the CTranslate2 server would map
+    libtorch (about 230 MB of RSS) into a process that never uses it.
+    """
     if requested != "auto":
         return requested
-    try:
-        import ctranslate2
-
-        if ctranslate2.get_cuda_device_count() > 0:
-            return "cuda"
-    except ImportError:
-        pass
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            return "cuda"
-    except ImportError:
-        pass
-    return "cpu"
+    return "cuda" if cuda_devices() > 0 else "cpu"
 
 
 def is_out_of_memory(exc: Exception) -> bool:

@@ -20,7 +20,7 @@ def open_translator(model: ResolvedModel, settings: Settings):  # noqa: ANN201 -
     """The model's CTranslate2 conversion (made once, cached) loaded for the settings' device."""
     import ctranslate2
 
-    device = device_of(settings.device)
+    device = device_of(settings.device, ctranslate2.get_cuda_device_count)
     compute_type = settings.compute_type if settings.compute_type != "auto" else default_compute_type(device)
     model_dir = ctranslate2_model_dir(model, compute_type, settings.cache_dir)
     # One batch at a time comes from each batcher, so all cores go to that batch (intra_threads);

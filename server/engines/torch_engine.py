@@ -17,7 +17,7 @@ def load_seq2seq(model: ResolvedModel, settings: Settings):  # noqa: ANN201 - (P
     import torch
     from transformers import AutoModelForSeq2SeqLM
 
-    device = device_of(settings.device)
+    device = device_of(settings.device, torch.cuda.device_count)
     compute_type = settings.compute_type
     if compute_type == "auto":
         compute_type = "float32" if device == "cpu" else "float16"
