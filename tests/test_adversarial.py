@@ -297,6 +297,7 @@ def test_many_clients_during_the_adversarial_load_all_get_answers(hardened_serve
 
 def test_the_ctranslate2_server_with_device_auto_never_loads_torch(hardened_server) -> None:
     # `--device auto` used to ask torch whether a GPU is visible, mapping libtorch (about 200 MB of
-    # RSS) into a server that never uses it. Each engine now asks only its own library.
+    # RSS) into a server that never uses it. Each engine now asks only its own library. (The
+    # abstractive summariser's light tokenizer keeps torch out too: see test_summary_server_has_no_torch.)
     maps = Path(f"/proc/{hardened_server.proc.pid}/maps").read_text()
     assert "libtorch" not in maps

@@ -91,3 +91,36 @@ def test_light_tokenizer_matches_transformers_marian_tokenizer(fixture_models):
         for text in english[:300]:
             ids = theirs(text_target=text).input_ids
             assert ours.detokenize(ours.pieces(ids)) == theirs.decode(ids, skip_special_tokens=True), text
+
+
+@pytest.mark.parametrize("layout", ["tokenizer.json", "vocab.json + merges.txt"])
+def test_light_bart_tokenizer_matches_transformers(fixture_models, tmp_path, layout):
+    import random
+    import shutil
+
+    from tokenizers import Tokenizer
+    from transformers import AutoTokenizer
+
+    from tarjama.server.engines.bart_tokenizer import BartTokenizer
+
+    directory = fixture_models["bart"]
+    if layout != "tokenizer.json":  # as distilbart-cnn-12-6 ships: the slow tokenizer's two files
+        directory = tmp_path / "bart"
+        shutil.copytree(fixture_models["bart"], directory)
+        Tokenizer.from_file(str(directory / "tokenizer.json")).model.save(str(directory))
+        (directory / "tokenizer.json").unlink()
+        assert (directory / "vocab.json").is_file() and (directory / "merges.txt").is_file()
+    ours = BartTokenizer(str(directory))
+    theirs = AutoTokenizer.from_pretrained(str(directory))
+    english = (Path(__file__).parent / "fixtures" / "data" / "flores200-devtest.eng").read_text().splitlines()
+    texts = english[:300] + ["", "  spaced  out  ", "Naïve café — “quotes” 3.5%", "line\nbreak"]
+    assert ours.count(texts) == [len(ids) for ids in theirs(texts, add_special_tokens=True)["input_ids"]]
+    rng = random.Random(0)
+    for text in texts:
+        pieces = theirs.convert_ids_to_tokens(theirs.encode(text))
+        assert ours.pieces(text) == pieces, text
+        assert ours.text(pieces) == theirs.decode(theirs.convert_tokens_to_ids(pieces), skip_special_tokens=True)
+        shuffled = pieces[:]
+        rng.shuffle(shuffled)  # what a random model writes: any pieces in any order, specials included
+        ids = theirs.convert_tokens_to_ids(shuffled)
+        assert ours.text(shuffled) == theirs.decode(ids, skip_special_tokens=True), shuffled

@@ -20,7 +20,7 @@ from tarjama.server.summary import (
     sentences_of,
 )
 
-from conftest import InProcessServer, article
+from conftest import InProcessServer, ServerProcess, article
 
 DATA = Path(__file__).resolve().parent / "fixtures" / "data"
 ENGLISH = (DATA / "flores200-devtest.eng").read_text(encoding="utf-8").splitlines()
@@ -152,3 +152,19 @@ def test_abstractive_summary_through_a_real_server(engine, fixture_models, base_
     assert response.info.timings.summarize_ms > 0
     assert [m.role for m in info.models] == ["translation", "summary"] and info.models[1].engine == engine
     assert english_only.summary.text
+
+
+def test_summary_server_has_no_torch(fixture_models, cache_dir):
+    # The default server: CTranslate2 for translation and for the BART summariser. transformers'
+    # AutoTokenizer would import torch (about 200 MB of RSS) only to split words.
+    process = ServerProcess(
+        ["--translation-model", str(fixture_models["memorised"]), "--summary-model", str(fixture_models["bart"])]
+        + ["--cache-dir", str(cache_dir)]
+    )
+    try:
+        process.wait_serving()
+        with TarjamaClient(process.address, timeout=60) as client:
+            assert client.summarize("The council met today. It voted on the budget.").summary.method == "abstractive"
+        assert "libtorch" not in Path(f"/proc/{process.proc.pid}/maps").read_text()
+    finally:
+        process.stop()

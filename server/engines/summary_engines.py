@@ -56,29 +56,23 @@ def _trim_to_sentence(text: str) -> str:
     return match.group(0) if match else text
 
 
-class _Base:
-    def _load_tokenizer(self, model_path: str) -> None:
-        from transformers import AutoTokenizer
-
-        self.tokenizer = AutoTokenizer.from_pretrained(model_path)
-        self.window = _window(model_path)
-        self.decoding = SummaryDecoding.of(model_path)
-
-    def count_tokens(self, texts: list[str]) -> list[int]:
-        return [len(ids) for ids in self.tokenizer(texts, add_special_tokens=True)["input_ids"]]
-
-
-class CTranslate2SummaryEngine(_Base):
+class CTranslate2SummaryEngine:
     name = "ctranslate2"
 
     def __init__(self, model: ResolvedModel, settings: Settings) -> None:
+        from .bart_tokenizer import BartTokenizer
         from .ctranslate2_engine import open_translator
 
         self._translator, self.info = open_translator(model, settings)
-        self._load_tokenizer(model.path)
+        self.tokenizer = BartTokenizer(model.path)  # not transformers': that would import torch
+        self.window = _window(model.path)
+        self.decoding = SummaryDecoding.of(model.path)
+
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        return self.tokenizer.count(texts)
 
     def generate(self, batch: list[SummaryItem]) -> list[str]:
-        sources = [self.tokenizer.convert_ids_to_tokens(self.tokenizer.encode(item.text)) for item in batch]
+        sources = [self.tokenizer.pieces(item.text) for item in batch]
         results = self._translator.translate_batch(
             sources,
             beam_size=self.decoding.beam_size,
@@ -92,9 +86,7 @@ class CTranslate2SummaryEngine(_Base):
         for item, result in zip(batch, results, strict=True):
             pieces = result.hypotheses[0]
             trimmed = len(pieces) > item.max_tokens
-            text = self.tokenizer.decode(
-                self.tokenizer.convert_tokens_to_ids(pieces[: item.max_tokens]), skip_special_tokens=True
-            )
+            text = self.tokenizer.text(pieces[: item.max_tokens])
             out.append(_trim_to_sentence(text.strip()) if trimmed else text.strip())
         return out
 
@@ -102,18 +94,24 @@ class CTranslate2SummaryEngine(_Base):
         del self._translator
 
 
-class TorchSummaryEngine(_Base):
+class TorchSummaryEngine:
     name = "torch"
 
     def __init__(self, model: ResolvedModel, settings: Settings) -> None:
         import torch
+        from transformers import AutoTokenizer
 
         from .torch_engine import load_seq2seq
 
         self._torch = torch
         self._model, self.info = load_seq2seq(model, settings)
         self._device = self._model.device
-        self._load_tokenizer(model.path)
+        self.tokenizer = AutoTokenizer.from_pretrained(model.path)
+        self.window = _window(model.path)
+        self.decoding = SummaryDecoding.of(model.path)
+
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        return [len(ids) for ids in self.tokenizer(texts, add_special_tokens=True)["input_ids"]]
 
     def generate(self, batch: list[SummaryItem]) -> list[str]:
         inputs = self.tokenizer([item.text for item in batch], return_tensors="pt", padding=True).to(self._device)
