@@ -23,6 +23,7 @@ from .quality import quality_flags
 from .segmentation import has_arabic, split_long, split_sentences, word_spans
 from .settings import Settings
 from .text_rules import Prepared, glossary_for, prepare, restore
+from .text_work import off_loop
 
 log = logging.getLogger(__name__)
 
@@ -205,7 +206,7 @@ class TranslationPipeline:
         started = time.perf_counter()
         self.requests += 1
         small = is_small(document)
-        work = self._prepare(document) if small else await asyncio.to_thread(self._prepare, document)
+        work = self._prepare(document) if small else await off_loop(self._prepare, document)
         ticket = self.batcher.submit([work.items[i] for i in work.misses], work.costs(), deadline)
         try:
             translated = await asyncio.wrap_future(ticket.future)
@@ -215,7 +216,7 @@ class TranslationPipeline:
         if small:
             result = self._finish(document, work, translated)
         else:
-            result = await asyncio.to_thread(self._finish, document, work, translated)
+            result = await off_loop(self._finish, document, work, translated)
         return replace(result, translate_ms=(time.perf_counter() - started) * 1000)
 
     def _prepare(self, document: Document) -> _Work:

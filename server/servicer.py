@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import logging
 import time
@@ -19,6 +18,7 @@ from .errors import FeatureUnavailable, NotReady, ShuttingDown, status_for
 from .pipeline import Document, Plan, TranslatedDocument, is_small
 from .settings import Settings
 from .summary import SourceSentence, Summarizer, Summary, sentences_of
+from .text_work import off_loop
 from .validation import document_from_request, parsed, summary_length
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ async def checked_document(
 ) -> Document:
     if request.ByteSize() <= INLINE_CHECK_BYTES:
         return document_from_request(request, settings)
-    return await asyncio.to_thread(document_from_request, request, settings)
+    return await off_loop(document_from_request, request, settings)
 
 
 def english_sentences(result: TranslatedDocument) -> list[SourceSentence]:
@@ -190,8 +190,8 @@ class TranslatorServicer(pb_grpc.TranslatorServicer):
     async def _segment(self, request: pb.SegmentRequest) -> pb.SegmentResponse:
         document = await checked_document(parsed(request), self._runtime.settings)
         pipeline = self._ready_pipeline()
-        plan = await asyncio.to_thread(pipeline.plan, document)
-        return await asyncio.to_thread(segment_pb, document, plan)
+        plan = await off_loop(pipeline.plan, document)
+        return await off_loop(segment_pb, document, plan)
 
     async def _translate(self, request: pb.TranslateRequest, context: grpc.aio.ServicerContext) -> pb.TranslateResponse:
         started = time.perf_counter()
@@ -205,15 +205,13 @@ class TranslatorServicer(pb_grpc.TranslatorServicer):
         summary, summarize_ms = None, 0.0
         if summarizer is not None:
             summarize_started = time.perf_counter()
-            english = (
-                english_sentences(result) if is_small(document) else await asyncio.to_thread(english_sentences, result)
-            )
+            english = english_sentences(result) if is_small(document) else await off_loop(english_sentences, result)
             summary = await summarizer.summarize(english, length, count, deadline)
             summarize_ms = (time.perf_counter() - summarize_started) * 1000
         total_ms = (time.perf_counter() - started) * 1000
         if is_small(document):
             return response_pb(result, self._runtime, total_ms, summary, summarize_ms)
-        return await asyncio.to_thread(response_pb, result, self._runtime, total_ms, summary, summarize_ms)
+        return await off_loop(response_pb, result, self._runtime, total_ms, summary, summarize_ms)
 
     async def Summarize(self, request: pb.SummarizeRequest, context: grpc.aio.ServicerContext) -> pb.SummarizeResponse:
         return await self._answer(context, lambda: self._summarize(request, context))
@@ -229,7 +227,7 @@ class TranslatorServicer(pb_grpc.TranslatorServicer):
         sentences = (
             sentences_of(document.paragraphs)
             if is_small(document)
-            else await asyncio.to_thread(sentences_of, document.paragraphs)
+            else await off_loop(sentences_of, document.paragraphs)
         )
         summary = await summarizer.summarize(sentences, length, count, deadline)
         elapsed = (time.perf_counter() - started) * 1000

@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 from .segmentation import split_sentences
+from .text_work import off_loop
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +168,7 @@ class ExtractiveSummarizer:
     async def summarize(
         self, sentences: Sequence[SourceSentence], length: str, count: int, deadline: float | None
     ) -> Summary:
-        return await asyncio.to_thread(self.summarize_now, sentences, length, count)
+        return await off_loop(self.summarize_now, sentences, length, count)
 
     def summarize_now(self, sentences: Sequence[SourceSentence], length: str, count: int) -> Summary:
         # A sentence repeated across paragraphs (boilerplate, a byline) counts once, where it first
@@ -272,13 +273,13 @@ class AbstractiveSummarizer:
         if not sentences:
             return Summary("", (), self.method, self.model)
         budget = count * 30 if count else TOKEN_BUDGETS.get(length, TOKEN_BUDGETS[DEFAULT_LENGTH])
-        parts = await asyncio.to_thread(chunk_paragraphs, sentences, self.engine.count_tokens, self.engine.window)
+        parts = await off_loop(chunk_paragraphs, sentences, self.engine.count_tokens, self.engine.window)
         texts = [" ".join(s.text for s in part) for part in parts]
         while True:
             # Every part gets its share of the budget, so the last part is summarised like the first.
             share = max(24, budget // len(texts))
             items = [SummaryItem(text, min(share // 2, 40), share) for text in texts]
-            costs = await asyncio.to_thread(self.engine.count_tokens, texts)
+            costs = await off_loop(self.engine.count_tokens, texts)
             ticket = self.batcher.submit(items, costs, deadline)
             try:
                 summaries = await asyncio.wrap_future(ticket.future)
@@ -287,7 +288,7 @@ class AbstractiveSummarizer:
                 raise
             summaries = [s for s in summaries if s.strip()]
             joined = " ".join(summaries)
-            if len(summaries) <= 1 or sum(await asyncio.to_thread(self.engine.count_tokens, [joined])) <= 3 * budget:
+            if len(summaries) <= 1 or sum(await off_loop(self.engine.count_tokens, [joined])) <= 3 * budget:
                 break
             # Reduce: summarise neighbouring part summaries together, keeping the article's order.
             regrouped = chunk_paragraphs(

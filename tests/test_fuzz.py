@@ -136,6 +136,7 @@ def test_ten_thousand_mutated_messages_get_defined_answers(hardened_server, memo
         with ThreadPoolExecutor(max_workers=8) as pool:
             list(pool.map(send, cases))
 
+    print(f"\nfuzz: {MESSAGES} messages, seed {SEED}: {dict(codes)}; health worst {health.worst_s * 1000:.0f} ms")
     assert sum(codes.values()) == MESSAGES
     assert not surprises, f"seed {SEED}: {len(surprises)} undefined answers, e.g. {surprises[:3]}; all: {codes}"
     assert codes["OK"] > 100 and codes["INVALID_ARGUMENT"] > 1000, codes
