@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -21,6 +22,7 @@ from tarjama.client import TarjamaClient, TarjamaError
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE / "fixtures"))
 
+warnings.filterwarnings("ignore", message="Recommended: pip install sacremoses")
 
 
 @pytest.fixture(scope="session")

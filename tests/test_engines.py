@@ -73,35 +73,6 @@ def test_an_unreachable_hub_model_says_how_to_use_a_local_copy(tmp_path, monkeyp
     assert "\n" not in message
 
 
-NEWS_PUNCTUATION = [
-    "قال «لن نتراجع» أمام البرلمان.",
-    "ووصف الاتفاق بأنه „تاريخي“ ، لكنه حذّر ؛ هل ينجح ؟",
-    "ارتفع المؤشر ٣٫٥ ٪ إلى ١٢٬٤٠٠ نقطة في ٢٠٢٤ .",
-    'وكتب على "تويتر" : « كفى »  !',
-]
-
-
-def test_moses_normalisation_changes_what_the_model_reads_not_what_the_client_gets(fixture_models):
-    from tarjama.server.engines.marian_tokenizer import MarianTokenizer
-
-    tokenizer = MarianTokenizer(str(fixture_models["memorised"]))
-    quoted, plain = NEWS_PUNCTUATION[0], NEWS_PUNCTUATION[0].replace("«", '"').replace("»", '"')
-    assert tokenizer.tokenize([quoted]) == tokenizer.tokenize([plain]), "« » read as the \" opus-mt saw"
-    assert tokenizer.tokenize([""]) == [(tokenizer.eos,)]
-
-
-def test_normalised_punctuation_leaves_sources_and_offsets_as_sent(ct2_server):
-    from tarjama.client import TarjamaClient
-
-    text = " ".join(NEWS_PUNCTUATION)
-    with TarjamaClient(ct2_server.address, timeout=60) as client:
-        paragraph = client.translate(text).paragraphs[0]
-    assert paragraph.source == text
-    for sentence in paragraph.sentences:
-        assert text[sentence.source_start : sentence.source_end] == sentence.source
-    assert "«" in paragraph.sentences[0].source and "„" in "".join(s.source for s in paragraph.sentences)
-
-
 def test_light_tokenizer_matches_transformers_marian_tokenizer(fixture_models):
     from transformers import AutoTokenizer
 
@@ -115,10 +86,8 @@ def test_light_tokenizer_matches_transformers_marian_tokenizer(fixture_models):
     ):
         ours = MarianTokenizer(str(fixture_models["memorised"].parent / name))
         theirs = AutoTokenizer.from_pretrained(str(fixture_models["memorised"].parent / name))
-        # transformers has the Moses normaliser (sacremoses is installed) but does not apply it itself.
-        for text in arabic + ["", "  مسافات  ", "x\u200fy", "ﻻ ﷺ"] + NEWS_PUNCTUATION:
-            expected = theirs.convert_ids_to_tokens(theirs(theirs.normalize(text)).input_ids)
-            assert list(ours.tokenize([text])[0]) == expected, text
+        for text in arabic + ["", "  مسافات  ", "x\u200fy", "ﻻ ﷺ"]:
+            assert list(ours.tokenize([text])[0]) == theirs.convert_ids_to_tokens(theirs(text).input_ids), text
         for text in english[:300]:
             ids = theirs(text_target=text).input_ids
             assert ours.detokenize(ours.pieces(ids)) == theirs.decode(ids, skip_special_tokens=True), text

@@ -1,14 +1,7 @@
 """The Marian (opus-mt) tokenizer without transformers: sentencepiece plus the checkpoint's vocab.json.
 
-It gives exactly what transformers' MarianTokenizer gives for the normalised text (a test checks it on
-FLORES), but the CTranslate2 server never imports torch through transformers, which saves about
-230 MB of RSS.
-
-Source text is first put through Moses punctuation normalisation, as OPUS-MT's training data was
-(its preprocessing runs normalize-punctuation before SentencePiece): « » and „ “ become ", spaces
-before punctuation go. transformers' MarianTokenizer has the normaliser (`normalize()`) but, as of
-transformers 5, never applies it when tokenising. Only what the model reads changes: the echoed
-source and its offsets are the client's text.
+It gives exactly what transformers' MarianTokenizer gives (a test checks it on FLORES), but the
+CTranslate2 server never imports torch through transformers, which saves about 230 MB of RSS.
 """
 
 from __future__ import annotations
@@ -38,13 +31,11 @@ class MarianTokenizer:
         )
         self.eos_id = self.vocab[self.eos]
         self.pad_id = self.vocab[self.pad]
-        self._normalize = moses_normalizer(str(config.get("source_lang") or "ar"))
 
     def tokenize(self, texts: list[str]) -> list[tuple[str, ...]]:
         vocab, unk = self.vocab, self.unk
         return [
-            tuple(p if p in vocab else unk for p in self._source.encode(self._normalize(text), out_type=str))
-            + (self.eos,)
+            tuple(p if p in vocab else unk for p in self._source.encode(text, out_type=str)) + (self.eos,)
             for text in texts
         ]
 
@@ -67,11 +58,3 @@ class MarianTokenizer:
                 run.append(piece)
         out.append(self._target.decode_pieces(run))
         return "".join(out).replace("\u2581", " ").strip()
-
-
-def moses_normalizer(language: str):  # noqa: ANN201 - Callable[[str], str]
-    """Moses punctuation normalisation for `language` ("" stays "": Moses would give an empty list)."""
-    from sacremoses import MosesPunctNormalizer
-
-    normalize = MosesPunctNormalizer(lang=language).normalize
-    return lambda text: normalize(text) if text else ""
