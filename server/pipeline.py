@@ -149,6 +149,7 @@ class TranslationPipeline:
         self.cache: LRUCache[SourceItem, Hypothesis] = LRUCache(settings.cache_size)
         self.requests = 0
         self.output_tokens = 0
+        self._closed = False
 
     def output_cap(self, source_tokens: int) -> int:
         """Most output tokens a sentence may get: in proportion to its source, and never above the cap."""
@@ -246,10 +247,16 @@ class TranslationPipeline:
         )
 
     def close(self, timeout: float | None = None) -> bool:
-        """Fail queued work, wait up to `timeout` for the batch on the engine; False if it still runs."""
+        """Fail queued work, wait up to `timeout` for the batch on the engine; False if it still runs.
+
+        Safe to call again (shutdown first fails every queue at once, then waits): the engine is
+        released once, when its worker has ended.
+        """
         if not self.batcher.stop(timeout):
             return False  # the engine is mid-batch: releasing it now could crash the process
-        self.engine.close()
+        if not self._closed:
+            self._closed = True
+            self.engine.close()
         return True
 
 

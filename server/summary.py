@@ -264,6 +264,7 @@ class AbstractiveSummarizer:
             max_queue_tokens=settings.max_queue_tokens,
         )
         self.batcher = Batcher(engine.generate, limits, name="summary-batcher", split_on=is_out_of_memory)
+        self._closed = False
 
     async def summarize(
         self, sentences: Sequence[SourceSentence], length: str, count: int, deadline: float | None
@@ -307,9 +308,12 @@ class AbstractiveSummarizer:
         return Summary(joined, attribute(joined, sentences), self.method, self.model)
 
     def close(self, timeout: float | None = None) -> bool:
+        """As TranslationPipeline.close: safe to call again; the engine is released once."""
         if not self.batcher.stop(timeout):
             return False
-        self.engine.close()
+        if not self._closed:
+            self._closed = True
+            self.engine.close()
         return True
 
 

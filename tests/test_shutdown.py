@@ -196,3 +196,24 @@ def test_the_readme_error_line_names_the_hf_command(tmp_path) -> None:
             del os.environ["HF_HUB_OFFLINE"]
     assert "hf download Helsinki-NLP/opus-mt-ar-en" in str(error.value)
     assert "huggingface-cli" not in Path(__file__).parent.parent.joinpath("README.md").read_text()
+
+
+def test_closing_twice_releases_each_engine_once() -> None:
+    # Shutdown fails every queue at once (close(0)), then waits (close(rest)); when a worker has
+    # already ended by the first call, the second must not release the engine again.
+    from test_pipeline import FakeEngine
+
+    from tarjama.server.app import Models
+    from tarjama.server.pipeline import TranslationPipeline
+    from tarjama.server.settings import Settings
+
+    class CountingEngine(FakeEngine):
+        closed = 0
+
+        def close(self) -> None:
+            CountingEngine.closed += 1
+
+    pipeline = TranslationPipeline(CountingEngine(), Settings())
+    assert pipeline.close(5) and pipeline.close(5)
+    assert Models(TranslationPipeline(CountingEngine(), Settings())).close(5)
+    assert CountingEngine.closed == 2
