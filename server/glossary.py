@@ -40,10 +40,9 @@ class Glossary:
     """A request's glossary, compiled once; `apply` replaces terms in a (normalised) sentence."""
 
     def __init__(self, terms: Mapping[str, str], normalize=lambda text: text) -> None:  # noqa: ANN001
-        self.terms = dict(terms)
         keys: list[str] = []
         self._entries: list[tuple[str, str, str]] = []  # per key: clitic, source, target
-        for source, target in self.terms.items():
+        for source, target in terms.items():
             term = normalize(source).replace(_MARK, "\x02")
             if not term:
                 continue  # validated before: a term that normalises to nothing cannot occur
@@ -57,9 +56,6 @@ class Glossary:
         self._automaton = (
             ahocorasick_rs.AhoCorasick(keys, matchkind=ahocorasick_rs.MatchKind.LeftmostLongest) if keys else None
         )
-
-    def __bool__(self) -> bool:
-        return self._automaton is not None
 
     def find(self, text: str) -> list[TermMatch]:
         """Non-overlapping whole-word occurrences in `text`, leftmost first, longest term winning."""

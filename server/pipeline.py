@@ -14,7 +14,7 @@ import logging
 import math
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from .batcher import Batcher, BatchLimits
 from .cache import LRUCache
@@ -23,7 +23,7 @@ from .quality import quality_flags
 from .segmentation import has_arabic, split_long, split_sentences, word_spans
 from .settings import Settings
 from .text_rules import Prepared, glossary_for, prepare, restore
-from .text_work import off_loop
+from .text_work import text_work
 
 log = logging.getLogger(__name__)
 
@@ -207,18 +207,14 @@ class TranslationPipeline:
         started = time.perf_counter()
         self.requests += 1
         small = is_small(document)
-        work = self._prepare(document) if small else await off_loop(self._prepare, document)
+        work = await text_work(small, self._prepare, document)
         ticket = self.batcher.submit([work.items[i] for i in work.misses], work.costs(), deadline)
         try:
             translated = await asyncio.wrap_future(ticket.future)
         except asyncio.CancelledError:
             ticket.cancel()  # the client went away: its queued segments never reach the model
             raise
-        if small:
-            result = self._finish(document, work, translated)
-        else:
-            result = await off_loop(self._finish, document, work, translated)
-        return replace(result, translate_ms=(time.perf_counter() - started) * 1000)
+        return await text_work(small, self._finish, document, work, translated, started)
 
     def _prepare(self, document: Document) -> _Work:
         plan = self.plan(document)
@@ -226,7 +222,9 @@ class TranslationPipeline:
         hypotheses: list[Hypothesis | None] = [self.cache.get(item) for item in items]
         return _Work(plan, items, hypotheses, [i for i, h in enumerate(hypotheses) if h is None])
 
-    def _finish(self, document: Document, work: _Work, translated: list[Hypothesis]) -> TranslatedDocument:
+    def _finish(
+        self, document: Document, work: _Work, translated: list[Hypothesis], started: float
+    ) -> TranslatedDocument:
         hypotheses = work.hypotheses
         for i, hypothesis in zip(work.misses, translated, strict=True):
             hypotheses[i] = hypothesis
@@ -240,7 +238,7 @@ class TranslationPipeline:
             paragraphs=paragraphs,
             terms=terms,
             segments=len(plan.segments),
-            translate_ms=0.0,
+            translate_ms=(time.perf_counter() - started) * 1000,
             source_tokens=sum(len(seg.tokens) for seg in plan.segments),
             output_tokens=output_tokens,
             cached=len(plan.segments) - len(work.misses),

@@ -18,7 +18,7 @@ from .errors import FeatureUnavailable, NotReady, ShuttingDown, status_for
 from .pipeline import Document, Plan, TranslatedDocument, is_small
 from .settings import Settings
 from .summary import SourceSentence, Summarizer, Summary, sentences_of
-from .text_work import off_loop
+from .text_work import off_loop, text_work
 from .validation import document_from_request, parsed, summary_length
 
 if TYPE_CHECKING:
@@ -34,9 +34,7 @@ INLINE_CHECK_BYTES = 16 * 1024
 async def checked_document(
     request: pb.TranslateRequest | pb.SegmentRequest | pb.SummarizeRequest, settings: Settings
 ) -> Document:
-    if request.ByteSize() <= INLINE_CHECK_BYTES:
-        return document_from_request(request, settings)
-    return await off_loop(document_from_request, request, settings)
+    return await text_work(request.ByteSize() <= INLINE_CHECK_BYTES, document_from_request, request, settings)
 
 
 def english_sentences(result: TranslatedDocument) -> list[SourceSentence]:
@@ -190,12 +188,12 @@ class TranslatorServicer(pb_grpc.TranslatorServicer):
     async def _segment(self, request: pb.SegmentRequest) -> pb.SegmentResponse:
         document = await checked_document(parsed(request), self._runtime.settings)
         pipeline = self._ready_pipeline()
-        plan = await off_loop(pipeline.plan, document)
-        return await off_loop(segment_pb, document, plan)
+        return await off_loop(lambda: segment_pb(document, pipeline.plan(document)))  # one hop for both
 
     async def _translate(self, request: pb.TranslateRequest, context: grpc.aio.ServicerContext) -> pb.TranslateResponse:
         started = time.perf_counter()
         document = await checked_document(parsed(request), self._runtime.settings)
+        small = is_small(document)
         length, count = summary_length(request.options) if request.summarize else ("MEDIUM", 0)
         pipeline = self._ready_pipeline()
         summarizer = self._summarizer() if request.summarize else None
@@ -205,13 +203,11 @@ class TranslatorServicer(pb_grpc.TranslatorServicer):
         summary, summarize_ms = None, 0.0
         if summarizer is not None:
             summarize_started = time.perf_counter()
-            english = english_sentences(result) if is_small(document) else await off_loop(english_sentences, result)
+            english = await text_work(small, english_sentences, result)
             summary = await summarizer.summarize(english, length, count, deadline)
             summarize_ms = (time.perf_counter() - summarize_started) * 1000
         total_ms = (time.perf_counter() - started) * 1000
-        if is_small(document):
-            return response_pb(result, self._runtime, total_ms, summary, summarize_ms)
-        return await off_loop(response_pb, result, self._runtime, total_ms, summary, summarize_ms)
+        return await text_work(small, response_pb, result, self._runtime, total_ms, summary, summarize_ms)
 
     async def Summarize(self, request: pb.SummarizeRequest, context: grpc.aio.ServicerContext) -> pb.SummarizeResponse:
         return await self._answer(context, lambda: self._summarize(request, context))
@@ -224,11 +220,7 @@ class TranslatorServicer(pb_grpc.TranslatorServicer):
         summarizer = self._summarizer()
         remaining = context.time_remaining()
         deadline = time.monotonic() + remaining if remaining is not None else None
-        sentences = (
-            sentences_of(document.paragraphs)
-            if is_small(document)
-            else await off_loop(sentences_of, document.paragraphs)
-        )
+        sentences = await text_work(is_small(document), sentences_of, document.paragraphs)
         summary = await summarizer.summarize(sentences, length, count, deadline)
         elapsed = (time.perf_counter() - started) * 1000
         return pb.SummarizeResponse(

@@ -23,3 +23,8 @@ _pool = ThreadPoolExecutor(max_workers=TEXT_THREADS, thread_name_prefix="text-wo
 async def off_loop(function: Callable[..., T], /, *args: object) -> T:
     """`function(*args)` on the text-work pool, awaited from the event loop."""
     return await asyncio.get_running_loop().run_in_executor(_pool, functools.partial(function, *args))
+
+
+async def text_work(small: bool, function: Callable[..., T], /, *args: object) -> T:
+    """`function(*args)` in place for a small request (cheaper than the hop), else on the pool."""
+    return function(*args) if small else await off_loop(function, *args)
