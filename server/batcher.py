@@ -1,8 +1,9 @@
-"""Cross-request dynamic batching: one queue, one worker thread, batches formed by a token budget.
+"""Cross-request dynamic batching: one queue, N worker threads, batches formed by a token budget.
 
 The batcher knows no gRPC and no model. Callers submit a request's items (each with a cost in
-tokens); the worker forms batches from the pending requests, runs them through `run_batch` and
-scatters the results back in each request's order.
+tokens); each worker, when free, forms a batch from the pending requests, runs it through `run_batch`
+(which must accept calls from several threads at once) and scatters the results back in each
+request's order. With N workers, N batches are in flight: the next forms while the others run.
 
 Which items ride in the next batch is scheduled for goodput, the share of engine work that reaches a
 client before its deadline:
@@ -13,8 +14,10 @@ client before its deadline:
 - so a few documents are in progress at once and each finishes, instead of every document advancing
   a little and none finishing in time;
 - a request that cannot finish before its deadline, given the work scheduled ahead of it and the
-  engine's measured throughput, is refused at submission, or dropped as soon as that becomes clear,
-  before the engine spends (more) time on it.
+  engine's measured throughput (one batch's rate times the workers), is refused at submission, or
+  dropped as soon as that becomes clear, before the engine spends (more) time on it;
+- when several workers are free, the queued items are shared between them, so a lone document's
+  sentences run side by side instead of in one big batch after another.
 Cancelled or expired requests are dropped before their items reach the model; the queue is bounded
 in tokens and refuses new work when full.
 """
@@ -72,7 +75,7 @@ class BatchLimits:
 
 @dataclass
 class BatchStats:
-    """Counters the benchmark and GetInfo read; updated only by the worker."""
+    """Counters the benchmark and GetInfo read; updated by the workers under the batcher's lock."""
 
     batches: int = 0
     items: int = 0
@@ -137,7 +140,7 @@ class Ticket(Generic[R]):
 
 
 class Batcher(Generic[P, R]):
-    """Forms batches from the items of all in-flight requests and runs them on one worker thread."""
+    """Forms batches from the items of all in-flight requests and runs up to `workers` of them at once."""
 
     def __init__(
         self,
@@ -145,8 +148,12 @@ class Batcher(Generic[P, R]):
         limits: BatchLimits,
         name: str = "batcher",
         split_on: Callable[[Exception], bool] = lambda exc: False,
+        workers: int = 1,
     ) -> None:
+        if workers < 1:
+            raise ValueError("a batcher needs at least one worker")
         self._run_batch = run_batch
+        self.workers = workers
         self._split_on = split_on
         self.limits = limits
         self.name = name
@@ -170,16 +177,22 @@ class Batcher(Generic[P, R]):
         self._expected_requests = 0
         self._peak_live = 0
         self._last_batch_s = 0.0
-        self._free_since = 0.0  # when the last batch finished
-        self._running_since: float | None = None  # when the batch now on the engine started
-        # Engine throughput in source tokens per second, measured on batches at least half full (a
-        # lone sentence says little about a full queue); None until there is such a batch.
+        self._free_since = 0.0  # when a batch last finished
+        # The batches on the engine now: when each started and the requests it serves.
+        self._running: dict[int, tuple[float, frozenset[int]]] = {}
+        self._batch_ids = itertools.count()
+        # Throughput of one batch (one worker) in source tokens per second, measured on batches at
+        # least half full (a lone sentence says little about a full queue); None until there is such
+        # a batch. Measured while the other workers run too, so it already counts their contention.
         self._tokens_per_s: float | None = None
         self._seq = itertools.count()
         self._cond = threading.Condition()
         self._stopping = False
-        self._thread = threading.Thread(target=self._work, name=name, daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self._work, name=f"{name}-{i}", daemon=True) for i in range(workers)
+        ]
+        for thread in self._threads:
+            thread.start()
 
     @property
     def queued_tokens(self) -> int:
@@ -242,23 +255,30 @@ class Batcher(Generic[P, R]):
         return Ticket(self, job)
 
     def stop(self, timeout: float | None = None) -> bool:
-        """Refuse new work, fail what is queued (ShuttingDown), end the worker after its current batch.
+        """Refuse new work, fail what is queued (ShuttingDown), end the workers after their current batch.
 
-        Waits up to `timeout` seconds for the worker; returns whether it has ended (a batch cannot be
-        interrupted on the engine, so the caller decides whether to wait for it).
+        Waits up to `timeout` seconds in all for the workers; returns whether they have all ended (a
+        batch cannot be interrupted on the engine, so the caller decides whether to wait for it).
         """
         with self._cond:
             self._stopping = True
             for job in list(self._jobs.values()):
                 self._drop(job, ShuttingDown("the server is shutting down; retry on another instance"))
-            self._cond.notify()
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
+            self._cond.notify_all()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        return not any(thread.is_alive() for thread in self._threads)
 
     # -- scheduling -------------------------------------------------------------------------------
 
+    def _capacity(self) -> float | None:
+        """Tokens per second of all the workers together, once measured."""
+        return self._tokens_per_s * self.workers if self._tokens_per_s else None
+
     def _seconds_per_token(self) -> float:
-        return 1.0 / self._tokens_per_s if self._tokens_per_s else ASSUMED_SECONDS_PER_TOKEN
+        capacity = self._capacity()
+        return 1.0 / capacity if capacity else ASSUMED_SECONDS_PER_TOKEN
 
     def _priority(self, job: _Job[P, R]) -> tuple[int, float, int, int]:
         short = 0 if job.remaining <= SHORT_ITEMS else 1
@@ -269,9 +289,10 @@ class Batcher(Generic[P, R]):
         return sorted(self._waiting.values(), key=self._priority)
 
     def _engine_free_in(self, now: float) -> float:
-        if self._running_since is None:
+        """Seconds until a worker is free: 0 if one is now, else when the first running batch should end."""
+        if len(self._running) < self.workers:
             return 0.0
-        return max(0.0, self._running_since + self._last_batch_s - now)
+        return max(0.0, min(started for started, _ in self._running.values()) + self._last_batch_s - now)
 
     def _estimated_finish(self, job: _Job[P, R], now: float) -> float | None:
         """When `job` would be done if submitted now, behind the work scheduled before it (lock held).
@@ -279,10 +300,11 @@ class Batcher(Generic[P, R]):
         Read off the schedule of the last batch; requests that arrived since are not counted, so the
         estimate errs towards admitting, and the check before each batch catches what it let through.
         """
-        if self._tokens_per_s is None:
+        capacity = self._capacity()
+        if capacity is None:
             return None
         ahead = self._snapshot_ahead[bisect.bisect_left(self._snapshot_keys, self._priority(job))]
-        return now + self._engine_free_in(now) + (ahead + job.queued_tokens) / self._tokens_per_s
+        return now + self._engine_free_in(now) + (ahead + job.queued_tokens) / capacity
 
     def _snapshot(self, scheduled: list[_Job[P, R]]) -> None:
         self._snapshot_keys = [self._priority(j) for j in scheduled]
@@ -290,12 +312,13 @@ class Batcher(Generic[P, R]):
 
     def _shed_hopeless(self, scheduled: list[_Job[P, R]], now: float) -> list[_Job[P, R]]:
         """Drop the requests that cannot make their deadline in this order; the rest, still in order."""
-        if self._tokens_per_s is None:
+        capacity = self._capacity()
+        if capacity is None:
             return scheduled
         kept = []
         finish = now + self._engine_free_in(now)
         for job in scheduled:
-            done_at = finish + job.queued_tokens / self._tokens_per_s
+            done_at = finish + job.queued_tokens / capacity
             if job.deadline is not None and _too_late(done_at, job.deadline, now):
                 self.stats.shed += 1
                 self._drop(
@@ -346,13 +369,15 @@ class Batcher(Generic[P, R]):
             return 0.0
         if self._queued_items >= self.limits.max_batch_size or self._queued_tokens >= self.limits.max_batch_tokens:
             return 0.0
-        if now - self._free_since > IDLE_AFTER_S:
+        if not self._running and now - self._free_since > IDLE_AFTER_S:
             # Idle for a while: a burst may be arriving (many clients starting at once), so give it
             # a moment to gather: a few milliseconds, or a twentieth of what a batch takes, so that
             # a lone request pays at most 5% more than it would alone.
             limit = min(self.limits.max_batch_delay_s, max(self.limits.idle_delay_s, 0.05 * self._last_batch_s))
             return max(0.0, self._oldest_enqueue + limit - now)
-        if len(self._waiting) >= self._expected_requests:
+        # Requests still on the engine in other workers' batches will not be back before those end.
+        on_engine = set().union(*(seqs for _, seqs in self._running.values())) - self._waiting.keys()
+        if len(self._waiting) + len(on_engine) >= self._expected_requests:
             return 0.0  # everyone the last batch served is back: nobody else is expected
         # Waiting costs every queued request; never more than a tenth of what a batch takes to run.
         # Counted from when the engine fell free: what queued during the last batch is fresh company.
@@ -360,19 +385,23 @@ class Batcher(Generic[P, R]):
         return max(0.0, max(self._oldest_enqueue, self._free_since) + limit - now)
 
     def _batch_size_for(self, waiting: list[_Job[P, R]]) -> int:
-        """The batch size to use now: full, unless short requests wait beside a long document.
+        """The batch size to use now: full, unless short requests wait beside a long document, or
+        other workers are free to take a share of what is queued.
 
         A short request rides in the next batch either way; a half-size batch runs in about half the
         time, so the short request is answered sooner while the document loses little throughput.
         """
         full = self.limits.max_batch_size
+        free_workers = self.workers - len(self._running)
+        if free_workers > 1:  # this worker and the other free ones split the queue evenly
+            full = max(1, min(full, -(-self._queued_items // free_workers)))
         short_items = sum(j.remaining for j in waiting if j.remaining <= SHORT_ITEMS)
         if short_items and any(j.remaining > full // 2 for j in waiting):
-            return max(short_items, full // 2)
+            return min(full, max(short_items, full // 2))  # never past the limit the engine was sized for
         return full
 
-    def _form_batch(self, now: float) -> list[tuple[_Job[P, R], int]]:
-        """Take items in schedule order until the size or padded-token budget is reached."""
+    def _form_batch(self, now: float) -> tuple[int, list[tuple[_Job[P, R], int]]]:
+        """Take items in schedule order until the size or padded-token budget is reached; the batch's id."""
         picked: list[tuple[_Job[P, R], int]] = []
         longest = 0
         scheduled = self._shed_hopeless(self._scheduled(), now)
@@ -398,11 +427,13 @@ class Batcher(Generic[P, R]):
             self._oldest_enqueue = None
         elif picked:
             self._oldest_enqueue = time.monotonic()
-        self._expected_requests = max(self._peak_live, len({job.seq for job, _ in picked}))
+        served = frozenset(job.seq for job, _ in picked)
+        self._expected_requests = max(self._peak_live, len(served))
         self._peak_live = len(self._jobs)
+        batch_id = next(self._batch_ids)
         if picked:
-            self._running_since = time.monotonic()
-        return picked
+            self._running[batch_id] = (time.monotonic(), served)
+        return batch_id, picked
 
     def _work(self) -> None:
         while True:
@@ -419,9 +450,11 @@ class Batcher(Generic[P, R]):
                     if delay <= 0:
                         break
                     self._cond.wait(delay)
-                batch = self._form_batch(now)
+                batch_id, batch = self._form_batch(now)
+                if self._waiting:
+                    self._cond.notify()  # work is left: a free worker may take it while this one runs
             if batch:
-                self._run(batch)
+                self._run(batch_id, batch)
 
     def _run_split(self, payloads: list[P]) -> list[R]:
         """Run a batch; on an error `split_on` accepts (out of GPU memory), run its halves instead."""
@@ -445,7 +478,13 @@ class Batcher(Generic[P, R]):
         rate = tokens / seconds
         self._tokens_per_s = rate if self._tokens_per_s is None else 0.8 * self._tokens_per_s + 0.2 * rate
 
-    def _run(self, batch: list[tuple[_Job[P, R], int]]) -> None:
+    def _finished(self, batch_id: int) -> None:
+        """A batch left the engine (lock held): its worker is free, and so may be the next batch's."""
+        self._running.pop(batch_id, None)
+        self._free_since = time.monotonic()
+        self._cond.notify_all()  # a waiting worker may now see the requests it was expecting
+
+    def _run(self, batch_id: int, batch: list[tuple[_Job[P, R], int]]) -> None:
         payloads = [job.payloads[i] for job, i in batch]
         costs = [job.costs[i] for job, i in batch]
         started = time.monotonic()
@@ -454,8 +493,7 @@ class Batcher(Generic[P, R]):
         except Exception as exc:  # a failing batch fails its own requests, not the server
             log.exception("%s: a batch of %d items failed", self.name, len(payloads))
             with self._cond:
-                self._free_since = time.monotonic()
-                self._running_since = None
+                self._finished(batch_id)
                 for job in {id(j): j for j, _ in batch}.values():
                     self._drop(job, EngineFailure(str(exc)))
             return
@@ -467,8 +505,7 @@ class Batcher(Generic[P, R]):
             self.stats.real_tokens += sum(costs)
             self.stats.padded_tokens += max(costs) * len(costs)
             self.stats.size_histogram[len(batch)] += 1
-            self._free_since = finished
-            self._running_since = None
+            self._finished(batch_id)
             for (job, i), result in zip(batch, results, strict=True):
                 if job.future.done():
                     continue  # cancelled or expired while its batch ran

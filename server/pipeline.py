@@ -137,14 +137,15 @@ class TranslationPipeline:
     def __init__(self, engine: Engine, settings: Settings) -> None:
         self.engine = engine
         self.settings = settings
+        plan = engine.parallelism  # as many batches in flight as the engine has workers
         limits = BatchLimits(
             max_batch_tokens=settings.max_batch_tokens,
-            max_batch_size=settings.max_batch_size,
+            max_batch_size=settings.max_batch_size or plan.max_batch_size,
             max_batch_delay_s=settings.max_batch_delay_ms / 1000,
             max_queue_tokens=settings.max_queue_tokens,
         )
         self.batcher: Batcher[SourceItem, Hypothesis] = Batcher(
-            engine.translate, limits, name="translation-batcher", split_on=is_out_of_memory
+            engine.translate, limits, name="translation-batcher", split_on=is_out_of_memory, workers=plan.workers
         )
         self.cache: LRUCache[SourceItem, Hypothesis] = LRUCache(settings.cache_size)
         self.requests = 0

@@ -159,6 +159,22 @@ class TranslatorServicer(pb_grpc.TranslatorServicer):
                 max_term_characters=settings.max_term_characters,
             ),
             stats=self._stats(),
+            parallelism=self._parallelism(),
+        )
+
+    def _parallelism(self) -> pb.Parallelism:
+        pipeline = self._runtime.pipeline
+        if pipeline is None:
+            return pb.Parallelism()
+        plan, limits = pipeline.engine.parallelism, pipeline.batcher.limits
+        return pb.Parallelism(
+            workers=pipeline.batcher.workers,
+            threads_per_worker=plan.threads_per_worker,
+            max_batch_size=limits.max_batch_size,
+            max_batch_tokens=limits.max_batch_tokens,
+            device=plan.device,
+            device_indices=list(plan.device_indices) if plan.device != "cpu" else [],
+            chosen_by=plan.chosen_by,
         )
 
     def _stats(self) -> pb.ServerStats:

@@ -12,9 +12,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from .engines.registry import ENGINE_MODULES
+
 DEFAULT_TRANSLATION_MODEL = "Helsinki-NLP/opus-mt-ar-en"
 DEFAULT_SUMMARY_MODEL = "sshleifer/distilbart-cnn-12-6"
-ENGINES = ("ctranslate2", "torch")
+ENGINES = tuple(ENGINE_MODULES)
 DEVICES = ("auto", "cpu", "cuda")
 COMPUTE_TYPES = ("auto", "int8", "int8_float32", "int8_float16", "int8_bfloat16", "float16", "bfloat16", "float32")
 
@@ -53,11 +55,15 @@ class Settings:
     max_glossary_terms: int = 10_000
     max_term_characters: int = 200
     max_batch_tokens: int = 8192
-    max_batch_size: int = 32
+    max_batch_size: int = 0  # 0: by the rule in parallelism.py (16 with several workers, 32 with one)
     max_batch_delay_ms: float = 50.0
     max_queue_tokens: int = 400_000
     cache_size: int = 0  # sentences kept in the translation cache; 0 turns it off
     threads: int = 0  # 0: all the cores this process may use
+    # Batches in flight at once (per GPU on CUDA) and CPU threads each; 0: by the rule in parallelism.py.
+    engine_workers: int = 0
+    threads_per_worker: int = 0
+    device_index: str = "0"  # CUDA devices to use, e.g. "0,1"
     grace_period_s: float = 30.0
     log_level: str = "info"
 
@@ -68,6 +74,9 @@ class Settings:
             return len(os.sched_getaffinity(0))
         except AttributeError:  # not on Linux
             return os.cpu_count() or 1
+
+    def device_indices(self) -> tuple[int, ...]:
+        return tuple(int(part) for part in self.device_index.split(","))
 
     def validate(self) -> Settings:
         problems = []
@@ -82,7 +91,6 @@ class Settings:
             "max_output_tokens",
             "max_characters",
             "max_paragraphs",
-            "max_batch_size",
             "max_batch_tokens",
             "max_queue_tokens",
             "max_message_bytes",
@@ -92,6 +100,15 @@ class Settings:
         ):
             if getattr(self, name) < 1:
                 problems.append(f"--{name.replace('_', '-')} must be at least 1")
+        for name in ("max_batch_size", "engine_workers", "threads_per_worker", "threads"):
+            if getattr(self, name) < 0:
+                problems.append(f"--{name.replace('_', '-')} must be 0 (automatic) or more")
+        try:
+            indices = self.device_indices()
+            if not indices or min(indices) < 0 or len(set(indices)) != len(indices):
+                raise ValueError
+        except ValueError:
+            problems.append("--device-index must be distinct GPU numbers separated by commas, e.g. 0,1")
         if self.max_segment_tokens > 500:
             problems.append("--max-segment-tokens must be at most 500 (opus-mt reads 512 positions)")
         if not 0 <= self.port <= 65535:
@@ -124,11 +141,14 @@ _HELP = {
     "max_glossary_terms": "most entries in a request's glossary (options.terms)",
     "max_term_characters": "longest glossary term or target, in characters",
     "max_batch_tokens": "token budget of one engine batch (batch size x longest sentence)",
-    "max_batch_size": "most sentences in one engine batch",
+    "max_batch_size": "most sentences in one engine batch (0: 16 with several workers, 32 with one; 64 on GPU)",
     "max_batch_delay_ms": "longest wait for more requests before a partial batch (also at most 10%% of a batch's time)",
     "max_queue_tokens": "source tokens that may wait in the queue; beyond it requests are refused",
     "cache_size": "sentence translations kept in an LRU cache (0: no cache)",
-    "threads": "CPU threads for the engine (0: all available cores)",
+    "threads": "CPU cores the engine may use in all (0: all available cores)",
+    "engine_workers": "batches in flight at once, per GPU on CUDA (0: one per core on CPU, 2 per GPU)",
+    "threads_per_worker": "CPU threads each batch runs on (0: 1)",
+    "device_index": "CUDA devices to run on, comma-separated (e.g. 0,1)",
     "grace_period_s": "on SIGTERM, how long in-flight requests may take to finish",
     "log_level": "debug, info, warning or error",
 }

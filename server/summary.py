@@ -330,14 +330,9 @@ def load_summarizer(settings) -> Summarizer | None:  # noqa: ANN001 - Settings
     hint = "start with --summary-model extractive to summarise without a model, or --summary-model none"
     try:
         model = resolve_model(choice, settings.summary_revision, settings.cache_dir, "summary")
-        if settings.engine == "ctranslate2":
-            from .engines.summary_engines import CTranslate2SummaryEngine
+        from .engines import load_summary_engine
 
-            engine = CTranslate2SummaryEngine(model, settings)
-        else:
-            from .engines.summary_engines import TorchSummaryEngine
-
-            engine = TorchSummaryEngine(model, settings)
+        engine = load_summary_engine(model, settings)
         engine.generate([_warmup_item()])
     except ModelUnavailable as exc:
         raise ModelUnavailable(f"{exc}; or {hint}") from None

@@ -9,7 +9,7 @@ from concurrent.futures import wait
 import pytest
 
 from tarjama.server.batcher import Batcher, BatchLimits
-from tarjama.server.errors import Cancelled, DeadlineExceeded, EngineFailure, Overloaded
+from tarjama.server.errors import Cancelled, DeadlineExceeded, EngineFailure, Overloaded, ShuttingDown
 
 
 class FakeEngine:
@@ -37,8 +37,8 @@ class FakeEngine:
         return [item for batch in self.batches for item in batch]
 
 
-def make(engine: FakeEngine, **limits: float) -> Batcher[str, str]:
-    return Batcher(engine, BatchLimits(**{"max_batch_delay_s": 0.002, **limits}))  # type: ignore[arg-type]
+def make(engine: FakeEngine, workers: int = 1, **limits: float) -> Batcher[str, str]:
+    return Batcher(engine, BatchLimits(**{"max_batch_delay_s": 0.002, **limits}), workers=workers)  # type: ignore[arg-type]
 
 
 def submit(batcher: Batcher[str, str], items: list[str], deadline: float | None = None):  # noqa: ANN201
@@ -272,3 +272,107 @@ def test_without_deadlines_a_small_article_passes_a_big_one_which_still_finishes
     assert not big.future.done(), "the eight-sentence article did not wait for the 200-sentence one"
     assert len(big.future.result(10)) == 200
     batcher.stop()
+
+
+# -- several batches in flight ---------------------------------------------------------------------
+
+
+class ConcurrentEngine(FakeEngine):
+    """Counts how many batches it is running at once, and the most there ever were."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        super().__init__(delay)
+        self._lock = threading.Lock()
+        self.running = 0
+        self.most_at_once = 0
+        self.two_running = threading.Event()
+
+    def __call__(self, items: list[str]) -> list[str]:
+        with self._lock:
+            self.running += 1
+            self.most_at_once = max(self.most_at_once, self.running)
+            if self.running >= 2:
+                self.two_running.set()
+        try:
+            return super().__call__(items)
+        finally:
+            with self._lock:
+                self.running -= 1
+
+
+def test_several_workers_keep_several_batches_in_flight() -> None:
+    engine = ConcurrentEngine()
+    engine.gate.clear()  # hold every batch on the engine until both workers have one
+    batcher = make(engine, workers=2, max_batch_size=2)
+    tickets = [submit(batcher, [f"a{i}", f"b{i}"]) for i in range(4)]
+    assert engine.two_running.wait(5), "a second batch started while the first was still running"
+    engine.gate.set()
+    for i, ticket in enumerate(tickets):
+        assert ticket.future.result(5) == [f"A{i}", f"B{i}"]
+    assert engine.most_at_once == 2
+    assert batcher.stop(5)
+
+
+def test_free_workers_share_a_lone_document_evenly() -> None:
+    engine = ConcurrentEngine(delay=0.05)
+    batcher = make(engine, workers=2, max_batch_size=32)
+    items = [f"s{i:02d}" for i in range(20)]
+    assert submit(batcher, items).future.result(5) == [i.upper() for i in items]
+    assert sorted(len(b) for b in engine.batches) == [10, 10], "two batches side by side, not one of 20"
+    assert engine.most_at_once == 2
+    batcher.stop()
+
+
+def test_with_several_workers_a_failing_batch_fails_only_its_own_requests() -> None:
+    engine = ConcurrentEngine(delay=0.05)
+    engine.fail_on = "poison"
+    batcher = make(engine, workers=2, max_batch_size=1)
+    good = [submit(batcher, [f"fine{i}"]) for i in range(3)]
+    bad = submit(batcher, ["poison"])
+    with pytest.raises(EngineFailure):
+        bad.future.result(5)
+    assert [t.future.result(5) for t in good] == [[f"FINE{i}"] for i in range(3)]
+    assert submit(batcher, ["after"]).future.result(5) == ["AFTER"]
+    batcher.stop()
+
+
+def test_with_every_worker_busy_a_short_request_takes_the_first_free_one() -> None:
+    engine = ConcurrentEngine(delay=0.02)
+    batcher = make(engine, workers=2, max_batch_size=4)
+    long_doc = submit(batcher, [f"doc{i:03d}" for i in range(400)])  # 100 batches over 2 workers, about 1 s
+    time.sleep(0.05)
+    started = time.monotonic()
+    assert submit(batcher, ["short"]).future.result(5) == ["SHORT"]
+    assert time.monotonic() - started < 0.2
+    assert not long_doc.future.done()
+    assert long_doc.future.result(10) == [f"DOC{i:03d}" for i in range(400)]
+    assert engine.most_at_once == 2
+    batcher.stop()
+
+
+def test_cancelling_with_several_workers_drops_only_the_unsent_items() -> None:
+    engine = ConcurrentEngine()
+    engine.gate.clear()
+    batcher = make(engine, workers=2, max_batch_size=2)
+    first = submit(batcher, ["a", "b", "c", "d", "e", "f"])
+    assert engine.two_running.wait(5)  # two batches of the request on the engine, two items still queued
+    first.cancel()
+    engine.gate.set()
+    with pytest.raises(Cancelled):
+        first.future.result(5)
+    assert submit(batcher, ["next"]).future.result(5) == ["NEXT"]
+    assert batcher.stop(5)  # every batch has left the engine
+    assert len(engine.seen()) == 5, "the two running batches finish; the queued pair never reaches the engine"
+
+
+def test_stop_waits_for_every_worker_and_says_whether_they_ended() -> None:
+    engine = ConcurrentEngine()
+    engine.gate.clear()
+    batcher = make(engine, workers=3, max_batch_size=1)
+    tickets = [submit(batcher, [f"x{i}"]) for i in range(5)]
+    assert engine.two_running.wait(5)
+    assert not batcher.stop(0.2), "batches are still on the engine"
+    engine.gate.set()
+    assert batcher.stop(5)
+    # Stopping comes after the grace period: everything unanswered, on the engine or not, fails at once.
+    assert all(isinstance(t.future.exception(5), ShuttingDown) for t in tickets)

@@ -8,6 +8,7 @@ import re
 import pytest
 
 from tarjama.server.engines.base import EngineInfo, Hypothesis, SourceItem
+from tarjama.server.parallelism import Parallelism
 from tarjama.server.pipeline import Document, TranslationPipeline
 from tarjama.server.settings import Settings
 
@@ -19,6 +20,7 @@ class FakeEngine:
     """
 
     info = EngineInfo("translation", "fake", "0", "", "fake", "cpu", "none")
+    parallelism = Parallelism("cpu", (0,), 1, 1, 32, "test")
 
     def __init__(self, lossy: bool = False) -> None:
         self.lossy = lossy

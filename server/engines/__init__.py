@@ -1,27 +1,42 @@
 """Inference engines: CTranslate2 (fast, default) and PyTorch/transformers (reference).
 
 Both take a batch of tokenised source sentences and give back one hypothesis each; they own the model
-and the device and know nothing of gRPC or of requests.
+and the device and know nothing of gRPC or of requests. `registry.ENGINE_MODULES` names them.
 """
 
 from __future__ import annotations
 
-from ..settings import Settings
+import importlib
+from types import ModuleType
+from typing import TYPE_CHECKING
+
 from .base import Engine, EngineInfo, Hypothesis, SourceItem
+from .registry import ENGINE_MODULES
+
+if TYPE_CHECKING:
+    from ..models import ResolvedModel
+    from ..settings import Settings
+    from .summary_engines import SummaryEngine
+
+
+def engine_module(name: str) -> ModuleType:
+    """The module that implements engine `name` (imported only when asked for)."""
+    if name not in ENGINE_MODULES:
+        raise ValueError(f"unknown engine {name!r}; one of {', '.join(ENGINE_MODULES)}")
+    return importlib.import_module(ENGINE_MODULES[name])
 
 
 def load_engine(settings: Settings) -> Engine:
-    """Resolve the translation model and load it into the engine the settings name."""
+    """Resolve the translation model and open it in the engine the settings name."""
     from ..models import resolve_model
 
     model = resolve_model(settings.translation_model, settings.translation_revision, settings.cache_dir, "translation")
-    if settings.engine == "ctranslate2":
-        from .ctranslate2_engine import CTranslate2Engine
-
-        return CTranslate2Engine(model, settings)
-    from .torch_engine import TorchEngine
-
-    return TorchEngine(model, settings)
+    return engine_module(settings.engine).open_translation(model, settings)
 
 
-__all__ = ["Engine", "EngineInfo", "Hypothesis", "SourceItem", "load_engine"]
+def load_summary_engine(model: ResolvedModel, settings: Settings) -> SummaryEngine:
+    """Open a resolved summary checkpoint in the engine the settings name."""
+    return engine_module(settings.engine).open_summary(model, settings)
+
+
+__all__ = ["Engine", "EngineInfo", "Hypothesis", "SourceItem", "engine_module", "load_engine", "load_summary_engine"]

@@ -5,7 +5,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from ..parallelism import Parallelism
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,7 @@ class EngineInfo:
 
 class Engine(Protocol):
     info: EngineInfo
+    parallelism: Parallelism  # batches it can run at once (translate is called from that many threads)
 
     def tokenize(self, texts: list[str]) -> list[tuple[str, ...]]:
         """Source pieces of each text, ending with the end-of-sentence piece."""

@@ -1,46 +1,76 @@
-"""CTranslate2: the default engine. int8 on CPU, float16 on CUDA; the checkpoint is converted once."""
+"""CTranslate2: the default engine. int8 on CPU, float16 on CUDA; the checkpoint is converted once.
+
+One `ctranslate2.Translator` holds a worker per batch in flight (`inter_threads` per device, the
+weights shared between the workers of a device); the batcher's worker threads each call
+`translate_batch`, which releases the GIL, so the batches really run side by side.
+"""
 
 from __future__ import annotations
 
 import logging
 
+from .. import parallelism
 from ..models import ResolvedModel, ctranslate2_model_dir
 from ..settings import Settings
+from .bart_tokenizer import BartTokenizer
 from .base import EngineInfo, Hypothesis, SourceItem, device_of
 from .marian_tokenizer import MarianTokenizer
+from .summary_engines import SummaryDecoding, SummaryItem, trim_to_sentence, window_of
 
 log = logging.getLogger(__name__)
+
+
+def cuda_devices() -> int:
+    import ctranslate2
+
+    return ctranslate2.get_cuda_device_count()
 
 
 def default_compute_type(device: str) -> str:
     return "int8" if device == "cpu" else "float16"
 
 
-def open_translator(model: ResolvedModel, settings: Settings):  # noqa: ANN201 - (ctranslate2.Translator, EngineInfo)
-    """The model's CTranslate2 conversion (made once, cached) loaded for the settings' device."""
+def open_translator(model: ResolvedModel, settings: Settings, plan: parallelism.Parallelism):  # noqa: ANN201
+    """The model's CTranslate2 conversion (made once, cached) loaded as `plan` says; (Translator, EngineInfo)."""
     import ctranslate2
 
-    device = device_of(settings.device, ctranslate2.get_cuda_device_count)
-    compute_type = settings.compute_type if settings.compute_type != "auto" else default_compute_type(device)
+    compute_type = settings.compute_type if settings.compute_type != "auto" else default_compute_type(plan.device)
     model_dir = ctranslate2_model_dir(model, compute_type, settings.cache_dir)
-    # One batch at a time comes from each batcher, so all cores go to that batch (intra_threads);
-    # inter_threads > 1 would only help with several batches in flight, which we never have.
-    threads = settings.resolved_threads() if device == "cpu" else 1
     translator = ctranslate2.Translator(
-        str(model_dir), device=device, compute_type=compute_type, inter_threads=1, intra_threads=threads
+        str(model_dir),
+        device=plan.device,
+        device_index=list(plan.device_indices),
+        compute_type=compute_type,
+        inter_threads=plan.workers_per_device,
+        intra_threads=plan.threads_per_worker,
     )
-    log.info("ctranslate2 %s model: %s on %s (%s, %d threads)", model.role, model.id, device, compute_type, threads)
-    info = EngineInfo(model.role, model.id, model.revision, str(model_dir), "ctranslate2", device, compute_type)
+    log.info("ctranslate2 %s model: %s, %s, %s", model.role, model.id, compute_type, parallelism.describe(plan))
+    info = EngineInfo(model.role, model.id, model.revision, str(model_dir), "ctranslate2", plan.device, compute_type)
     return translator, info
 
 
+def open_translation(model: ResolvedModel, settings: Settings) -> CTranslate2Engine:
+    device = device_of(settings.device, cuda_devices)
+    return CTranslate2Engine(model, settings, parallelism.plan(settings, device))
+
+
+def open_summary(model: ResolvedModel, settings: Settings) -> CTranslate2SummaryEngine:
+    # Summaries are few and long, and wait for their article: one batch at a time on all the cores.
+    device = device_of(settings.device, cuda_devices)
+    plan = parallelism.Parallelism(
+        device, settings.device_indices()[:1], 1, settings.resolved_threads() if device == "cpu" else 1, 8, "summary"
+    )
+    return CTranslate2SummaryEngine(model, settings, plan)
+
+
 class CTranslate2Engine:
-    """A Marian checkpoint served by ctranslate2.Translator."""
+    """A Marian checkpoint served by ctranslate2.Translator; `translate` may be called from several threads."""
 
     name = "ctranslate2"
 
-    def __init__(self, model: ResolvedModel, settings: Settings) -> None:
-        self._translator, self.info = open_translator(model, settings)
+    def __init__(self, model: ResolvedModel, settings: Settings, plan: parallelism.Parallelism) -> None:
+        self.parallelism = plan
+        self._translator, self.info = open_translator(model, settings, plan)
         self._tokenizer = MarianTokenizer(model.path)
         self._beam_size = settings.beam_size
 
@@ -70,6 +100,43 @@ class CTranslate2Engine:
                 )
             )
         return hypotheses
+
+    def close(self) -> None:
+        del self._translator
+
+
+class CTranslate2SummaryEngine:
+    """A BART/PEGASUS-style checkpoint on ctranslate2.Translator, tokenised without transformers."""
+
+    name = "ctranslate2"
+
+    def __init__(self, model: ResolvedModel, settings: Settings, plan: parallelism.Parallelism) -> None:
+        self._translator, self.info = open_translator(model, settings, plan)
+        self.tokenizer = BartTokenizer(model.path)  # not transformers': that would import torch
+        self.window = window_of(model.path)
+        self.decoding = SummaryDecoding.of(model.path)
+
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        return self.tokenizer.count(texts)
+
+    def generate(self, batch: list[SummaryItem]) -> list[str]:
+        sources = [self.tokenizer.pieces(item.text) for item in batch]
+        results = self._translator.translate_batch(
+            sources,
+            beam_size=self.decoding.beam_size,
+            length_penalty=self.decoding.length_penalty,
+            no_repeat_ngram_size=self.decoding.no_repeat_ngram_size,
+            min_decoding_length=min(item.min_tokens for item in batch),
+            max_decoding_length=max(item.max_tokens for item in batch),
+            max_input_length=0,  # the summariser cuts articles into parts that fit; never truncate
+        )
+        out = []
+        for item, result in zip(batch, results, strict=True):
+            pieces = result.hypotheses[0]
+            trimmed = len(pieces) > item.max_tokens
+            text = self.tokenizer.text(pieces[: item.max_tokens])
+            out.append(trim_to_sentence(text.strip()) if trimmed else text.strip())
+        return out
 
     def close(self) -> None:
         del self._translator

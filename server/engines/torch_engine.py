@@ -1,48 +1,97 @@
-"""PyTorch/transformers: the reference engine. float32 on CPU, float16 (or bfloat16) on CUDA."""
+"""PyTorch/transformers: the reference engine. float32 on CPU, float16 (or bfloat16) on CUDA.
+
+Several batches in flight are several threads calling `generate()` (torch releases the GIL in its
+kernels): on CPU they share one copy of the model, on CUDA each device in `--device-index` holds one
+copy that its workers share.
+"""
 
 from __future__ import annotations
 
 import logging
+import queue
 
+from .. import parallelism
 from ..models import ResolvedModel
 from ..settings import Settings
 from .base import EngineInfo, Hypothesis, SourceItem, device_of
 from .marian_tokenizer import MarianTokenizer
+from .summary_engines import SummaryDecoding, SummaryItem, trim_to_sentence, window_of
 
 log = logging.getLogger(__name__)
 
 
-def load_seq2seq(model: ResolvedModel, settings: Settings):  # noqa: ANN201 - (PreTrainedModel, EngineInfo)
-    """A transformers seq2seq checkpoint on the settings' device and dtype, in eval mode."""
+def cuda_devices() -> int:
+    import torch
+
+    return torch.cuda.device_count()
+
+
+def load_seq2seq(model: ResolvedModel, settings: Settings, plan: parallelism.Parallelism):  # noqa: ANN201
+    """A transformers seq2seq checkpoint in eval mode, one copy per device of `plan`; (copies, EngineInfo)."""
     import torch
     from transformers import AutoModelForSeq2SeqLM
 
-    device = device_of(settings.device, torch.cuda.device_count)
     compute_type = settings.compute_type
     if compute_type == "auto":
-        compute_type = "float32" if device == "cpu" else "float16"
+        compute_type = "float32" if plan.device == "cpu" else "float16"
     dtypes = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
     if compute_type not in dtypes:
         raise ValueError(f"--compute-type {compute_type} is not available with --engine torch")
-    if device == "cpu":
-        torch.set_num_threads(settings.resolved_threads())
-    loaded = AutoModelForSeq2SeqLM.from_pretrained(model.path, dtype=dtypes[compute_type])
-    loaded.to(torch.device(device)).eval()
-    log.info("torch %s model: %s on %s (%s)", model.role, model.id, device, compute_type)
-    return loaded, EngineInfo(model.role, model.id, model.revision, model.path, "torch", device, compute_type)
+    if plan.device == "cpu":
+        torch.set_num_threads(plan.threads_per_worker)
+        targets = [torch.device("cpu")]
+    else:
+        targets = [torch.device("cuda", i) for i in plan.device_indices]
+    copies = []
+    for target in targets:
+        loaded = AutoModelForSeq2SeqLM.from_pretrained(model.path, dtype=dtypes[compute_type])
+        copies.append(loaded.to(target).eval())
+    log.info("torch %s model: %s, %s, %s", model.role, model.id, compute_type, parallelism.describe(plan))
+    return copies, EngineInfo(model.role, model.id, model.revision, model.path, "torch", plan.device, compute_type)
+
+
+def open_translation(model: ResolvedModel, settings: Settings) -> TorchEngine:
+    device = device_of(settings.device, cuda_devices)
+    return TorchEngine(model, settings, parallelism.plan(settings, device))
+
+
+def open_summary(model: ResolvedModel, settings: Settings) -> TorchSummaryEngine:
+    device = device_of(settings.device, cuda_devices)
+    plan = parallelism.Parallelism(
+        device, settings.device_indices()[:1], 1, settings.resolved_threads() if device == "cpu" else 1, 8, "summary"
+    )
+    return TorchSummaryEngine(model, settings, plan)
+
+
+class _Copies:
+    """The model copies the workers share: each call borrows one (a device's copy per worker on it)."""
+
+    def __init__(self, copies: list, workers_per_device: int) -> None:  # noqa: ANN001 - torch modules
+        self._free: queue.SimpleQueue = queue.SimpleQueue()
+        for _ in range(workers_per_device):
+            for copy in copies:
+                self._free.put(copy)
+
+    def borrow(self):  # noqa: ANN201 - a torch module
+        return self._free.get()
+
+    def give_back(self, copy) -> None:  # noqa: ANN001
+        self._free.put(copy)
 
 
 class TorchEngine:
-    """A Marian checkpoint run with transformers' generate()."""
+    """A Marian checkpoint run with transformers' generate(); `translate` may be called from several threads."""
 
     name = "torch"
 
-    def __init__(self, model: ResolvedModel, settings: Settings) -> None:
+    def __init__(self, model: ResolvedModel, settings: Settings, plan: parallelism.Parallelism) -> None:
         import torch
 
         self._torch = torch
-        self._model, self.info = load_seq2seq(model, settings)
-        self._device = self._model.device
+        self.parallelism = plan
+        copies, self.info = load_seq2seq(model, settings, plan)
+        self._copies = _Copies(copies, plan.workers_per_device)
+        self._threads = plan.threads_per_worker if plan.device == "cpu" else None
         self._tokenizer = MarianTokenizer(model.path)
         self._pad_id = self._tokenizer.pad_id
         self._eos_id = self._tokenizer.eos_id
@@ -52,7 +101,16 @@ class TorchEngine:
         return self._tokenizer.tokenize(texts)
 
     def translate(self, batch: list[SourceItem]) -> list[Hypothesis]:
+        model = self._copies.borrow()
+        try:
+            return self._translate(model, batch)
+        finally:
+            self._copies.give_back(model)
+
+    def _translate(self, model, batch: list[SourceItem]) -> list[Hypothesis]:  # noqa: ANN001 - a torch module
         torch = self._torch
+        if self._threads is not None and torch.get_num_threads() != self._threads:
+            torch.set_num_threads(self._threads)  # each worker thread has its own OpenMP team
         rows = [self._tokenizer.ids(item.tokens) for item in batch]
         width = max(len(r) for r in rows)
         input_ids = torch.full((len(rows), width), self._pad_id, dtype=torch.long)
@@ -62,9 +120,9 @@ class TorchEngine:
             mask[i, : len(row)] = 1
         cap = max(item.max_output_tokens for item in batch)
         with torch.inference_mode():
-            out = self._model.generate(
-                input_ids=input_ids.to(self._device),
-                attention_mask=mask.to(self._device),
+            out = model.generate(
+                input_ids=input_ids.to(model.device),
+                attention_mask=mask.to(model.device),
                 num_beams=self._beam_size,
                 max_new_tokens=cap,
                 min_new_tokens=0,
@@ -74,7 +132,7 @@ class TorchEngine:
             if self._beam_size > 1:
                 scores = out.sequences_scores.tolist()
             else:
-                steps = self._model.compute_transition_scores(out.sequences, out.scores, normalize_logits=True)
+                steps = model.compute_transition_scores(out.sequences, out.scores, normalize_logits=True)
                 scores = [self._mean_log_prob(row) for row in steps]
         hypotheses = []
         for item, seq, score in zip(batch, out.sequences.tolist(), scores, strict=True):
@@ -100,6 +158,50 @@ class TorchEngine:
     def _mean_log_prob(row: object) -> float:
         values = [v for v in row.tolist() if v != float("-inf")]  # type: ignore[attr-defined]
         return sum(values) / len(values) if values else 0.0
+
+    def close(self) -> None:
+        del self._copies
+
+
+class TorchSummaryEngine:
+    """A BART/PEGASUS-style checkpoint run with transformers' generate()."""
+
+    name = "torch"
+
+    def __init__(self, model: ResolvedModel, settings: Settings, plan: parallelism.Parallelism) -> None:
+        import torch
+        from transformers import AutoTokenizer
+
+        self._torch = torch
+        copies, self.info = load_seq2seq(model, settings, plan)
+        self._model = copies[0]
+        self._device = self._model.device
+        self.tokenizer = AutoTokenizer.from_pretrained(model.path)
+        self.window = window_of(model.path)
+        self.decoding = SummaryDecoding.of(model.path)
+
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        return [len(ids) for ids in self.tokenizer(texts, add_special_tokens=True)["input_ids"]]
+
+    def generate(self, batch: list[SummaryItem]) -> list[str]:
+        inputs = self.tokenizer([item.text for item in batch], return_tensors="pt", padding=True).to(self._device)
+        with self._torch.inference_mode():
+            output = self._model.generate(
+                **inputs,
+                num_beams=self.decoding.beam_size,
+                length_penalty=self.decoding.length_penalty,
+                no_repeat_ngram_size=self.decoding.no_repeat_ngram_size,
+                min_new_tokens=min(item.min_tokens for item in batch),
+                max_new_tokens=max(item.max_tokens for item in batch),
+                early_stopping=True,
+            )
+        out = []
+        for item, ids in zip(batch, output.tolist(), strict=True):
+            ids = [i for i in ids if i not in self.tokenizer.all_special_ids]
+            trimmed = len(ids) > item.max_tokens
+            text = self.tokenizer.decode(ids[: item.max_tokens], skip_special_tokens=True).strip()
+            out.append(trim_to_sentence(text) if trimmed else text)
+        return out
 
     def close(self) -> None:
         del self._model

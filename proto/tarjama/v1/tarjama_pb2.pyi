@@ -241,18 +241,38 @@ class GetInfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class GetInfoResponse(_message.Message):
-    __slots__ = ("server_version", "models", "decoding", "limits", "stats")
+    __slots__ = ("server_version", "models", "decoding", "limits", "stats", "parallelism")
     SERVER_VERSION_FIELD_NUMBER: _ClassVar[int]
     MODELS_FIELD_NUMBER: _ClassVar[int]
     DECODING_FIELD_NUMBER: _ClassVar[int]
     LIMITS_FIELD_NUMBER: _ClassVar[int]
     STATS_FIELD_NUMBER: _ClassVar[int]
+    PARALLELISM_FIELD_NUMBER: _ClassVar[int]
     server_version: str
     models: _containers.RepeatedCompositeFieldContainer[ModelInfo]
     decoding: DecodingSettings
     limits: Limits
     stats: ServerStats
-    def __init__(self, server_version: _Optional[str] = ..., models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ..., decoding: _Optional[_Union[DecodingSettings, _Mapping]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., stats: _Optional[_Union[ServerStats, _Mapping]] = ...) -> None: ...
+    parallelism: Parallelism
+    def __init__(self, server_version: _Optional[str] = ..., models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ..., decoding: _Optional[_Union[DecodingSettings, _Mapping]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., stats: _Optional[_Union[ServerStats, _Mapping]] = ..., parallelism: _Optional[_Union[Parallelism, _Mapping]] = ...) -> None: ...
+
+class Parallelism(_message.Message):
+    __slots__ = ("workers", "threads_per_worker", "max_batch_size", "max_batch_tokens", "device", "device_indices", "chosen_by")
+    WORKERS_FIELD_NUMBER: _ClassVar[int]
+    THREADS_PER_WORKER_FIELD_NUMBER: _ClassVar[int]
+    MAX_BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
+    MAX_BATCH_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_INDICES_FIELD_NUMBER: _ClassVar[int]
+    CHOSEN_BY_FIELD_NUMBER: _ClassVar[int]
+    workers: int
+    threads_per_worker: int
+    max_batch_size: int
+    max_batch_tokens: int
+    device: str
+    device_indices: _containers.RepeatedScalarFieldContainer[int]
+    chosen_by: str
+    def __init__(self, workers: _Optional[int] = ..., threads_per_worker: _Optional[int] = ..., max_batch_size: _Optional[int] = ..., max_batch_tokens: _Optional[int] = ..., device: _Optional[str] = ..., device_indices: _Optional[_Iterable[int]] = ..., chosen_by: _Optional[str] = ...) -> None: ...
 
 class ServerStats(_message.Message):
     __slots__ = ("requests", "batches", "batched_sentences", "batch_sizes", "source_tokens", "padded_source_tokens", "output_tokens", "cache_hits", "cache_misses", "queued_tokens", "overloaded", "shed", "delivered_sentences")
