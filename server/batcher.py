@@ -188,9 +188,7 @@ class Batcher(Generic[P, R]):
         self._seq = itertools.count()
         self._cond = threading.Condition()
         self._stopping = False
-        self._threads = [
-            threading.Thread(target=self._work, name=f"{name}-{i}", daemon=True) for i in range(workers)
-        ]
+        self._threads = [threading.Thread(target=self._work, name=f"{name}-{i}", daemon=True) for i in range(workers)]
         for thread in self._threads:
             thread.start()
 

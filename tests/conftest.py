@@ -244,10 +244,14 @@ def hardened_server(fixture_models: dict[str, Path], cache_dir: Path) -> Iterato
     by the adversarial, fuzz and soak tests: health latency is measured from outside, as a probe would."""
     process = ServerProcess(
         [
-            "--translation-model", str(fixture_models["memorised"]),
-            "--summary-model", "extractive",
-            "--threads", "2",
-            "--cache-dir", str(cache_dir),
+            "--translation-model",
+            str(fixture_models["memorised"]),
+            "--summary-model",
+            "extractive",
+            "--threads",
+            "2",
+            "--cache-dir",
+            str(cache_dir),
         ]  # fmt: skip
     )
     process.wait_serving()
