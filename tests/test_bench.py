@@ -29,13 +29,30 @@ def test_compare_runs_end_to_end_on_a_tiny_model(fixture_models, tmp_path):
     out = tmp_path / "results.json"
     command = [
         sys.executable, "-m", "bench.compare", "--model", str(fixture_models["random"]),
-        "--sentences", "8", "--naive-sentences", "1", "--batch-sizes", "4", "--fairness-paragraphs", "6",
-        "--latency-repeats", "1", "--concurrency", "4", "--out", str(out),
+        "--sentences", "8", "--search-sentences", "4", "--naive-sentences", "1", "--batch-sizes", "2,4",
+        "--fairness-paragraphs", "6", "--latency-repeats", "1", "--concurrency", "4", "--core-counts", "1,2",
+        "--out", str(out),
     ]  # fmt: skip
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(out.read_text())
-    assert set(report["ratios"]) >= {"served_vs_ceiling_best", "served_vs_naive", "idle_latency_vs_direct"}
-    served = report["served"]["4"]
+    assert set(report["ratios"]) >= {
+        "served_vs_ceiling_best",
+        "served_vs_single_batch_ceiling",
+        "served_vs_naive",
+        "idle_latency_vs_direct",
+    }
+    # The search tried every way to use the cores with every batch size; the best is the ceiling.
+    searched = {(c["workers"], c["threads"], c["batch_size"]) for c in report["ceiling_search"]}
+    assert searched == {(w, t, b) for w, t in ((2, 1), (1, 2)) for b in (2, 4)}
+    best = max(report["ceiling_search"], key=lambda c: c["sentences_per_s"])
+    assert (report["ceiling_before"][0]["workers"], report["ceiling_before"][0]["batch_size"]) == (
+        best["workers"],
+        best["batch_size"],
+    )
+    served = report["served"]
     assert served["load"]["errors"] == {} and served["peak_rss_mb"] > 0
-    assert "served / ceiling" in result.stdout
+    assert served["parallelism"]["workers"] == 2 and served["parallelism"]["chosen_by"].startswith("rule:")
+    assert [row["cores"] for row in report["scaling"]] == [1, 2]
+    assert all(row["served"] > 0 for row in report["scaling"])
+    assert "served / best ceiling" in result.stdout and "| cores |" in result.stdout
