@@ -1,4 +1,4 @@
-"""The `tarjama` command line: translate, health, info (the client) and serve (the server)."""
+"""The `tarjama` command line: translate, health, info, eval (the client) and serve (the server)."""
 
 from __future__ import annotations
 
@@ -74,6 +74,21 @@ def build_parser() -> argparse.ArgumentParser:
     info = commands.add_parser("info", help="print the server's version, models, decoding settings and limits")
     _server_option(info)
     info.set_defaults(run=run_info)
+
+    evaluate = commands.add_parser(
+        "eval",
+        help="score a running server on reference sets (chrF, BLEU), with its speed and flags",
+        description="Translate SOURCE files (one sentence per line) with a running server and score them against "
+        "their REFERENCE files with sacrebleu, e.g. ../shared/data/flores200-devtest.ara "
+        "../shared/data/flores200-devtest.eng ../shared/data/tico19-test.ara ../shared/data/tico19-test.eng",
+    )
+    evaluate.add_argument("pairs", nargs="+", metavar="SOURCE REFERENCE", help="pairs of aligned files")
+    _server_option(evaluate)
+    evaluate.add_argument("--jobs", type=int, default=8, help="requests in flight at once (default 8)")
+    evaluate.add_argument("--per-request", type=int, default=8, help="sentences per request (default 8)")
+    evaluate.add_argument("--limit", type=int, help="score only the first N sentences of each set")
+    evaluate.add_argument("--format", choices=("text", "json"), default="text", help="output format (default text)")
+    evaluate.set_defaults(run=run_eval)
 
     from tarjama.server.settings import build_parser as build_serve_parser  # light: no torch
 
@@ -233,6 +248,32 @@ def run_summarize(args: argparse.Namespace) -> int:
 def run_info(args: argparse.Namespace) -> int:
     with TarjamaClient(args.server) as client:
         print(json.dumps(to_dict(client.info(timeout=10)), ensure_ascii=False, indent=2))
+    return 0
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from .evaluate import describe_server, evaluate, render_text
+
+    if len(args.pairs) % 2:
+        print("tarjama eval: error: give files in pairs: SOURCE REFERENCE [SOURCE REFERENCE ...]", file=sys.stderr)
+        return 2
+    pairs = [(Path(args.pairs[i]), Path(args.pairs[i + 1])) for i in range(0, len(args.pairs), 2)]
+    with TarjamaClient(args.server) as client:
+        server = describe_server(client.info(timeout=10))
+        try:
+            scores = [
+                evaluate(client, src, ref, per_request=args.per_request, jobs=args.jobs, limit=args.limit)
+                for src, ref in pairs
+            ]
+        except (OSError, ValueError) as exc:
+            print(f"tarjama eval: error: {exc}", file=sys.stderr)
+            return 2
+    if args.format == "json":
+        print(json.dumps({"server": server, "sets": [asdict(s) for s in scores]}, ensure_ascii=False, indent=2))
+    else:
+        print(render_text(server, scores))
     return 0
 
 

@@ -257,3 +257,29 @@ def test_a_summary_model_that_cannot_load_names_the_offline_choice(fixture_model
     missing = str(tmp_path / "no-such-summariser")
     last = serve_fails(tmp_path, "--translation-model", str(fixture_models["memorised"]), "--summary-model", missing)
     assert "no-such-summariser" in last and "--summary-model extractive" in last
+
+
+def test_eval_scores_the_memorised_pairs_perfectly_with_speed_and_flags(server, memorised_pairs, tmp_path):
+    source, reference = tmp_path / "set.ara", tmp_path / "set.eng"
+    source.write_text("\n".join([a for a, _ in memorised_pairs] + [""]) + "\n", encoding="utf-8")
+    reference.write_text("\n".join([e for _, e in memorised_pairs] + ["(empty source)"]) + "\n", encoding="utf-8")
+    done = cli("eval", str(source), str(reference), "--format", "json", "--per-request", "3", server=server.address)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    (scores,) = report["sets"]
+    assert scores["sentences"] == len(memorised_pairs) and scores["skipped_empty"] == 1
+    assert scores["chrf"] == pytest.approx(100.0) and scores["bleu"] == pytest.approx(100.0)
+    assert scores["sentences_per_s"] > 0 and isinstance(scores["flags"], dict)
+    assert "worker(s)" in report["server"] and "memorised" in report["server"]
+    text = cli("eval", str(source), str(reference), server=server.address)
+    assert text.returncode == 0 and "| set | sentences | chrF | BLEU |" in text.stdout
+    assert "| 100.0 | 100.0 |" in text.stdout
+
+
+def test_eval_refuses_files_that_are_not_aligned(server, tmp_path):
+    (tmp_path / "a.ara").write_text("سطر\nسطر\n", encoding="utf-8")
+    (tmp_path / "a.eng").write_text("line\n", encoding="utf-8")
+    done = cli("eval", str(tmp_path / "a.ara"), str(tmp_path / "a.eng"), server=server.address)
+    assert done.returncode == 2 and "not aligned" in done.stderr
+    odd = cli("eval", str(tmp_path / "a.ara"), server=server.address)
+    assert odd.returncode == 2 and "pairs" in odd.stderr
