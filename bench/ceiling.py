@@ -25,6 +25,7 @@ def measure(model_dir: str, tokens: list[list[str]], config: dict) -> dict:  # t
     translator = ctranslate2.Translator(
         model_dir,
         device=config["device"],
+        device_index=config.get("device_index", [0]),
         compute_type=config["compute_type"],
         inter_threads=config["workers"],
         intra_threads=config["threads"],
@@ -76,6 +77,7 @@ def direct_latency_ms(model_dir: str, tokens: list[list[str]], config: dict, rep
     translator = ctranslate2.Translator(
         model_dir,
         device=config["device"],
+        device_index=config.get("device_index", [0]),
         compute_type=config["compute_type"],
         inter_threads=config["workers"],
         intra_threads=config["threads"],

@@ -56,9 +56,16 @@ def log(message: str) -> None:
 # -- references ------------------------------------------------------------------------------------
 
 
-def grid(cores: int, batch_sizes: list[int]) -> list[tuple[int, int, int]]:
-    """Every (workers, threads per worker, batch size) that uses exactly `cores` cores."""
-    pairs = [(cores // t, t) for t in range(1, cores + 1) if cores % t == 0]
+GPU_WORKERS = (1, 2, 4)  # workers per GPU the search tries
+
+
+def grid(cores: int, batch_sizes: list[int], device: str = "cpu") -> list[tuple[int, int, int]]:
+    """Every (workers, threads per worker, batch size) that uses exactly `cores` cores (on CPU), or
+    1, 2 and 4 workers per GPU (on CUDA, where CPU threads hardly matter)."""
+    if device == "cpu":
+        pairs = [(cores // t, t) for t in range(1, cores + 1) if cores % t == 0]
+    else:
+        pairs = [(w, 1) for w in GPU_WORKERS]
     return [(w, t, b) for w, t in pairs for b in batch_sizes]
 
 
@@ -70,6 +77,7 @@ def offline(
         "beam_size": args.beam_size,
         "max_output_tokens": args.max_output_tokens,
         "device": args.device,
+        "device_index": [int(i) for i in args.device_index.split(",")],
         "compute_type": args.compute_type,
     }
     with tempfile.TemporaryDirectory() as scratch:
@@ -201,15 +209,44 @@ class Server:
         os.unlink(self.log_file.name)
 
 
-async def idle_latency(address: str, sentences: list[str], repeats: int) -> float:
-    async with grpc.aio.insecure_channel(address) as channel:
+def idle_vs_direct(
+    address: str,
+    sentences: list[str],
+    tokens: list[list[str]],
+    ct2_dir: str,
+    config: dict,  # type: ignore[type-arg]
+    args: argparse.Namespace,
+) -> tuple[float, float]:
+    """Median ms of one request on the idle server and of a direct engine call configured as the server
+    runs it, taken in turns (each after a pause longer than the batcher's idle threshold), so the
+    machine's drift over a run, which is larger than the difference, falls on both alike."""
+    import ctranslate2
+
+    translator = ctranslate2.Translator(
+        ct2_dir,
+        device=args.device,
+        device_index=[int(i) for i in args.device_index.split(",")],
+        compute_type=args.compute_type,
+        inter_threads=config["workers"],
+        intra_threads=config["threads"],
+    )
+    options = {"beam_size": args.beam_size, "max_decoding_length": args.max_output_tokens, "max_input_length": 0}
+    translator.translate_batch(tokens[:1], **options)
+    served, direct = [], []
+    with grpc.insecure_channel(address) as channel:
         stub = pb_grpc.TranslatorStub(channel)
-        times = []
-        for i in range(repeats):
+        stub.Translate(pb.TranslateRequest(paragraphs=[sentences[0]]), timeout=600)
+        for i in range(args.latency_repeats):
+            time.sleep(0.1)
             started = time.perf_counter()
-            await stub.Translate(pb.TranslateRequest(paragraphs=[sentences[i % len(sentences)]]), timeout=600)
-            times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
+            stub.Translate(pb.TranslateRequest(paragraphs=[sentences[i % len(sentences)]]), timeout=600)
+            served.append((time.perf_counter() - started) * 1000)
+            time.sleep(0.1)
+            started = time.perf_counter()
+            translator.translate_batch([tokens[i % len(tokens)]], **options)
+            direct.append((time.perf_counter() - started) * 1000)
+    del translator
+    return statistics.median(served), statistics.median(direct)
 
 
 async def fairness(address: str, article: list[str], singles: list[str]) -> dict[str, float]:
@@ -240,7 +277,8 @@ def main() -> None:  # noqa: PLR0915 - one linear script, easier to read in one 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="HF Marian checkpoint (default: an opus-mt-ar-en-shaped random model)")
     parser.add_argument("--engine", default="ctranslate2", choices=("ctranslate2",))
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    parser.add_argument("--device-index", default="0", help="CUDA devices, e.g. 0,1 (for the ceiling and the server)")
     parser.add_argument("--compute-type", default="int8")
     parser.add_argument("--beam-size", type=int, default=4)
     parser.add_argument("--max-output-tokens", type=int, default=64)
@@ -253,7 +291,7 @@ def main() -> None:  # noqa: PLR0915 - one linear script, easier to read in one 
     )
     parser.add_argument("--naive-sentences", type=int, default=12)
     parser.add_argument("--fairness-paragraphs", type=int, default=200)
-    parser.add_argument("--latency-repeats", type=int, default=5)
+    parser.add_argument("--latency-repeats", type=int, default=10)
     parser.add_argument("--server-flags", default="", help="extra `tarjama serve` flags for the served runs")
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
     args = parser.parse_args()
@@ -265,7 +303,9 @@ def main() -> None:  # noqa: PLR0915 - one linear script, easier to read in one 
         if args.core_counts
         else sorted({min(cores, 2**k) for k in range(cores.bit_length() + 1)})
     )
-    server_flags = args.server_flags.split()
+    if args.device != "cpu":
+        core_counts = [cores]  # a table by CPU cores says nothing about a GPU
+    server_flags = args.server_flags.split() + ["--device-index", args.device_index]
 
     def pinned(n: int) -> str | None:
         return None if n == cores else ",".join(map(str, cpus[:n]))
@@ -304,7 +344,7 @@ def main() -> None:  # noqa: PLR0915 - one linear script, easier to read in one 
     }
 
     def search(n: int) -> list[dict]:  # type: ignore[type-arg]
-        configs = [{"workers": w, "threads": t, "batch_size": b} for w, t, b in grid(n, batch_sizes)]
+        configs = [{"workers": w, "threads": t, "batch_size": b} for w, t, b in grid(n, batch_sizes, args.device)]
         log(f"ceiling search on {n} core(s): {len(configs)} configs x {len(search_tokens)} sentences")
         found = offline(ct2_dir, search_tokens, configs, args, pinned(n))
         for r in found:
@@ -313,7 +353,8 @@ def main() -> None:  # noqa: PLR0915 - one linear script, easier to read in one 
 
     searched = search(cores)
     best = max(searched, key=lambda r: r["sentences_per_s"])
-    single = {"workers": 1, "threads": cores, "batch_size": 32}  # the one-batch-at-a-time design, for reference
+    # The one-batch-at-a-time design, for reference.
+    single = {"workers": 1, "threads": cores if args.device == "cpu" else 1, "batch_size": 32}
     reference_configs = [config_of(best)] + ([single] if config_of(best) != single else [])
     log(f"ceiling before, {len(sentences)} sentences: best ({label(best)}) and one batch at a time")
     before = offline(ct2_dir, tokens, reference_configs, args, None)
@@ -323,7 +364,13 @@ def main() -> None:  # noqa: PLR0915 - one linear script, easier to read in one 
     try:
         chosen = server.parallelism()
         log(f"  the server chose: {chosen}")
-        idle_ms = asyncio.run(idle_latency(server.address, sentences, args.latency_repeats))
+        served_config = {
+            "workers": int(chosen["workers"]),
+            "threads": int(chosen.get("threads_per_worker", 1)),
+            "batch_size": int(chosen["max_batch_size"]),
+        }
+        log(f"idle latency against a direct engine call ({label(served_config)}), in turns")
+        idle_ms, direct_ms = idle_vs_direct(server.address, sentences, tokens, ct2_dir, served_config, args)
         load_result = asyncio.run(run_load(server.address, sentences, concurrency=args.concurrency))
         log(f"  {load_result.sentences_per_s:.2f} sentences/s")
         log(f"fairness: {args.fairness_paragraphs}-paragraph article with single-sentence requests")
@@ -332,16 +379,9 @@ def main() -> None:  # noqa: PLR0915 - one linear script, easier to read in one 
         rss = server.peak_rss_mb()
     finally:
         server.stop()
-    served_config = {
-        "workers": int(chosen["workers"]),
-        "threads": int(chosen.get("threads_per_worker", 1)),
-        "batch_size": int(chosen["max_batch_size"]),
-    }
-    log("direct engine call on one sentence: as the server runs it, and on all the cores at once")
-    direct_configs = [served_config] + ([single] if served_config != single else [])
+    log("direct engine call on one sentence with one batch at a time, for reference")
     repeats = args.latency_repeats
-    direct = offline(ct2_dir, tokens, [{**c, "direct_repeats": repeats} for c in direct_configs], args, None)
-    direct_ms = direct[0]["direct_latency_ms"]
+    direct_single = offline(ct2_dir, tokens, [{**single, "direct_repeats": repeats}], args, None)[0]
     # A full batch of the served configuration, measured in the search (or now, if it was not in it).
     served_offline = next((r for r in searched if config_of(r) == served_config), None)
     if served_offline is None:
@@ -390,7 +430,8 @@ def main() -> None:  # noqa: PLR0915 - one linear script, easier to read in one 
                 "peak_rss_mb": rss,
             },
             "direct_latency_ms": {
-                label(c): d["direct_latency_ms"] for c, d in zip(direct_configs, direct, strict=True)
+                label(served_config): direct_ms,
+                f"{label(single)} (separate run)": direct_single["direct_latency_ms"],
             },
             "scaling": scaling,
             "naive": naive,

@@ -177,6 +177,8 @@ class Batcher(Generic[P, R]):
         self._expected_requests = 0
         self._peak_live = 0
         self._last_batch_s = 0.0
+        # How long a batch of a short request alone takes (moving average), for the idle wait.
+        self._lone_batch_s: float | None = None
         self._free_since = 0.0  # when a batch last finished
         # The batches on the engine now: when each started and the requests it serves.
         self._running: dict[int, tuple[float, frozenset[int]]] = {}
@@ -369,9 +371,10 @@ class Batcher(Generic[P, R]):
             return 0.0
         if not self._running and now - self._free_since > IDLE_AFTER_S:
             # Idle for a while: a burst may be arriving (many clients starting at once), so give it
-            # a moment to gather: a few milliseconds, or a twentieth of what a batch takes, so that
-            # a lone request pays at most 5% more than it would alone.
-            limit = min(self.limits.max_batch_delay_s, max(self.limits.idle_delay_s, 0.05 * self._last_batch_s))
+            # a moment to gather: a few milliseconds, or a twentieth of what a short request takes
+            # alone (not a full batch: that is many times longer), so a lone request pays at most 5%.
+            alone = self._lone_batch_s if self._lone_batch_s is not None else self._last_batch_s
+            limit = min(self.limits.max_batch_delay_s, max(self.limits.idle_delay_s, 0.05 * alone))
             return max(0.0, self._oldest_enqueue + limit - now)
         # Requests still on the engine in other workers' batches will not be back before those end.
         on_engine = set().union(*(seqs for _, seqs in self._running.values())) - self._waiting.keys()
@@ -471,6 +474,9 @@ class Batcher(Generic[P, R]):
     def _measure(self, batch_size: int, tokens: int, seconds: float) -> None:
         """Update the throughput estimate from a batch at least half full (moving average)."""
         self._last_batch_s = seconds
+        if batch_size <= SHORT_ITEMS:
+            lone = self._lone_batch_s
+            self._lone_batch_s = seconds if lone is None else 0.8 * lone + 0.2 * seconds
         if seconds <= 0 or 2 * batch_size < self.limits.max_batch_size and 2 * tokens < self.limits.max_batch_tokens:
             return
         rate = tokens / seconds
