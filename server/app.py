@@ -123,7 +123,9 @@ def check_server_dependencies() -> None:
     import importlib.util
 
     missing = [
-        m for m in ("torch", "transformers", "sentencepiece", "ctranslate2") if importlib.util.find_spec(m) is None
+        m
+        for m in ("torch", "transformers", "sentencepiece", "ctranslate2", "sacremoses")
+        if importlib.util.find_spec(m) is None
     ]
     if missing:
         raise ModelUnavailable(
