@@ -289,9 +289,9 @@ def main() -> None:  # noqa: PLR0915 - one linear script, easier to read in one 
     parser.add_argument(
         "--core-counts", help="core counts for the scaling table (default: 1, 2, 4, ... up to all the cores)"
     )
-    parser.add_argument("--naive-sentences", type=int, default=12)
+    parser.add_argument("--naive-sentences", type=int, default=24)
     parser.add_argument("--fairness-paragraphs", type=int, default=200)
-    parser.add_argument("--latency-repeats", type=int, default=10)
+    parser.add_argument("--latency-repeats", type=int, default=20)
     parser.add_argument("--server-flags", default="", help="extra `tarjama serve` flags for the served runs")
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
     args = parser.parse_args()
@@ -305,7 +305,7 @@ def main() -> None:  # noqa: PLR0915 - one linear script, easier to read in one 
     )
     if args.device != "cpu":
         core_counts = [cores]  # a table by CPU cores says nothing about a GPU
-    server_flags = args.server_flags.split() + ["--device-index", args.device_index]
+    server_flags = args.server_flags.split() + (["--device-index", args.device_index] if args.device != "cpu" else [])
 
     def pinned(n: int) -> str | None:
         return None if n == cores else ",".join(map(str, cpus[:n]))

@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 # The engine counts as idle once it has had nothing to do for this long; the next request may be the
 # first of a burst (a tool submitting a pile of articles), worth a moment's wait to batch together.
 IDLE_AFTER_S = 0.05
+# ... and then waits for company at most this share of a lone request's own time.
+IDLE_SHARE = 0.02
 # A request with this many items left or fewer rides in the next batch ahead of any document.
 SHORT_ITEMS = 2
 # A request without a deadline is scheduled as if due this long after it arrived, plus a multiple of
@@ -371,10 +373,10 @@ class Batcher(Generic[P, R]):
             return 0.0
         if not self._running and now - self._free_since > IDLE_AFTER_S:
             # Idle for a while: a burst may be arriving (many clients starting at once), so give it
-            # a moment to gather: a few milliseconds, or a twentieth of what a short request takes
-            # alone (not a full batch: that is many times longer), so a lone request pays at most 5%.
+            # a moment to gather: a few milliseconds, or a fiftieth of what a short request takes
+            # alone (not a full batch: that is many times longer), so a lone request pays at most 2%.
             alone = self._lone_batch_s if self._lone_batch_s is not None else self._last_batch_s
-            limit = min(self.limits.max_batch_delay_s, max(self.limits.idle_delay_s, 0.05 * alone))
+            limit = min(self.limits.max_batch_delay_s, max(self.limits.idle_delay_s, IDLE_SHARE * alone))
             return max(0.0, self._oldest_enqueue + limit - now)
         # Requests still on the engine in other workers' batches will not be back before those end.
         on_engine = set().union(*(seqs for _, seqs in self._running.values())) - self._waiting.keys()
