@@ -60,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     segment.add_argument(
         "--server", default=None, help="HOST:PORT: ask the server's Segment RPC instead (adds token counts)"
     )
+    _connection_options(segment)
     segment.set_defaults(run=run_segment)
 
     summarize = commands.add_parser("summarize", help="summarise English text with a running server")
@@ -104,6 +105,30 @@ def _server_option(parser: argparse.ArgumentParser) -> None:
         default=os.environ.get("TARJAMA_SERVER", DEFAULT_SERVER),
         help=f"HOST:PORT of the server [env TARJAMA_SERVER; default {DEFAULT_SERVER}]",
     )
+    _connection_options(parser)
+
+
+def _connection_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--token", default=os.environ.get("TARJAMA_TOKEN"), help="bearer token for the server [env TARJAMA_TOKEN]"
+    )
+    parser.add_argument("--tls", action="store_true", help="connect with TLS, trusting the system's roots")
+    parser.add_argument("--tls-ca", metavar="PEM", help="connect with TLS, trusting this CA certificate")
+    parser.add_argument("--tls-cert", metavar="PEM", help="client certificate, for a server that requires one")
+    parser.add_argument("--tls-key", metavar="PEM", help="the client certificate's private key")
+
+
+def connect(args: argparse.Namespace, **options: object) -> TarjamaClient:
+    """A client for the command's --server, with its token and TLS settings."""
+    return TarjamaClient(
+        args.server,
+        token=args.token,
+        tls=args.tls,
+        tls_ca=args.tls_ca,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        **options,  # type: ignore[arg-type]
+    )
 
 
 def run_translate(args: argparse.Namespace) -> int:
@@ -113,7 +138,7 @@ def run_translate(args: argparse.Namespace) -> int:
     several = len(sources) > 1
     progress = Progress(len(sources)) if several and sys.stderr.isatty() else None
     failures = 0
-    with TarjamaClient(args.server, timeout=args.timeout) as client:
+    with connect(args, timeout=args.timeout) as client:
         summarize = not args.no_summary and client.has_summarizer()
         length = pb.SummaryLength.Value(args.summary_length.upper())
 
@@ -160,7 +185,7 @@ def run_health(args: argparse.Namespace) -> int:
     deadline = started + args.wait
     answered = False  # the server has answered at least once
     silent_since: float | None = None  # when it last stopped answering (UNAVAILABLE)
-    with TarjamaClient(args.server) as client:
+    with connect(args) as client:
         while True:
             now = time.monotonic()
             try:
@@ -198,7 +223,7 @@ def run_health(args: argparse.Namespace) -> int:
 def run_segment(args: argparse.Namespace) -> int:
     text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
     if args.server:
-        with TarjamaClient(args.server) as client:
+        with connect(args) as client:
             response = client.segment(text, id="" if args.file == "-" else Path(args.file).name)
     else:
         response = segment_locally(text, "" if args.file == "-" else Path(args.file).name)
@@ -236,7 +261,7 @@ def segment_locally(text: str, id: str) -> pb.SegmentResponse:
 
 def run_summarize(args: argparse.Namespace) -> int:
     text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
-    with TarjamaClient(args.server) as client:
+    with connect(args) as client:
         response = client.summarize(text, length=pb.SummaryLength.Value(args.length.upper()))
     if args.format == "json":
         print(json.dumps(to_dict(response), ensure_ascii=False, indent=2))
@@ -246,7 +271,7 @@ def run_summarize(args: argparse.Namespace) -> int:
 
 
 def run_info(args: argparse.Namespace) -> int:
-    with TarjamaClient(args.server) as client:
+    with connect(args) as client:
         print(json.dumps(to_dict(client.info(timeout=10)), ensure_ascii=False, indent=2))
     return 0
 
@@ -260,7 +285,7 @@ def run_eval(args: argparse.Namespace) -> int:
         print("tarjama eval: error: give files in pairs: SOURCE REFERENCE [SOURCE REFERENCE ...]", file=sys.stderr)
         return 2
     pairs = [(Path(args.pairs[i]), Path(args.pairs[i + 1])) for i in range(0, len(args.pairs), 2)]
-    with TarjamaClient(args.server) as client:
+    with connect(args) as client:
         server = describe_server(client.info(timeout=10))
         try:
             scores = [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -33,19 +34,39 @@ class TarjamaClient:
     ...     print(response.paragraphs[0].translation)
     """
 
-    def __init__(self, server: str = DEFAULT_SERVER, *, timeout: float | None = None) -> None:
+    def __init__(
+        self,
+        server: str = DEFAULT_SERVER,
+        *,
+        timeout: float | None = None,
+        token: str | None = None,
+        tls: bool = False,
+        tls_ca: str | None = None,
+        tls_cert: str | None = None,
+        tls_key: str | None = None,
+    ) -> None:
+        """`token`: the bearer token a server with --auth-tokens-file wants. `tls`: encrypt, trusting
+        `tls_ca` (a PEM file) or the system's roots; `tls_cert` and `tls_key` for a server that asks
+        for client certificates (mTLS). Any of the `tls_*` files implies `tls`."""
         self.server = server
         self.timeout = timeout
-        self._channel = grpc.insecure_channel(
-            server,
-            options=[
-                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-                # Reconnect within a couple of seconds once a server (re)starts, not after minutes.
-                ("grpc.initial_reconnect_backoff_ms", 500),
-                ("grpc.max_reconnect_backoff_ms", 2000),
-            ],
-        )
+        self._metadata = (("authorization", f"Bearer {token}"),) if token else None
+        options = [
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            # Reconnect within a couple of seconds once a server (re)starts, not after minutes.
+            ("grpc.initial_reconnect_backoff_ms", 500),
+            ("grpc.max_reconnect_backoff_ms", 2000),
+        ]
+        if tls or tls_ca or tls_cert or tls_key:
+            if bool(tls_cert) != bool(tls_key):
+                raise ValueError("a client certificate needs both tls_cert and tls_key")
+            credentials = grpc.ssl_channel_credentials(
+                root_certificates=_read(tls_ca), private_key=_read(tls_key), certificate_chain=_read(tls_cert)
+            )
+            self._channel = grpc.secure_channel(server, credentials, options=options)
+        else:
+            self._channel = grpc.insecure_channel(server, options=options)
         self._stub = pb_grpc.TranslatorStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
 
@@ -118,7 +139,7 @@ class TarjamaClient:
 
     def _call(self, method: Any, request: Any, timeout: float | None) -> Any:
         try:
-            return method(request, timeout=timeout if timeout is not None else self.timeout)
+            return method(request, timeout=timeout if timeout is not None else self.timeout, metadata=self._metadata)
         except grpc.RpcError as exc:
             raise TarjamaError(exc.code(), exc.details() or "") from None
 
@@ -130,6 +151,10 @@ class TarjamaClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _read(path: str | None) -> bytes | None:
+    return Path(path).read_bytes() if path else None
 
 
 def to_dict(message: Any) -> dict[str, Any]:

@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from pathlib import Path
 from typing import TypeVar
 
 import grpc
@@ -29,12 +29,16 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from tarjama.v1 import tarjama_pb2 as pb
 
-from .engines.base import EngineInfo
-from .errors import ModelUnavailable
+from .access_log import AccessLog, JsonFormatter, TextFormatter
+from .auth import AuthInterceptor, TokenFile, TokenFileError
+from .connections import StreamLimit
+from .errors import ModelUnavailable, StartupError
+from .metrics import serve_metrics
 from .pipeline import TranslationPipeline
+from .runtime import Models, Runtime
 from .servicer import TranslatorServicer
 from .settings import Settings, build_parser, settings_from
-from .summary import Summarizer, load_summarizer
+from .summary import load_summarizer
 from .validation import add_translator_service
 
 log = logging.getLogger("tarjama.server")
@@ -45,77 +49,6 @@ PENDING_CALLS_LIMIT = 1_000_000
 # After the grace period, how long the engines may take to finish the batch they are running.
 ENGINE_STOP_S = 3.0
 T = TypeVar("T")
-
-
-@dataclass
-class Models:
-    """What startup loads: the translation pipeline and the summariser (None when turned off)."""
-
-    pipeline: TranslationPipeline
-    summarizer: Summarizer | None = None
-
-    def close(self, timeout: float) -> bool:
-        """Fail all queued work at once, then give the running batches `timeout` seconds in all.
-
-        Returns False when an engine is still mid-batch (it is then left alone, not released).
-        """
-        parts = [self.pipeline] + ([self.summarizer] if self.summarizer is not None else [])
-        for part in parts:
-            part.close(0)
-        deadline = time.monotonic() + timeout
-        return all([part.close(max(0.0, deadline - time.monotonic())) for part in parts])
-
-
-@dataclass
-class Runtime:
-    """What the servicer reads: the settings, the loaded models (None while loading), the state."""
-
-    settings: Settings
-    models: Models | None = None
-    shutting_down: bool = False
-    in_flight: int = 0  # RPCs being handled now; shutdown waits for them up to the grace period
-    _model_pbs: list[pb.ModelInfo] | None = None
-
-    @property
-    def pipeline(self) -> TranslationPipeline | None:
-        return self.models.pipeline if self.models else None
-
-    @property
-    def summarizer(self) -> Summarizer | None:
-        return self.models.summarizer if self.models else None
-
-    def model_pbs(self) -> list[pb.ModelInfo]:
-        """The loaded models as the API reports them: built once, read by every response."""
-        if self.models is None:
-            return []
-        if self._model_pbs is None:
-            self._model_pbs = self._build_model_pbs(self.models)
-        return self._model_pbs
-
-    @staticmethod
-    def _build_model_pbs(models: Models) -> list[pb.ModelInfo]:
-        infos = [models.pipeline.engine.info]
-        summarizer = models.summarizer
-        out = [_model_pb(info) for info in infos]
-        if summarizer is not None:
-            engine = getattr(summarizer, "engine", None)
-            if engine is not None:
-                out.append(_model_pb(engine.info))
-            else:
-                out.append(pb.ModelInfo(role="summary", id=summarizer.model, engine=summarizer.method, device="cpu"))
-        return out
-
-
-def _model_pb(info: EngineInfo) -> pb.ModelInfo:
-    return pb.ModelInfo(
-        role=info.role,
-        id=info.id,
-        revision=info.revision,
-        path=info.path,
-        engine=info.engine,
-        device=info.device,
-        compute_type=info.compute_type,
-    )
 
 
 def check_server_dependencies() -> None:
@@ -172,6 +105,17 @@ async def serve(
     load: Callable[[Settings], Models] = load_models,
 ) -> int:
     """Serve until SIGTERM/SIGINT (or until `stop` is set, for callers that own the signals)."""
+    tokens = TokenFile(settings.auth_tokens_file) if settings.auth_tokens_file else None
+    credentials = tls_credentials(settings)
+    runtime = Runtime(settings, auth=tokens is not None)
+    if settings.metrics_port:
+        labels = {"model": settings.translation_model, "engine": settings.engine}
+        runtime.observer, _ = serve_metrics(settings.host, settings.metrics_port, runtime.stats, labels)
+    # The access log is outermost, so it also records (and counts) the calls auth refuses.
+    interceptors: list[grpc.aio.ServerInterceptor] = [AccessLog(runtime.observer)]
+    if tokens is not None:
+        interceptors.append(AuthInterceptor(tokens))
+    interceptors.append(StreamLimit(settings.max_concurrent_streams))
     options = [
         ("grpc.max_receive_message_length", settings.max_message_bytes),
         ("grpc.max_send_message_length", max(settings.max_message_bytes, 64 * 1024 * 1024)),
@@ -180,9 +124,14 @@ async def serve(
         # all reach the servicer, whose queue limit answers an overload with RESOURCE_EXHAUSTED.
         ("grpc.server.max_pending_requests", PENDING_CALLS_LIMIT),
         ("grpc.server.max_pending_requests_hard_limit", PENDING_CALLS_LIMIT),
+        # Connections close after an age (calls in flight get the grace), so clients re-resolve and
+        # spread over replicas as they come and go. Keepalive enforcement stays grpc's: pings more
+        # often than every 5 minutes without calls are refused. Calls per connection are limited by
+        # connections.StreamLimit, which answers the excess explicitly.
+        ("grpc.max_connection_age_ms", int(settings.max_connection_age_s * 1000)),
+        ("grpc.max_connection_age_grace_ms", int(settings.max_connection_age_grace_s * 1000)),
     ]
-    server = grpc.aio.server(options=options)
-    runtime = Runtime(settings)
+    server = grpc.aio.server(options=options, interceptors=interceptors)
     health_servicer = health.aio.HealthServicer()
     for name in ("", SERVICE_NAME):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
@@ -195,17 +144,29 @@ async def serve(
         reflection.enable_server_reflection(names, server)
     address = f"{settings.host}:{settings.port}"
     try:
-        port = server.add_insecure_port(address)
+        port = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
     except RuntimeError as exc:
-        raise ModelUnavailable(f"cannot listen on {address}: {exc}") from None
+        raise StartupError(f"cannot listen on {address}: {exc}") from None
     await server.start()
-    log.info("listening on %s:%d (health NOT_SERVING while the models load)", settings.host, port)
+    warning = exposure_warning(settings.host, auth=tokens is not None)
+    if warning:
+        log.warning(warning)
+    log.info(
+        "listening on %s:%d (%s, %s; max connection age %gs; health NOT_SERVING while the models load)",
+        settings.host,
+        port,
+        ("mTLS" if settings.tls_client_ca else "TLS") if credentials else "plaintext",
+        f"auth: {len(tokens.names)} token names" if tokens else "no auth",
+        settings.max_connection_age_s,
+    )
     if on_listening:
         on_listening(port)
 
     if stop is None:
         stop = asyncio.Event()
         install_signal_handlers(stop)
+    if tokens is not None and hasattr(signal, "SIGHUP"):
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, tokens.reload)
 
     loading = in_daemon_thread(load, settings)
     waiting_for_stop = asyncio.ensure_future(stop.wait())
@@ -222,6 +183,8 @@ async def serve(
     except ModelUnavailable:
         await server.stop(0)
         raise
+    for batcher in runtime.batchers():
+        batcher.observer = runtime.observer
     # The models and libraries are loaded for good: keep them out of the cyclic collector, whose full
     # passes over them held the GIL (and so health checks) for up to 50 ms during large requests.
     gc.freeze()
@@ -254,6 +217,35 @@ async def drain(runtime: Runtime, health_servicer: health.aio.HealthServicer, gr
         await asyncio.sleep(0.05)
     if runtime.in_flight:
         log.warning("grace period over: failing %d requests still in flight", runtime.in_flight)
+
+
+def tls_credentials(settings: Settings) -> grpc.ServerCredentials | None:
+    """TLS (and mTLS with --tls-client-ca) from PEM files; None for plaintext."""
+    if not settings.tls_cert:
+        return None
+
+    def read(flag: str, path: str) -> bytes:
+        try:
+            return Path(path).read_bytes()
+        except OSError as exc:
+            raise StartupError(f"cannot read {flag} {path}: {exc.strerror or exc}") from None
+
+    pair = (read("--tls-key", settings.tls_key), read("--tls-cert", settings.tls_cert))
+    client_ca = read("--tls-client-ca", settings.tls_client_ca) if settings.tls_client_ca else None
+    return grpc.ssl_server_credentials([pair], root_certificates=client_ca, require_client_auth=client_ca is not None)
+
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+def exposure_warning(host: str, *, auth: bool) -> str | None:
+    """What to say when the port is reachable from other machines and nothing checks who calls."""
+    if auth or host in LOOPBACK or host.startswith("127."):
+        return None
+    return (
+        f"listening on {host} without --auth-tokens-file: anyone who can reach this port can use the server "
+        "and read what it translates; give it tokens, or listen on 127.0.0.1"
+    )
 
 
 def install_signal_handlers(stop: asyncio.Event) -> None:
@@ -319,15 +311,13 @@ def run_with(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"tarjama serve: error: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if settings.log_format == "json" else TextFormatter())
+    logging.basicConfig(level=settings.log_level.upper(), handlers=[handler])
     try:
         check_server_dependencies()
         code = asyncio.run(serve(settings))
-    except ModelUnavailable as exc:
+    except (StartupError, TokenFileError) as exc:
         print(f"tarjama serve: error: {exc}", file=sys.stderr)
         code = 1
     exit_now(code)

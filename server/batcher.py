@@ -36,7 +36,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from .errors import Cancelled, DeadlineExceeded, EngineFailure, Overloaded, ShuttingDown
+from .errors import Cancelled, DeadlineExceeded, EngineFailure, Overloaded, ShuttingDown, private_traceback
+from .stats import Observer
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +109,7 @@ class _Job(Generic[P, R]):
     done_items: int = 0
     queued_tokens: int = 0  # of the items not yet sent to the engine
     cancelled: bool = False
+    first_batch_at: float | None = None  # when its first item went to the engine
 
     @property
     def waiting(self) -> bool:
@@ -140,6 +142,12 @@ class Ticket(Generic[R]):
     def cancel(self) -> None:
         self._batcher._cancel(self._job)
 
+    @property
+    def queue_s(self) -> float:
+        """How long the request waited before its first item went to the engine."""
+        started = self._job.first_batch_at
+        return 0.0 if started is None else max(0.0, started - self._job.enqueued)
+
 
 class Batcher(Generic[P, R]):
     """Forms batches from the items of all in-flight requests and runs up to `workers` of them at once."""
@@ -156,6 +164,8 @@ class Batcher(Generic[P, R]):
             raise ValueError("a batcher needs at least one worker")
         self._run_batch = run_batch
         self.workers = workers
+        self.role = name.removesuffix("-batcher")
+        self.observer: Observer = Observer()  # metrics: batch sizes and times, queue waits
         self._split_on = split_on
         self.limits = limits
         self.name = name
@@ -430,6 +440,12 @@ class Batcher(Generic[P, R]):
             self._oldest_enqueue = None
         elif picked:
             self._oldest_enqueue = time.monotonic()
+        started = time.monotonic()
+        for job, _ in picked:
+            if job.first_batch_at is None:
+                job.first_batch_at = started
+        if picked:
+            self.observer.queued(self.role, [started - job.enqueued for job, _ in picked])
         served = frozenset(job.seq for job, _ in picked)
         self._expected_requests = max(self._peak_live, len(served))
         self._peak_live = len(self._jobs)
@@ -467,7 +483,9 @@ class Batcher(Generic[P, R]):
             if len(payloads) < 2 or not self._split_on(exc):
                 raise
             half = len(payloads) // 2
-            log.warning("%s: a batch of %d failed (%s); retrying it in halves", self.name, len(payloads), exc)
+            log.warning(
+                "%s: a batch of %d failed (%s); retrying it in halves", self.name, len(payloads), type(exc).__name__
+            )
             return self._run_split(payloads[:half]) + self._run_split(payloads[half:])
         if len(results) != len(payloads):
             raise RuntimeError(f"engine returned {len(results)} results for {len(payloads)} items")
@@ -497,13 +515,14 @@ class Batcher(Generic[P, R]):
         try:
             results = self._run_split(payloads)
         except Exception as exc:  # a failing batch fails its own requests, not the server
-            log.exception("%s: a batch of %d items failed", self.name, len(payloads))
+            log.error("%s: a batch of %d items failed: %s", self.name, len(payloads), private_traceback(exc))
             with self._cond:
                 self._finished(batch_id)
                 for job in {id(j): j for j, _ in batch}.values():
                     self._drop(job, EngineFailure(str(exc)))
             return
         finished = time.monotonic()
+        self.observer.batch(self.role, len(batch), finished - started)
         with self._cond:
             self._measure(len(batch), sum(costs), finished - started)
             self.stats.batches += 1

@@ -6,6 +6,8 @@ it is logged with its traceback and the client gets INTERNAL without internals.
 
 from __future__ import annotations
 
+import traceback
+
 import grpc
 
 
@@ -60,7 +62,11 @@ class EngineFailure(TarjamaError):
         return "translation failed on the server; the error is in its log"
 
 
-class ModelUnavailable(Exception):
+class StartupError(Exception):
+    """The server cannot start as configured (a port, a certificate); the message is one line for the user."""
+
+
+class ModelUnavailable(StartupError):
     """A model cannot be found, fetched or loaded at startup. The message is one line for the user."""
 
 
@@ -69,3 +75,11 @@ def status_for(exc: BaseException) -> tuple[grpc.StatusCode, str]:
     if isinstance(exc, TarjamaError):
         return exc.code, str(exc)
     return grpc.StatusCode.INTERNAL, "internal error; see the server log"
+
+
+def private_traceback(exc: BaseException) -> str:
+    """An exception's type and where it was raised, without its message: a message can quote the
+    article (a KeyError on a word, a ValueError on a sentence), and logs must never hold it."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = "".join(f"\n  {frame.filename}:{frame.lineno} in {frame.name}" for frame in frames)
+    return f"{type(exc).__module__}.{type(exc).__qualname__}{where}"

@@ -14,11 +14,12 @@ import logging
 import math
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .batcher import Batcher, BatchLimits
 from .cache import LRUCache
 from .engines.base import Engine, Hypothesis, SourceItem, is_out_of_memory
+from .flags import Flag
 from .quality import quality_flags
 from .segmentation import has_arabic, split_long, split_sentences, word_spans
 from .settings import Settings
@@ -27,13 +28,6 @@ from .text_work import text_work
 
 log = logging.getLogger(__name__)
 
-# Flags a sentence can carry; the names are the proto's Sentence.Flag values.
-SPLIT = "SPLIT"
-OUTPUT_CAPPED = "OUTPUT_CAPPED"
-PASSTHROUGH = "PASSTHROUGH"
-PROTECTED_RESTORED = "PROTECTED_RESTORED"
-PLACEHOLDER_LOST = "PLACEHOLDER_LOST"
-TERM_LOST = "TERM_LOST"
 # A request this small is planned and checked in place: with linear patterns that is well under a
 # millisecond, less than the hop to a worker thread. Anything larger, or with a real glossary to
 # compile, is done on a worker thread so the event loop keeps answering other clients and health.
@@ -57,7 +51,7 @@ class TranslatedSentence:
     translation: str
     start: int
     end: int
-    flags: tuple[str, ...]
+    flags: tuple[Flag, ...]
     confidence: float
     source_tokens: int
 
@@ -88,6 +82,7 @@ class TranslatedDocument:
     source_tokens: int
     output_tokens: int  # written by the model for this request (cached segments not counted)
     cached: int
+    queue_ms: float = 0.0  # waited before its first sentence went to the engine
 
     def flag_counts(self) -> dict[str, int]:
         return dict(collections.Counter(f for p in self.paragraphs for s in p.sentences for f in s.flags))
@@ -150,6 +145,7 @@ class TranslationPipeline:
         self.cache: LRUCache[SourceItem, Hypothesis] = LRUCache(settings.cache_size)
         self.requests = 0
         self.output_tokens = 0
+        self.flag_counts: collections.Counter[str] = collections.Counter()  # sentences by flag, all requests
         self._closed = False
 
     def output_cap(self, source_tokens: int) -> int:
@@ -215,7 +211,8 @@ class TranslationPipeline:
         except asyncio.CancelledError:
             ticket.cancel()  # the client went away: its queued segments never reach the model
             raise
-        return await text_work(small, self._finish, document, work, translated, started)
+        result = await text_work(small, self._finish, document, work, translated, started)
+        return replace(result, queue_ms=ticket.queue_s * 1000)
 
     def _prepare(self, document: Document) -> _Work:
         plan = self.plan(document)
@@ -234,6 +231,7 @@ class TranslationPipeline:
         self.output_tokens += output_tokens
         plan = work.plan
         paragraphs, terms = assemble(document, plan, [h for h in hypotheses if h is not None])
+        self.flag_counts.update(f for p in paragraphs for s in p.sentences for f in s.flags)
         return TranslatedDocument(
             id=document.id,
             paragraphs=paragraphs,
@@ -280,23 +278,23 @@ def assemble(
             if sentence.prepared is None:
                 translated.append(
                     TranslatedSentence(
-                        sentence.source, sentence.source, sentence.start, sentence.end, (PASSTHROUGH,), 1.0, 0
+                        sentence.source, sentence.source, sentence.start, sentence.end, (Flag.PASSTHROUGH,), 1.0, 0
                     )
                 )
                 continue
             pieces = parts[(pi, si)]
             flags = []
             if len(pieces) > 1:
-                flags.append(SPLIT)
+                flags.append(Flag.SPLIT)
             if any(h.capped for _, h in pieces):
-                flags.append(OUTPUT_CAPPED)
+                flags.append(Flag.OUTPUT_CAPPED)
             result = restore(" ".join(h.text for _, h in pieces if h.text), sentence.prepared.keeps)
             if result.restored:
-                flags.append(PROTECTED_RESTORED)
+                flags.append(Flag.PROTECTED_RESTORED)
             if any(k.term is None for k in result.lost):
-                flags.append(PLACEHOLDER_LOST)
+                flags.append(Flag.PLACEHOLDER_LOST)
             if any(k.term is not None for k in result.lost):
-                flags.append(TERM_LOST)
+                flags.append(Flag.TERM_LOST)
             for keep in sentence.prepared.keeps:
                 if keep.term is not None:
                     occurrences[keep.term] += 1

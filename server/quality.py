@@ -7,12 +7,8 @@ from __future__ import annotations
 
 import re
 
+from .flags import Flag
 from .segmentation import has_arabic
-
-REPETITION = "REPETITION"
-LENGTH_RATIO = "LENGTH_RATIO"
-UNTRANSLATED_ARABIC = "UNTRANSLATED_ARABIC"
-EMPTY = "EMPTY"
 
 # English pieces per Arabic piece for opus-mt-ar-en lies around 0.8-1.6 on news; far outside it,
 # something was dropped or invented.
@@ -50,15 +46,15 @@ def has_odd_length(source_tokens: int, output_tokens: int) -> bool:
     return ratio < MIN_RATIO or ratio > MAX_RATIO
 
 
-def quality_flags(translation: str, source_tokens: int, output_tokens: int) -> list[str]:
+def quality_flags(translation: str, source_tokens: int, output_tokens: int) -> list[Flag]:
     """The quality flags of one translated sentence (its source and output measured in model pieces)."""
     if not translation.strip():
-        return [EMPTY]
+        return [Flag.EMPTY]
     flags = []
     if has_repetition(translation):
-        flags.append(REPETITION)
+        flags.append(Flag.REPETITION)
     if has_odd_length(source_tokens, output_tokens):
-        flags.append(LENGTH_RATIO)
+        flags.append(Flag.LENGTH_RATIO)
     if has_arabic(translation):
-        flags.append(UNTRANSLATED_ARABIC)
+        flags.append(Flag.UNTRANSLATED_ARABIC)
     return flags

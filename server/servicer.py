@@ -6,7 +6,7 @@ import collections
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 import grpc
 
@@ -14,18 +14,21 @@ from tarjama import __version__
 from tarjama.v1 import tarjama_pb2 as pb
 from tarjama.v1 import tarjama_pb2_grpc as pb_grpc
 
-from .errors import FeatureUnavailable, NotReady, ShuttingDown, status_for
+from . import auth
+from .access_log import note
+from .engines.base import EngineInfo
+from .errors import FeatureUnavailable, NotReady, ShuttingDown, private_traceback, status_for
+from .flags import Flag
 from .pipeline import Document, Plan, TranslatedDocument, is_small
+from .runtime import Runtime
 from .settings import Settings
 from .summary import SourceSentence, Summarizer, Summary, sentences_of
 from .text_work import off_loop, text_work
 from .validation import document_from_request, parsed, summary_length
 
-if TYPE_CHECKING:
-    from .app import Runtime
-
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+FLAG_PB = {flag: pb.Sentence.Flag.Value(flag.value) for flag in Flag}
 # A request up to this size is checked on the event loop (well under a millisecond); a larger one on a
 # worker thread, so that no client's text holds up the others or the health checks.
 INLINE_CHECK_BYTES = 16 * 1024
@@ -37,9 +40,50 @@ async def checked_document(
     return await text_work(request.ByteSize() <= INLINE_CHECK_BYTES, document_from_request, request, settings)
 
 
+def note_document(document: Document) -> None:
+    """The access line's share of a request: its id and sizes (never its text)."""
+    note(
+        document_id=document.id,
+        paragraphs=len(document.paragraphs),
+        characters=sum(len(p) for p in document.paragraphs),
+    )
+
+
 def english_sentences(result: TranslatedDocument) -> list[SourceSentence]:
     """The translation's sentences with their paragraph, for the summariser."""
     return [SourceSentence(p.index, s.translation) for p in result.paragraphs for s in p.sentences if s.translation]
+
+
+def model_pb(info: EngineInfo) -> pb.ModelInfo:
+    return pb.ModelInfo(
+        role=info.role,
+        id=info.id,
+        revision=info.revision,
+        path=info.path,
+        engine=info.engine,
+        device=info.device,
+        compute_type=info.compute_type,
+    )
+
+
+def model_pbs(runtime: Runtime) -> list[pb.ModelInfo]:
+    """The loaded models as the API reports them: the translation model first."""
+    models = runtime.models
+    if models is None:
+        return []
+    out = [model_pb(models.pipeline.engine.info)]
+    summarizer = models.summarizer
+    if summarizer is not None:
+        engine = getattr(summarizer, "engine", None)
+        if engine is not None:
+            out.append(model_pb(engine.info))
+        else:
+            out.append(pb.ModelInfo(role="summary", id=summarizer.model, engine=summarizer.method, device="cpu"))
+    return out
+
+
+def _fields(message: pb.ModelInfo) -> dict[str, str]:
+    return {field.name: value for field, value in message.ListFields()}
 
 
 def decoding_pb(settings: Settings) -> pb.DecodingSettings:
@@ -66,7 +110,12 @@ def summary_pb(summary: Summary | None) -> pb.Summary | None:
 
 
 def response_pb(
-    result: TranslatedDocument, runtime: Runtime, total_ms: float, summary: Summary | None, summarize_ms: float
+    result: TranslatedDocument,
+    model: pb.ModelInfo,
+    settings: Settings,
+    total_ms: float,
+    summary: Summary | None,
+    summarize_ms: float,
 ) -> pb.TranslateResponse:
     return pb.TranslateResponse(
         id=result.id,
@@ -81,7 +130,7 @@ def response_pb(
                         translation=s.translation,
                         source_start=s.start,
                         source_end=s.end,
-                        flags=[pb.Sentence.Flag.Value(f) for f in s.flags],
+                        flags=[FLAG_PB[f] for f in s.flags],
                         confidence=s.confidence,
                         source_tokens=s.source_tokens,
                     )
@@ -91,8 +140,8 @@ def response_pb(
             for p in result.paragraphs
         ],
         info=pb.ResponseInfo(
-            model=runtime.model_pbs()[0],
-            decoding=decoding_pb(runtime.settings),
+            model=model,
+            decoding=decoding_pb(settings),
             timings=pb.Timings(total_ms=total_ms, translate_ms=result.translate_ms, summarize_ms=summarize_ms),
             sentences=result.segments,
             source_tokens=result.source_tokens,
@@ -118,14 +167,14 @@ def segment_pb(document: Document, plan: Plan) -> pb.SegmentResponse:
     for pi, source in enumerate(document.paragraphs):
         sentences = []
         for si, s in enumerate(plan.sentences[pi]):
-            flags = ["PASSTHROUGH"] if s.prepared is None else (["SPLIT"] if parts[(pi, si)] > 1 else [])
+            flags = [Flag.PASSTHROUGH] if s.prepared is None else ([Flag.SPLIT] if parts[(pi, si)] > 1 else [])
             sentences.append(
                 pb.Sentence(
                     source=s.source,
                     source_start=s.start,
                     source_end=s.end,
                     source_tokens=tokens[(pi, si)],
-                    flags=[pb.Sentence.Flag.Value(f) for f in flags],
+                    flags=[FLAG_PB[f] for f in flags],
                 )
             )
         paragraphs.append(pb.Paragraph(index=pi, source=source, sentences=sentences))
@@ -137,6 +186,18 @@ class TranslatorServicer(pb_grpc.TranslatorServicer):
 
     def __init__(self, runtime: Runtime) -> None:
         self._runtime = runtime
+        self._model_pbs: list[pb.ModelInfo] | None = None
+        self._public_model_pbs: list[pb.ModelInfo] = []
+
+    def _models(self) -> list[pb.ModelInfo]:
+        """Built once the models are loaded, then read by every response. Where the weights live on
+        the server (`path`) is shown only to a caller who presented a token."""
+        if self._model_pbs is None and self._runtime.models is not None:
+            self._model_pbs = model_pbs(self._runtime)
+            self._public_model_pbs = [pb.ModelInfo(**{**_fields(m), "path": ""}) for m in self._model_pbs]
+        if self._runtime.auth and auth.caller.get():
+            return self._model_pbs or []
+        return self._public_model_pbs
 
     async def Translate(self, request: pb.TranslateRequest, context: grpc.aio.ServicerContext) -> pb.TranslateResponse:
         return await self._answer(context, lambda: self._translate(request, context))
@@ -149,7 +210,7 @@ class TranslatorServicer(pb_grpc.TranslatorServicer):
         settings = self._runtime.settings
         return pb.GetInfoResponse(
             server_version=__version__,
-            models=self._runtime.model_pbs(),
+            models=self._models(),
             decoding=decoding_pb(settings),
             limits=pb.Limits(
                 max_characters=settings.max_characters,
@@ -178,24 +239,21 @@ class TranslatorServicer(pb_grpc.TranslatorServicer):
         )
 
     def _stats(self) -> pb.ServerStats:
-        pipeline = self._runtime.pipeline
-        if pipeline is None:
-            return pb.ServerStats()
-        batches = pipeline.batcher.stats
+        s = self._runtime.stats()  # the same snapshot the metrics exporter reads
         return pb.ServerStats(
-            requests=pipeline.requests,
-            batches=batches.batches,
-            batched_sentences=batches.items,
-            batch_sizes=dict(batches.size_histogram),
-            source_tokens=batches.real_tokens,
-            padded_source_tokens=batches.padded_tokens,
-            output_tokens=pipeline.output_tokens,
-            cache_hits=pipeline.cache.hits,
-            cache_misses=pipeline.cache.misses,
-            queued_tokens=pipeline.batcher.queued_tokens,
-            overloaded=batches.overloaded,
-            shed=batches.shed,
-            delivered_sentences=batches.delivered,
+            requests=s.requests,
+            batches=s.batches,
+            batched_sentences=s.batched_sentences,
+            batch_sizes=s.batch_sizes,
+            source_tokens=s.source_tokens,
+            padded_source_tokens=s.padded_source_tokens,
+            output_tokens=s.output_tokens,
+            cache_hits=s.cache_hits,
+            cache_misses=s.cache_misses,
+            queued_tokens=s.queued_tokens,
+            overloaded=s.overloaded,
+            shed=s.shed,
+            delivered_sentences=s.delivered_sentences,
         )
 
     async def Segment(self, request: pb.SegmentRequest, context: grpc.aio.ServicerContext) -> pb.SegmentResponse:
@@ -203,12 +261,14 @@ class TranslatorServicer(pb_grpc.TranslatorServicer):
 
     async def _segment(self, request: pb.SegmentRequest) -> pb.SegmentResponse:
         document = await checked_document(parsed(request), self._runtime.settings)
+        note_document(document)
         pipeline = self._ready_pipeline()
         return await off_loop(lambda: segment_pb(document, pipeline.plan(document)))  # one hop for both
 
     async def _translate(self, request: pb.TranslateRequest, context: grpc.aio.ServicerContext) -> pb.TranslateResponse:
         started = time.perf_counter()
         document = await checked_document(parsed(request), self._runtime.settings)
+        note_document(document)
         small = is_small(document)
         length, count = summary_length(request.options) if request.summarize else ("MEDIUM", 0)
         pipeline = self._ready_pipeline()
@@ -216,14 +276,17 @@ class TranslatorServicer(pb_grpc.TranslatorServicer):
         remaining = context.time_remaining()
         deadline = time.monotonic() + remaining if remaining is not None else None
         result = await pipeline.translate(document, deadline)
+        note(tokens_in=result.source_tokens, tokens_out=result.output_tokens, queue_ms=round(result.queue_ms, 1))
         summary, summarize_ms = None, 0.0
         if summarizer is not None:
             summarize_started = time.perf_counter()
             english = await text_work(small, english_sentences, result)
             summary = await summarizer.summarize(english, length, count, deadline)
             summarize_ms = (time.perf_counter() - summarize_started) * 1000
+            self._runtime.observer.summary(summarize_ms / 1000)
         total_ms = (time.perf_counter() - started) * 1000
-        return await text_work(small, response_pb, result, self._runtime, total_ms, summary, summarize_ms)
+        model, settings = self._models()[0], self._runtime.settings
+        return await text_work(small, response_pb, result, model, settings, total_ms, summary, summarize_ms)
 
     async def Summarize(self, request: pb.SummarizeRequest, context: grpc.aio.ServicerContext) -> pb.SummarizeResponse:
         return await self._answer(context, lambda: self._summarize(request, context))
@@ -231,6 +294,7 @@ class TranslatorServicer(pb_grpc.TranslatorServicer):
     async def _summarize(self, request: pb.SummarizeRequest, context: grpc.aio.ServicerContext) -> pb.SummarizeResponse:
         started = time.perf_counter()
         document = await checked_document(parsed(request), self._runtime.settings)
+        note_document(document)
         length, count = summary_length(request)
         self._ready_pipeline()
         summarizer = self._summarizer()
@@ -239,6 +303,7 @@ class TranslatorServicer(pb_grpc.TranslatorServicer):
         sentences = await text_work(is_small(document), sentences_of, document.paragraphs)
         summary = await summarizer.summarize(sentences, length, count, deadline)
         elapsed = (time.perf_counter() - started) * 1000
+        self._runtime.observer.summary(elapsed / 1000)
         return pb.SummarizeResponse(
             id=document.id, summary=summary_pb(summary), timings=pb.Timings(total_ms=elapsed, summarize_ms=elapsed)
         )
@@ -260,7 +325,7 @@ class TranslatorServicer(pb_grpc.TranslatorServicer):
         except Exception as exc:
             code, message = status_for(exc)
             if code == grpc.StatusCode.INTERNAL:
-                log.error("request failed", exc_info=exc)
+                log.error("request failed: %s", private_traceback(exc))
             await context.abort(code, message)
             raise  # unreachable: abort raises
         finally:

@@ -18,6 +18,7 @@ DEFAULT_TRANSLATION_MODEL = "Helsinki-NLP/opus-mt-ar-en"
 DEFAULT_SUMMARY_MODEL = "sshleifer/distilbart-cnn-12-6"
 ENGINES = tuple(ENGINE_MODULES)
 DEVICES = ("auto", "cpu", "cuda")
+LOG_FORMATS = ("text", "json")
 COMPUTE_TYPES = ("auto", "int8", "int8_float32", "int8_float16", "int8_bfloat16", "float16", "bfloat16", "float32")
 
 
@@ -66,6 +67,17 @@ class Settings:
     device_index: str = "0"  # CUDA devices to use, e.g. "0,1"
     grace_period_s: float = 30.0
     log_level: str = "info"
+    log_format: str = "text"
+    # Who may call, and encryption (see auth.py and app.py).
+    auth_tokens_file: str = ""
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_client_ca: str = ""
+    metrics_port: int = 0  # 0: no metrics endpoint
+    # Connections: closed after this age (with a grace for calls in flight), so balancers rebalance.
+    max_connection_age_s: float = 300.0
+    max_connection_age_grace_s: float = 30.0
+    max_concurrent_streams: int = 1000  # per connection
 
     def resolved_threads(self) -> int:
         if self.threads > 0:
@@ -113,6 +125,18 @@ class Settings:
             problems.append("--max-segment-tokens must be at most 500 (opus-mt reads 512 positions)")
         if not 0 <= self.port <= 65535:
             problems.append("--port must be between 0 and 65535")
+        if not 0 <= self.metrics_port <= 65535 or (self.metrics_port and self.metrics_port == self.port):
+            problems.append("--metrics-port must be between 1 and 65535 and not --port (0 turns metrics off)")
+        if self.log_format not in LOG_FORMATS:
+            problems.append(f"--log-format must be one of {', '.join(LOG_FORMATS)}")
+        if bool(self.tls_cert) != bool(self.tls_key):
+            problems.append("--tls-cert and --tls-key go together")
+        if self.tls_client_ca and not self.tls_cert:
+            problems.append("--tls-client-ca needs --tls-cert and --tls-key (mTLS is TLS with client certificates)")
+        if self.max_connection_age_s <= 0 or self.max_connection_age_grace_s < 0:
+            problems.append("--max-connection-age-s must be positive and --max-connection-age-grace-s not negative")
+        if self.max_concurrent_streams < 1:
+            problems.append("--max-concurrent-streams must be at least 1")
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -151,6 +175,15 @@ _HELP = {
     "device_index": "CUDA devices to run on, comma-separated (e.g. 0,1)",
     "grace_period_s": "on SIGTERM, how long in-flight requests may take to finish",
     "log_level": "debug, info, warning or error",
+    "log_format": "text, or json (one object per line); never holds article text at info or above",
+    "auth_tokens_file": "file of name:token lines; callers send 'authorization: Bearer <token>' (SIGHUP re-reads it)",
+    "tls_cert": "PEM certificate chain: serve TLS (with --tls-key)",
+    "tls_key": "PEM private key of --tls-cert",
+    "tls_client_ca": "PEM CA: require client certificates it signed (mTLS)",
+    "metrics_port": "serve Prometheus metrics on http://HOST:PORT/metrics (0: off)",
+    "max_connection_age_s": "close connections after this many seconds, so clients re-resolve and rebalance",
+    "max_connection_age_grace_s": "how long calls in flight may finish on a connection being closed for age",
+    "max_concurrent_streams": "most calls in flight on one connection; beyond it RESOURCE_EXHAUSTED",
 }
 
 

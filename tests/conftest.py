@@ -98,9 +98,20 @@ class InProcessServer:
         return self.exit_code
 
 
-def wait_serving(address: str, timeout: float, failed: Callable[[], object] = lambda: None) -> None:
+def free_port() -> int:
+    """A loopback port nobody listens on now (for servers, such as the metrics exporter, that need one)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_serving(
+    address: str, timeout: float, failed: Callable[[], object] = lambda: None, **client_options: object
+) -> None:
     deadline = time.monotonic() + timeout
-    with TarjamaClient(address) as client:
+    with TarjamaClient(address, **client_options) as client:  # type: ignore[arg-type]
         while time.monotonic() < deadline:
             if failed():
                 raise AssertionError(f"server failed to start: {failed()}")
@@ -157,9 +168,13 @@ class ServerProcess:
             time.sleep(0.05)
         raise AssertionError(f"server did not listen in {timeout}s:\n{self.log()}")
 
-    def wait_serving(self, timeout: float = 120) -> str:
+    def wait_serving(
+        self, timeout: float = 120, client_options: dict[str, object] | None = None, address: str | None = None
+    ) -> str:
+        """Wait for SERVING, asking through `client_options` (TLS, a token) at `address` if given."""
         self.wait_listening()
-        wait_serving(self.address, timeout, lambda: self.proc.poll() is not None and self.log())
+        failed = lambda: self.proc.poll() is not None and self.log()  # noqa: E731
+        wait_serving(address or self.address, timeout, failed, **(client_options or {}))
         return self.address
 
     def stop(self, timeout: float = 30) -> int:

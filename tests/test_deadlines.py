@@ -10,8 +10,8 @@ import pytest
 from test_pipeline import FakeEngine
 
 from tarjama.client import TarjamaClient, TarjamaError
-from tarjama.server.app import Models
 from tarjama.server.pipeline import TranslationPipeline
+from tarjama.server.runtime import Models
 from tarjama.v1 import tarjama_pb2 as pb
 
 from conftest import InProcessServer

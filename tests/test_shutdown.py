@@ -203,8 +203,8 @@ def test_closing_twice_releases_each_engine_once() -> None:
     # already ended by the first call, the second must not release the engine again.
     from test_pipeline import FakeEngine
 
-    from tarjama.server.app import Models
     from tarjama.server.pipeline import TranslationPipeline
+    from tarjama.server.runtime import Models
     from tarjama.server.settings import Settings
 
     class CountingEngine(FakeEngine):

@@ -1,0 +1,143 @@
+"""One access line per RPC, and the RPC counters: an interceptor around every handler.
+
+A line holds the time, method, status, document id, the caller's token name, paragraphs,
+characters, tokens in and out, and the queue and total milliseconds. **Never the article text or the
+translation**, at any level: a test sends a distinctive word and looks for it in the log. Health
+checks are logged at debug level (probes call every few seconds); everything else at info.
+`--log-format json` writes each log record, access lines included, as one JSON object.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+
+from . import auth
+from .stats import Observer
+
+log = logging.getLogger("tarjama.access")
+
+# What the servicer tells the access line about the current call (ids and sizes, never text).
+_record: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("tarjama_access", default=None)
+FIELDS = ("document_id", "paragraphs", "characters", "tokens_in", "tokens_out", "queue_ms")
+
+
+def note(**fields: Any) -> None:
+    """Add sizes and ids to the current call's access line (a no-op outside a call)."""
+    record = _record.get()
+    if record is not None:
+        record.update(fields)
+
+
+class AccessLog(grpc.aio.ServerInterceptor):
+    """Times each RPC, takes its status, logs one line and tells the observer."""
+
+    def __init__(self, observer: Observer) -> None:
+        self.observer = observer
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
+        if handler is None:
+            return handler
+        method = details.method
+        observer = self.observer
+        streaming = bool(handler.unary_stream or handler.stream_stream)
+
+        def finish(
+            record: dict[str, Any], context: grpc.aio.ServicerContext, started: float, error: BaseException | None
+        ) -> None:
+            if isinstance(error, asyncio.CancelledError):
+                code = "CANCELLED"
+            else:
+                status = context.code()
+                code = status.name if isinstance(status, grpc.StatusCode) else ("UNKNOWN" if error else "OK")
+            seconds = time.perf_counter() - started
+            name = auth.caller.get()
+            observer.request(method, code, name, seconds)
+            level = logging.DEBUG if method.startswith(auth.OPEN_SERVICES) else logging.INFO
+            if log.isEnabledFor(level):
+                line = {
+                    "method": method,
+                    "status": code,
+                    "caller": name,
+                    **record,
+                    "total_ms": round(seconds * 1000, 1),
+                }
+                log.log(level, "%s %s", method, code, extra={"access": line})
+
+        def wrap(behavior: Callable) -> Callable:  # type: ignore[type-arg]
+            if streaming:
+
+                async def stream(request, context):  # noqa: ANN001, ANN202
+                    record: dict[str, Any] = {}
+                    _record.set(record)
+                    started, error = time.perf_counter(), None
+                    try:
+                        async for response in behavior(request, context):
+                            yield response
+                    except BaseException as exc:
+                        error = exc
+                        raise
+                    finally:
+                        finish(record, context, started, error)
+
+                return stream
+
+            async def unary(request, context):  # noqa: ANN001, ANN202
+                record: dict[str, Any] = {}
+                _record.set(record)
+                started, error = time.perf_counter(), None
+                try:
+                    return await behavior(request, context)
+                except BaseException as exc:
+                    error = exc
+                    raise
+                finally:
+                    finish(record, context, started, error)
+
+            return unary
+
+        return auth._replace_behavior(handler, wrap)
+
+
+class JsonFormatter(logging.Formatter):
+    """Each record as one JSON object: time, level, logger, message, and an access line's fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        access = getattr(record, "access", None)
+        if access:
+            out.update(access)
+        if record.exc_info:
+            out["exception"] = self.formatException(record.exc_info)
+        return json.dumps(out, ensure_ascii=False)
+
+
+class TextFormatter(logging.Formatter):
+    """The usual line; an access line's fields follow as key=value."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        access = getattr(record, "access", None)
+        if access:
+            line += " " + " ".join(f"{k}={v}" for k, v in access.items() if k not in ("method", "status"))
+        return line

@@ -1,0 +1,183 @@
+"""Who may call: bearer tokens from a file, checked before any work, reloaded on SIGHUP.
+
+`--auth-tokens-file FILE` holds one `name:token` per line (`#` starts a comment). A caller sends
+`authorization: Bearer <token>`; a missing or unknown token gets UNAUTHENTICATED before the request
+is even looked at. Tokens are compared in constant time, each against every entry. The *name* of the
+caller's token (never the token) is what the access log and the metrics see. grpc.health.v1 stays
+open, so Kubernetes probes need no token; reflection needs one like everything else.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import hmac
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import grpc
+
+log = logging.getLogger(__name__)
+
+OPEN_SERVICES = ("/grpc.health.v1.Health/",)
+# The token name of the current call ("" when auth is off), for the access log and metrics.
+caller: contextvars.ContextVar[str] = contextvars.ContextVar("tarjama_caller", default="")
+
+
+class TokenFileError(ValueError):
+    """The tokens file cannot be used; the message names the file and the line."""
+
+
+def parse_tokens(text: str, source: str) -> dict[str, bytes]:
+    """`name:token` lines → {name: token}; comments and blank lines skipped; every problem named."""
+    tokens: dict[str, bytes] = {}
+    seen: set[bytes] = set()
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        name, sep, token = (part.strip() for part in line.partition(":"))
+        if not sep or not name or not token:
+            raise TokenFileError(f"{source}:{number}: expected name:token")
+        if name in tokens:
+            raise TokenFileError(f"{source}:{number}: the name {name!r} is used twice")
+        if token.encode() in seen:
+            raise TokenFileError(f"{source}:{number}: this token is given to two names")
+        if len(token) < 16:
+            raise TokenFileError(f"{source}:{number}: the token of {name!r} is shorter than 16 characters")
+        tokens[name] = token.encode()
+        seen.add(token.encode())
+    if not tokens:
+        raise TokenFileError(f"{source}: no tokens (one name:token per line)")
+    return tokens
+
+
+class TokenFile:
+    """The tokens of `--auth-tokens-file`; `reload()` swaps them atomically, or keeps the old on error."""
+
+    def __init__(self, path: str) -> None:
+        self.path = Path(path)
+        self._tokens = self._read()
+
+    def _read(self) -> dict[str, bytes]:
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise TokenFileError(f"cannot read --auth-tokens-file {self.path}: {exc.strerror or exc}") from None
+        return parse_tokens(text, str(self.path))
+
+    def reload(self) -> bool:
+        """Re-read the file (on SIGHUP). A broken file is logged and the tokens in use are kept."""
+        try:
+            tokens = self._read()
+        except TokenFileError as exc:
+            log.error("auth tokens not reloaded, the previous ones stay in force: %s", exc)
+            return False
+        self._tokens = tokens  # one assignment: a call sees the old set or the new one, never a mix
+        log.info("auth tokens reloaded from %s: %d names", self.path, len(tokens))
+        return True
+
+    @property
+    def names(self) -> list[str]:
+        return sorted(self._tokens)
+
+    def name_for(self, presented: str | None) -> str | None:
+        """The name whose token is `presented`, comparing with every entry in constant time."""
+        if not presented:
+            return None
+        candidate = presented.encode()
+        found = None
+        for name, token in self._tokens.items():
+            if hmac.compare_digest(candidate, token):
+                found = name
+        return found
+
+
+def bearer_token(metadata: tuple | None) -> str | None:  # type: ignore[type-arg]
+    for key, value in metadata or ():
+        if key == "authorization" and isinstance(value, str) and value[:7].lower() == "bearer ":
+            return value[7:].strip()
+    return None
+
+
+def _replace_behavior(handler: grpc.RpcMethodHandler, wrap: Callable) -> grpc.RpcMethodHandler:  # type: ignore[type-arg]
+    """The same handler (kind, serializers) with its behaviour wrapped."""
+    if handler.unary_unary:
+        return grpc.unary_unary_rpc_method_handler(
+            wrap(handler.unary_unary), handler.request_deserializer, handler.response_serializer
+        )
+    if handler.unary_stream:
+        return grpc.unary_stream_rpc_method_handler(
+            wrap(handler.unary_stream), handler.request_deserializer, handler.response_serializer
+        )
+    if handler.stream_unary:
+        return grpc.stream_unary_rpc_method_handler(
+            wrap(handler.stream_unary), handler.request_deserializer, handler.response_serializer
+        )
+    return grpc.stream_stream_rpc_method_handler(
+        wrap(handler.stream_stream), handler.request_deserializer, handler.response_serializer
+    )
+
+
+def wrap_behavior(handler: grpc.RpcMethodHandler, before: Callable[[], None]) -> grpc.RpcMethodHandler:
+    """The same handler with `before()` run in the call's own context first, whatever its kind."""
+
+    def wrap(behavior: Callable) -> Callable:  # type: ignore[type-arg]
+        if handler.unary_stream or handler.stream_stream:
+
+            async def stream(request, context):  # noqa: ANN001, ANN202
+                before()
+                async for response in behavior(request, context):
+                    yield response
+
+            return stream
+
+        async def unary(request, context):  # noqa: ANN001, ANN202
+            before()
+            return await behavior(request, context)
+
+        return unary
+
+    return _replace_behavior(handler, wrap)
+
+
+def refusal(handler: grpc.RpcMethodHandler, message: str) -> grpc.RpcMethodHandler:
+    """A handler of the same kind that answers UNAUTHENTICATED without looking at the request."""
+
+    def wrap(_behavior: Callable) -> Callable:  # type: ignore[type-arg]
+        if handler.unary_stream or handler.stream_stream:
+
+            async def stream(request, context):  # noqa: ANN001, ANN202
+                await context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
+                yield  # makes this an async generator; never reached
+
+            return stream
+
+        async def unary(request, context):  # noqa: ANN001, ANN202
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
+
+        return unary
+
+    return _replace_behavior(handler, wrap)
+
+
+class AuthInterceptor(grpc.aio.ServerInterceptor):
+    """Refuses every call but health's without a known bearer token; names the caller for the log."""
+
+    def __init__(self, tokens: TokenFile) -> None:
+        self.tokens = tokens
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
+        if handler is None or details.method.startswith(OPEN_SERVICES):
+            return handler
+        presented = bearer_token(details.invocation_metadata)
+        name = self.tokens.name_for(presented)
+        if name is None:
+            why = "no bearer token" if presented is None else "unknown token"
+            return refusal(handler, f"{why}: send 'authorization: Bearer <token>' (tarjama --token, TARJAMA_TOKEN)")
+        return wrap_behavior(handler, lambda: caller.set(name))

@@ -1,0 +1,25 @@
+"""The sentence flags, one typed enum: what the pipeline and the quality checks may say about a sentence.
+
+Names and meanings are the proto's `Sentence.Flag` (a test checks they are the same set); the
+servicer maps them to the proto's numbers. Being `str`, they count and print as their names.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class Flag(str, Enum):
+    SPLIT = "SPLIT"  # too long for the model: translated in parts
+    PROTECTED_RESTORED = "PROTECTED_RESTORED"  # URLs, handles, Latin names put back into the output
+    PLACEHOLDER_LOST = "PLACEHOLDER_LOST"  # the model dropped a protected span; re-inserted
+    PASSTHROUGH = "PASSTHROUGH"  # no Arabic letters: passed through untranslated
+    REPETITION = "REPETITION"  # a repeated n-gram loop in the output
+    LENGTH_RATIO = "LENGTH_RATIO"  # much shorter or longer than the source predicts
+    UNTRANSLATED_ARABIC = "UNTRANSLATED_ARABIC"  # Arabic script left in the English
+    EMPTY = "EMPTY"  # no output
+    OUTPUT_CAPPED = "OUTPUT_CAPPED"  # generation stopped at the output-length cap
+    TERM_LOST = "TERM_LOST"  # the model dropped a glossary term's rendering; re-inserted
+
+    def __str__(self) -> str:
+        return self.value
