@@ -26,10 +26,13 @@ COPY server ./server
 COPY client ./client
 # The generated code comes from the same script CI checks.
 RUN pip install -c /tmp/constraints.txt grpcio-tools && python proto/compile_protos.py \
-    && pip install -c /tmp/constraints.txt '.[server]' && pip uninstall -y grpcio-tools
+    && pip install -c /tmp/constraints.txt '.[server,otel]' && pip uninstall -y grpcio-tools
 
+# 0.0.0.0 is only safe with tokens: mount a tokens file and set TARJAMA_AUTH_TOKENS_FILE (the server
+# warns at start-up otherwise); TLS through TARJAMA_TLS_CERT / TARJAMA_TLS_KEY; metrics with
+# TARJAMA_METRICS_PORT=9100.
 VOLUME /cache
-EXPOSE 50051
+EXPOSE 50051 9100
 HEALTHCHECK --interval=15s --timeout=5s --start-period=600s --retries=3 \
     CMD tarjama health --server 127.0.0.1:50051 || exit 1
 STOPSIGNAL SIGTERM

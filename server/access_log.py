@@ -112,7 +112,9 @@ class AccessLog(grpc.aio.ServerInterceptor):
 
 
 class JsonFormatter(logging.Formatter):
-    """Each record as one JSON object: time, level, logger, message, and an access line's fields."""
+    """Each record as one JSON object: time (UTC), level, logger, message, and an access line's fields."""
+
+    converter = time.gmtime
 
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {

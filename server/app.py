@@ -29,6 +29,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from tarjama.v1 import tarjama_pb2 as pb
 
+from . import tracing
 from .access_log import AccessLog, JsonFormatter, TextFormatter
 from .auth import AuthInterceptor, TokenFile, TokenFileError
 from .connections import StreamLimit
@@ -38,6 +39,7 @@ from .pipeline import TranslationPipeline
 from .runtime import Models, Runtime
 from .servicer import TranslatorServicer
 from .settings import Settings, build_parser, settings_from
+from .stats import Observer, Observers
 from .summary import load_summarizer
 from .validation import add_translator_service
 
@@ -108,11 +110,20 @@ async def serve(
     tokens = TokenFile(settings.auth_tokens_file) if settings.auth_tokens_file else None
     credentials = tls_credentials(settings)
     runtime = Runtime(settings, auth=tokens is not None)
+    observers: list[Observer] = []
     if settings.metrics_port:
         labels = {"model": settings.translation_model, "engine": settings.engine}
-        runtime.observer, _ = serve_metrics(settings.host, settings.metrics_port, runtime.stats, labels)
-    # The access log is outermost, so it also records (and counts) the calls auth refuses.
+        observers.append(serve_metrics(settings.host, settings.metrics_port, runtime.stats, labels)[0])
+    traced = tracing.configure()
+    if traced:
+        observers.append(tracing.BatchSpans())
+    if observers:
+        runtime.observer = Observers(*observers)
+    # The access log is outermost, so it also records (and counts) the calls auth refuses; so does
+    # the trace.
     interceptors: list[grpc.aio.ServerInterceptor] = [AccessLog(runtime.observer)]
+    if traced:
+        interceptors.append(tracing.Tracing())
     if tokens is not None:
         interceptors.append(AuthInterceptor(tokens))
     interceptors.append(StreamLimit(settings.max_concurrent_streams))

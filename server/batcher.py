@@ -110,6 +110,7 @@ class _Job(Generic[P, R]):
     queued_tokens: int = 0  # of the items not yet sent to the engine
     cancelled: bool = False
     first_batch_at: float | None = None  # when its first item went to the engine
+    tag: object = None  # the caller's, handed to the observer with each batch (a trace context)
 
     @property
     def waiting(self) -> bool:
@@ -210,7 +211,9 @@ class Batcher(Generic[P, R]):
     def queued_tokens(self) -> int:
         return self._queued_tokens
 
-    def submit(self, payloads: Sequence[P], costs: Sequence[int], deadline: float | None = None) -> Ticket[R]:
+    def submit(
+        self, payloads: Sequence[P], costs: Sequence[int], deadline: float | None = None, tag: object = None
+    ) -> Ticket[R]:
         """Queue one request's items; `deadline` is a time.monotonic() value or None.
 
         Raises Overloaded when the queue is full, ShuttingDown after `stop`, and DeadlineExceeded when
@@ -242,6 +245,7 @@ class Batcher(Generic[P, R]):
                 order=sorted(range(len(payloads)), key=costs.__getitem__),
                 queued_tokens=total,
                 total_tokens=total,
+                tag=tag,
             )
             if not payloads:
                 future.set_result([])
@@ -522,7 +526,7 @@ class Batcher(Generic[P, R]):
                     self._drop(job, EngineFailure(str(exc)))
             return
         finished = time.monotonic()
-        self.observer.batch(self.role, len(batch), finished - started)
+        self.observer.batch(self.role, len(batch), finished - started, [job.tag for job, _ in batch])
         with self._cond:
             self._measure(len(batch), sum(costs), finished - started)
             self.stats.batches += 1

@@ -8,12 +8,13 @@ things happen, through the `Observer` the batchers and the access log call. Name
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from .errors import StartupError
 from .stats import Observer, StatsSnapshot
 
 log = logging.getLogger(__name__)
@@ -110,7 +111,7 @@ class PrometheusObserver(Observer):
         for value in seconds:
             histogram.observe(value)
 
-    def batch(self, role: str, size: int, seconds: float) -> None:
+    def batch(self, role: str, size: int, seconds: float, tags: Sequence[object] = ()) -> None:
         self.batch_size.labels(*self._labels.values(), role).observe(size)
         self.batch_seconds.labels(*self._labels.values(), role).observe(seconds)
 
@@ -125,7 +126,10 @@ def serve_metrics(
     registry = CollectorRegistry()
     registry.register(SnapshotCollector(snapshot, labels))
     observer = PrometheusObserver(registry, labels)
-    server, _ = start_http_server(port, addr=host, registry=registry)
+    try:
+        server, _ = start_http_server(port, addr=host, registry=registry)
+    except OSError as exc:
+        raise StartupError(f"cannot serve metrics on {host}:{port}: {exc.strerror or exc}") from None
     bound = server.server_address[1]
     log.info("metrics on http://%s:%d/metrics", host, bound)
     return observer, bound

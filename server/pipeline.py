@@ -25,6 +25,7 @@ from .segmentation import has_arabic, split_long, split_sentences, word_spans
 from .settings import Settings
 from .text_rules import Prepared, glossary_for, prepare, restore
 from .text_work import text_work
+from .tracing import current_context, span
 
 log = logging.getLogger(__name__)
 
@@ -204,14 +205,19 @@ class TranslationPipeline:
         started = time.perf_counter()
         self.requests += 1
         small = is_small(document)
-        work = await text_work(small, self._prepare, document)
-        ticket = self.batcher.submit([work.items[i] for i in work.misses], work.costs(), deadline)
-        try:
-            translated = await asyncio.wrap_future(ticket.future)
-        except asyncio.CancelledError:
-            ticket.cancel()  # the client went away: its queued segments never reach the model
-            raise
-        result = await text_work(small, self._finish, document, work, translated, started)
+        with span("tarjama.plan", **{"tarjama.paragraphs": len(document.paragraphs)}):
+            work = await text_work(small, self._prepare, document)
+        with span("tarjama.queue", **{"tarjama.segments": len(work.misses)}):
+            ticket = self.batcher.submit(
+                [work.items[i] for i in work.misses], work.costs(), deadline, tag=current_context()
+            )
+            try:
+                translated = await asyncio.wrap_future(ticket.future)
+            except asyncio.CancelledError:
+                ticket.cancel()  # the client went away: its queued segments never reach the model
+                raise
+        with span("tarjama.assemble"):
+            result = await text_work(small, self._finish, document, work, translated, started)
         return replace(result, queue_ms=ticket.queue_s * 1000)
 
     def _prepare(self, document: Document) -> _Work:

@@ -24,6 +24,7 @@ from .runtime import Runtime
 from .settings import Settings
 from .summary import SourceSentence, Summarizer, Summary, sentences_of
 from .text_work import off_loop, text_work
+from .tracing import span
 from .validation import document_from_request, parsed, summary_length
 
 log = logging.getLogger(__name__)
@@ -280,8 +281,9 @@ class TranslatorServicer(pb_grpc.TranslatorServicer):
         summary, summarize_ms = None, 0.0
         if summarizer is not None:
             summarize_started = time.perf_counter()
-            english = await text_work(small, english_sentences, result)
-            summary = await summarizer.summarize(english, length, count, deadline)
+            with span("tarjama.summary"):
+                english = await text_work(small, english_sentences, result)
+                summary = await summarizer.summarize(english, length, count, deadline)
             summarize_ms = (time.perf_counter() - summarize_started) * 1000
             self._runtime.observer.summary(summarize_ms / 1000)
         total_ms = (time.perf_counter() - started) * 1000
@@ -300,8 +302,9 @@ class TranslatorServicer(pb_grpc.TranslatorServicer):
         summarizer = self._summarizer()
         remaining = context.time_remaining()
         deadline = time.monotonic() + remaining if remaining is not None else None
-        sentences = await text_work(is_small(document), sentences_of, document.paragraphs)
-        summary = await summarizer.summarize(sentences, length, count, deadline)
+        with span("tarjama.summary"):
+            sentences = await text_work(is_small(document), sentences_of, document.paragraphs)
+            summary = await summarizer.summarize(sentences, length, count, deadline)
         elapsed = (time.perf_counter() - started) * 1000
         self._runtime.observer.summary(elapsed / 1000)
         return pb.SummarizeResponse(

@@ -6,7 +6,9 @@ Nothing here knows gRPC or Prometheus: `Observer` does nothing, `metrics.Prometh
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -37,8 +39,31 @@ class Observer:
     def queued(self, role: str, seconds: list[float]) -> None:
         """Items of a batch waited this long between their request's arrival and the batch's start."""
 
-    def batch(self, role: str, size: int, seconds: float) -> None:
-        """A batch of `size` items took `seconds` on the engine."""
+    def batch(self, role: str, size: int, seconds: float, tags: Sequence[Any] = ()) -> None:
+        """A batch of `size` items took `seconds` on the engine; `tags` are its requests' (see submit)."""
 
     def summary(self, seconds: float) -> None:
         """One article's summary took `seconds`."""
+
+
+class Observers(Observer):
+    """Tells each of several observers (metrics, tracing) the same things."""
+
+    def __init__(self, *observers: Observer) -> None:
+        self.observers = observers
+
+    def request(self, method: str, code: str, caller: str, seconds: float) -> None:
+        for o in self.observers:
+            o.request(method, code, caller, seconds)
+
+    def queued(self, role: str, seconds: list[float]) -> None:
+        for o in self.observers:
+            o.queued(role, seconds)
+
+    def batch(self, role: str, size: int, seconds: float, tags: Sequence[Any] = ()) -> None:
+        for o in self.observers:
+            o.batch(role, size, seconds, tags)
+
+    def summary(self, seconds: float) -> None:
+        for o in self.observers:
+            o.summary(seconds)

@@ -373,3 +373,63 @@ def test_the_cli_takes_its_token_from_the_flag_or_the_environment(authed_server)
     assert by_env.returncode == 0 and json.loads(by_env.stdout)["models"][0]["path"]
     by_flag = subprocess.run([*command, "--token", EDITOR_TOKEN], capture_output=True, text=True, timeout=60, env=bare)
     assert by_flag.returncode == 0
+
+
+# -- tracing -------------------------------------------------------------------------------------------
+
+
+def console_spans(text: str) -> list[dict]:  # type: ignore[type-arg]
+    """The spans OpenTelemetry's console exporter printed (indented JSON objects) among log lines."""
+    decoder, spans, position = json.JSONDecoder(), [], 0
+    while (start := text.find('{\n    "name"', position)) != -1:
+        span, position = decoder.raw_decode(text, start)
+        spans.append(span)
+    return spans
+
+
+def test_tracing_spans_each_rpc_with_children_and_batch_links(fixture_models, cache_dir) -> None:
+    pytest.importorskip("opentelemetry.sdk")
+    process = ServerProcess(
+        ["--translation-model", str(fixture_models["memorised"]), "--summary-model", "extractive",
+         "--cache-dir", str(cache_dir)],
+        env={"OTEL_TRACES_EXPORTER": "console", "OTEL_SERVICE_NAME": "tarjama-test"},
+    )  # fmt: skip
+    trace_id, parent_id = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    try:
+        process.wait_serving()
+        with grpc.insecure_channel(process.address) as channel:
+            stub = channel.unary_unary(
+                "/tarjama.v1.Translator/Translate",
+                request_serializer=pb.TranslateRequest.SerializeToString,
+                response_deserializer=pb.TranslateResponse.FromString,
+            )
+            request = pb.TranslateRequest(text=f"قال إن {SECRET_WORD} مهمة.", summarize=True)
+            stub(request, timeout=30, metadata=(("traceparent", f"00-{trace_id}-{parent_id}-01"),))
+    finally:
+        process.stop()
+    log = process.log()
+    assert "tracing on" in log and SECRET_WORD not in log
+    spans = console_spans(log)
+    rpc = next(s for s in spans if s["name"] == "tarjama.v1.Translator/Translate")
+    assert rpc["kind"] == "SpanKind.SERVER" and rpc["context"]["trace_id"] == "0x" + trace_id
+    assert rpc["parent_id"] == "0x" + parent_id, "the caller's trace continues"
+    assert rpc["attributes"]["rpc.system"] == "grpc" and rpc["attributes"]["rpc.grpc.status_code"] == 0
+    assert rpc["resource"]["attributes"]["service.name"] == "tarjama-test"
+    children = {s["name"]: s for s in spans if s["parent_id"] == rpc["context"]["span_id"]}
+    assert {"tarjama.plan", "tarjama.queue", "tarjama.assemble", "tarjama.summary"} <= set(children)
+    queue = children["tarjama.queue"]["context"]["span_id"]
+    batches = [s for s in spans if s["name"] == "tarjama.batch"]
+    assert any(link["context"]["span_id"] == queue for b in batches for link in b["links"])
+
+
+def test_without_otel_variables_tracing_is_off_and_imports_nothing() -> None:
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys; from tarjama.server import app, tracing; "
+        "assert not tracing.configure({}); assert tracing.span('x').__enter__() is None; "
+        "print(any(m.startswith('opentelemetry') for m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "False", done.stderr
