@@ -28,6 +28,14 @@ COPY client ./client
 RUN pip install -c /tmp/constraints.txt grpcio-tools && python proto/compile_protos.py \
     && pip install -c /tmp/constraints.txt '.[server,otel]' && pip uninstall -y grpcio-tools
 
+# Not root: the cache is the one place the server writes (the root filesystem can be read-only).
+RUN useradd --uid 10001 --create-home tarjama && mkdir -p /cache && chown tarjama /cache
+USER 10001
+# --build-arg MODELS=1 bakes the models (downloaded and converted) into the image, so a pod starts
+# from them in seconds and never needs the hub (run it with TARJAMA_OFFLINE=true).
+ARG MODELS=0
+RUN if [ "$MODELS" = 1 ]; then tarjama models download; fi
+
 # 0.0.0.0 is only safe with tokens: mount a tokens file and set TARJAMA_AUTH_TOKENS_FILE (the server
 # warns at start-up otherwise); TLS through TARJAMA_TLS_CERT / TARJAMA_TLS_KEY; metrics with
 # TARJAMA_METRICS_PORT=9100.

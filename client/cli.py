@@ -93,6 +93,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     from tarjama.server.settings import build_parser as build_serve_parser  # light: no torch
 
+    models = commands.add_parser("models", help="fetch and prepare models into the cache (needs tarjama[server])")
+    model_commands = models.add_subparsers(dest="models_command", required=True, metavar="ACTION")
+    download = model_commands.add_parser(
+        "download",
+        help="fetch the models `tarjama serve` with the same flags would use, and convert them for its engine",
+        description="Fetch (and for CTranslate2, convert) the translation and summary models into --cache-dir, "
+        "exactly where `tarjama serve` with the same flags reads them; then `tarjama serve --offline` starts "
+        "from the cache without touching the network. Takes the same flags as serve.",
+    )
+    build_serve_parser(download)
+    download.set_defaults(run=run_models_download)
+
     serve = commands.add_parser("serve", help="run the translation server (needs tarjama[server])")
     build_serve_parser(serve)
     serve.set_defaults(run=run_serve)
@@ -299,6 +311,29 @@ def run_eval(args: argparse.Namespace) -> int:
         print(json.dumps({"server": server, "sets": [asdict(s) for s in scores]}, ensure_ascii=False, indent=2))
     else:
         print(render_text(server, scores))
+    return 0
+
+
+def run_models_download(args: argparse.Namespace) -> int:
+    from tarjama.server.app import check_server_dependencies
+    from tarjama.server.engines import download_models
+    from tarjama.server.errors import StartupError
+    from tarjama.server.settings import settings_from
+
+    try:
+        settings = settings_from(args, os.environ)
+    except ValueError as exc:
+        print(f"tarjama models download: error: {exc}", file=sys.stderr)
+        return 2
+    if settings.offline:
+        os.environ["HF_HUB_OFFLINE"] = "1"
+    try:
+        check_server_dependencies()
+        for line in download_models(settings):
+            print(line, flush=True)
+    except StartupError as exc:
+        print(f"tarjama models download: error: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

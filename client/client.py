@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,30 @@ from tarjama.v1 import tarjama_pb2_grpc as pb_grpc
 
 DEFAULT_SERVER = "localhost:50051"
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+# Translate, Segment and Summarize are idempotent, so a call is retried on another replica when the
+# one it reached died or drains (UNAVAILABLE) or is overloaded (RESOURCE_EXHAUSTED), with backoff,
+# within the call's deadline. Calls are spread over every address the target resolves to
+# (round_robin), skipping replicas whose health is not SERVING (still loading, or draining).
+SERVICE_CONFIG = {
+    "loadBalancingConfig": [{"round_robin": {}}],
+    # Retries stop while more than about half the recent calls fail, so an overload is not multiplied.
+    "retryThrottling": {"maxTokens": 10, "tokenRatio": 0.1},
+    "healthCheckConfig": {"serviceName": "tarjama.v1.Translator"},
+    "methodConfig": [
+        {
+            "name": [{"service": "tarjama.v1.Translator"}],
+            "retryPolicy": {
+                "maxAttempts": 5,
+                "initialBackoff": "0.2s",
+                "maxBackoff": "3s",
+                "backoffMultiplier": 2,
+                "retryableStatusCodes": ["UNAVAILABLE", "RESOURCE_EXHAUSTED"],
+            },
+        }
+    ],
+}
+# A call is only retried while its request is still buffered: room for a limit-size article.
+RETRY_BUFFER_BYTES = 16 * 1024 * 1024
 
 
 class TarjamaError(Exception):
@@ -45,30 +70,42 @@ class TarjamaClient:
         tls_cert: str | None = None,
         tls_key: str | None = None,
     ) -> None:
-        """`token`: the bearer token a server with --auth-tokens-file wants. `tls`: encrypt, trusting
+        """`server`: any gRPC target: `host:port`, `dns:///tarjama.newsroom.svc:50051` (every replica
+        behind a headless Service), `ipv4:10.0.0.1:50051,10.0.0.2:50051`, `unix:/run/tarjama.sock`.
+        `token`: the bearer token a server with --auth-tokens-file wants. `tls`: encrypt, trusting
         `tls_ca` (a PEM file) or the system's roots; `tls_cert` and `tls_key` for a server that asks
         for client certificates (mTLS). Any of the `tls_*` files implies `tls`."""
         self.server = server
         self.timeout = timeout
         self._metadata = (("authorization", f"Bearer {token}"),) if token else None
+        self._credentials = None
+        if tls or tls_ca or tls_cert or tls_key:
+            if bool(tls_cert) != bool(tls_key):
+                raise ValueError("a client certificate needs both tls_cert and tls_key")
+            self._credentials = grpc.ssl_channel_credentials(
+                root_certificates=_read(tls_ca), private_key=_read(tls_key), certificate_chain=_read(tls_cert)
+            )
+        self._channel = self._open(SERVICE_CONFIG)
+        self._stub = pb_grpc.TranslatorStub(self._channel)
+        # Health is asked on a channel of its own without client-side health checking: on the main
+        # channel a replica that is not SERVING is skipped, so its NOT_SERVING could never be read.
+        self._health_channel: grpc.Channel | None = None
+
+    def _open(self, service_config: dict[str, Any]) -> grpc.Channel:
         options = [
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
             # Reconnect within a couple of seconds once a server (re)starts, not after minutes.
             ("grpc.initial_reconnect_backoff_ms", 500),
             ("grpc.max_reconnect_backoff_ms", 2000),
+            ("grpc.service_config", json.dumps(service_config)),
+            ("grpc.enable_retries", 1),
+            ("grpc.per_rpc_retry_buffer_size", RETRY_BUFFER_BYTES),
+            ("grpc.retry_buffer_size", 4 * RETRY_BUFFER_BYTES),
         ]
-        if tls or tls_ca or tls_cert or tls_key:
-            if bool(tls_cert) != bool(tls_key):
-                raise ValueError("a client certificate needs both tls_cert and tls_key")
-            credentials = grpc.ssl_channel_credentials(
-                root_certificates=_read(tls_ca), private_key=_read(tls_key), certificate_chain=_read(tls_cert)
-            )
-            self._channel = grpc.secure_channel(server, credentials, options=options)
-        else:
-            self._channel = grpc.insecure_channel(server, options=options)
-        self._stub = pb_grpc.TranslatorStub(self._channel)
-        self._health = health_pb2_grpc.HealthStub(self._channel)
+        if self._credentials is not None:
+            return grpc.secure_channel(self.server, self._credentials, options=options)
+        return grpc.insecure_channel(self.server, options=options)
 
     def translate(
         self,
@@ -134,7 +171,10 @@ class TarjamaClient:
 
     def health(self, service: str = "", *, timeout: float | None = None) -> str:
         """SERVING, NOT_SERVING or SERVICE_UNKNOWN, as grpc.health.v1 reports it."""
-        reply = self._call(self._health.Check, health_pb2.HealthCheckRequest(service=service), timeout)
+        if self._health_channel is None:
+            self._health_channel = self._open({"loadBalancingConfig": [{"round_robin": {}}]})
+        stub = health_pb2_grpc.HealthStub(self._health_channel)
+        reply = self._call(stub.Check, health_pb2.HealthCheckRequest(service=service), timeout)
         return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
 
     def _call(self, method: Any, request: Any, timeout: float | None) -> Any:
@@ -145,6 +185,8 @@ class TarjamaClient:
 
     def close(self) -> None:
         self._channel.close()
+        if self._health_channel is not None:
+            self._health_channel.close()
 
     def __enter__(self) -> TarjamaClient:
         return self

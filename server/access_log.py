@@ -84,7 +84,7 @@ class AccessLog(grpc.aio.ServerInterceptor):
                     _record.set(record)
                     started, error = time.perf_counter(), None
                     try:
-                        async for response in behavior(request, context):
+                        async for response in auth.responses(behavior(request, context)):
                             yield response
                     except BaseException as exc:
                         error = exc

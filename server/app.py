@@ -322,6 +322,9 @@ def run_with(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"tarjama serve: error: {exc}", file=sys.stderr)
         return 2
+    if settings.offline:  # before huggingface_hub or transformers are imported: they read these once
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        os.environ["TRANSFORMERS_OFFLINE"] = "1"
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if settings.log_format == "json" else TextFormatter())
     logging.basicConfig(level=settings.log_level.upper(), handlers=[handler])

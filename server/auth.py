@@ -12,8 +12,9 @@ from __future__ import annotations
 import contextvars
 import hmac
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import grpc
 
@@ -119,6 +120,16 @@ def _replace_behavior(handler: grpc.RpcMethodHandler, wrap: Callable) -> grpc.Rp
     )
 
 
+async def responses(result: Any) -> AsyncIterator[Any]:
+    """A streaming handler's responses, whether it yields them or writes them with `context.write()`
+    and returns (grpc's own health Watch does)."""
+    if hasattr(result, "__aiter__"):
+        async for response in result:
+            yield response
+    else:
+        await result
+
+
 def wrap_behavior(handler: grpc.RpcMethodHandler, before: Callable[[], None]) -> grpc.RpcMethodHandler:
     """The same handler with `before()` run in the call's own context first, whatever its kind."""
 
@@ -127,7 +138,7 @@ def wrap_behavior(handler: grpc.RpcMethodHandler, before: Callable[[], None]) ->
 
             async def stream(request, context):  # noqa: ANN001, ANN202
                 before()
-                async for response in behavior(request, context):
+                async for response in responses(behavior(request, context)):
                     yield response
 
             return stream

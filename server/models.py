@@ -33,8 +33,9 @@ class ResolvedModel:
     role: str
 
 
-def resolve_model(ref: str, revision: str | None, cache_dir: str, role: str) -> ResolvedModel:
-    """Local directory as is; otherwise the hub snapshot, downloaded into `cache_dir` if needed."""
+def resolve_model(ref: str, revision: str | None, cache_dir: str, role: str, offline: bool = False) -> ResolvedModel:
+    """Local directory as is; otherwise the hub snapshot, downloaded into `cache_dir` if needed
+    (with `offline`, only from the cache: a missing model is named, and nothing is fetched)."""
     flag = f"--{role}-model"
     local = Path(ref).expanduser()
     if local.is_dir():
@@ -53,8 +54,14 @@ def resolve_model(ref: str, revision: str | None, cache_dir: str, role: str) -> 
             revision=revision,
             cache_dir=str(Path(cache_dir) / "hub"),
             allow_patterns=["*.json", "*.spm", "*.model", "*.txt", "*.safetensors", "*.bin"],
+            local_files_only=offline,
         )
     except Exception as exc:  # network, missing repo, bad revision: all one message
+        if offline:
+            raise ModelUnavailable(
+                f"{role} model '{ref}' is not in the cache {cache_dir}, and --offline forbids fetching it: "
+                f"run `tarjama models download {flag} {ref} --cache-dir {cache_dir}` where the hub is reachable"
+            ) from None
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelUnavailable(
             f"cannot load {role} model '{ref}' from the Hugging Face hub ({type(exc).__name__}: {reason}). "

@@ -49,6 +49,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 50051
     cache_dir: str = ""
+    offline: bool = False  # never touch the network: models come from --cache-dir or local directories
     reflection: bool = False
     max_characters: int = 200_000
     max_paragraphs: int = 2_000
@@ -159,6 +160,7 @@ _HELP = {
     "port": "port to listen on (0 picks a free one, logged at start)",
     "cache_dir": "where downloaded and converted models are kept (default ~/.cache/tarjama)",
     "reflection": "enable gRPC server reflection",
+    "offline": "never touch the network: hub models must already be in --cache-dir (tarjama models download)",
     "max_characters": "largest article accepted, in characters",
     "max_paragraphs": "most paragraphs accepted in one request",
     "max_message_bytes": "largest request message accepted, in bytes",

@@ -329,7 +329,7 @@ def load_summarizer(settings) -> Summarizer | None:  # noqa: ANN001 - Settings
         return ExtractiveSummarizer()
     hint = "start with --summary-model extractive to summarise without a model, or --summary-model none"
     try:
-        model = resolve_model(choice, settings.summary_revision, settings.cache_dir, "summary")
+        model = resolve_model(choice, settings.summary_revision, settings.cache_dir, "summary", settings.offline)
         from .engines import load_summary_engine
 
         engine = load_summary_engine(model, settings)

@@ -98,9 +98,16 @@ def test_a_full_queue_refuses_at_once_while_health_answers(base_settings):
             first = client._stub.Translate.future(pb.TranslateRequest(paragraphs=forty_sentences()), timeout=30)
             time.sleep(0.3)  # its first batch runs; the rest of it fills the queue
             started = time.monotonic()
-            with pytest.raises(TarjamaError) as error:
-                client.translate(paragraphs=forty_sentences()[:10])
-            assert error.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED and "overloaded" in error.value.message
+            # A plain channel: TarjamaClient would retry the refusal with backoff (as it should).
+            with grpc.insecure_channel(server.address, options=[("grpc.enable_retries", 0)]) as plain:
+                stub = plain.unary_unary(
+                    "/tarjama.v1.Translator/Translate",
+                    request_serializer=pb.TranslateRequest.SerializeToString,
+                    response_deserializer=pb.TranslateResponse.FromString,
+                )
+                with pytest.raises(grpc.RpcError) as error:
+                    stub(pb.TranslateRequest(paragraphs=forty_sentences()[:10]), timeout=30)
+            assert error.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and "overloaded" in error.value.details()
             assert time.monotonic() - started < 0.5, "refused at once, not queued"
             assert client.health() == "SERVING"
             assert len(first.result().paragraphs) == 40

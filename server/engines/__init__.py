@@ -30,8 +30,30 @@ def load_engine(settings: Settings) -> Engine:
     """Resolve the translation model and open it in the engine the settings name."""
     from ..models import resolve_model
 
-    model = resolve_model(settings.translation_model, settings.translation_revision, settings.cache_dir, "translation")
+    model = resolve_model(
+        settings.translation_model, settings.translation_revision, settings.cache_dir, "translation", settings.offline
+    )
     return engine_module(settings.engine).open_translation(model, settings)
+
+
+def download_models(settings: Settings) -> list[str]:
+    """Fetch the models these settings name into the cache `tarjama serve` reads, and prepare them
+    for the engine (CTranslate2 converts them), so a server starts from the cache in seconds.
+    Returns one line per step for the user."""
+    from ..models import resolve_model
+
+    module = engine_module(settings.engine)
+    wanted = [("translation", settings.translation_model, settings.translation_revision)]
+    if settings.summary_model not in ("none", "extractive"):
+        wanted.append(("summary", settings.summary_model, settings.summary_revision))
+    lines = []
+    for role, ref, revision in wanted:
+        model = resolve_model(ref, revision, settings.cache_dir, role, settings.offline)
+        lines.append(f"{role} model {model.id} ({model.revision}): {model.path}")
+        prepared = module.prepare(model, settings)
+        if prepared:
+            lines.append(f"{role} model for {settings.engine}: {prepared}")
+    return lines
 
 
 def load_summary_engine(model: ResolvedModel, settings: Settings) -> SummaryEngine:

@@ -49,6 +49,13 @@ def open_translator(model: ResolvedModel, settings: Settings, plan: parallelism.
     return translator, info
 
 
+def prepare(model: ResolvedModel, settings: Settings) -> str:
+    """Convert `model` for the device and compute type `serve` with these settings will use."""
+    device = device_of(settings.device, cuda_devices)
+    compute_type = settings.compute_type if settings.compute_type != "auto" else default_compute_type(device)
+    return f"{compute_type} conversion in {ctranslate2_model_dir(model, compute_type, settings.cache_dir)}"
+
+
 def open_translation(model: ResolvedModel, settings: Settings) -> CTranslate2Engine:
     device = device_of(settings.device, cuda_devices)
     return CTranslate2Engine(model, settings, parallelism.plan(settings, device))

@@ -3,7 +3,9 @@
 Each module named here provides, and imports its framework only inside them:
 - `cuda_devices() -> int`: the GPUs its own library sees (`--device auto` asks only that library);
 - `open_translation(model, settings) -> Engine` (engines.base.Engine);
-- `open_summary(model, settings) -> SummaryEngine` (engines.summary_engines.SummaryEngine).
+- `open_summary(model, settings) -> SummaryEngine` (engines.summary_engines.SummaryEngine);
+- `prepare(model, settings) -> str | None`: what `tarjama models download` does beyond fetching
+  (CTranslate2 converts), and where the result is.
 """
 
 ENGINE_MODULES = {

@@ -50,6 +50,11 @@ def load_seq2seq(model: ResolvedModel, settings: Settings, plan: parallelism.Par
     return copies, EngineInfo(model.role, model.id, model.revision, model.path, "torch", plan.device, compute_type)
 
 
+def prepare(model: ResolvedModel, settings: Settings) -> None:
+    """Torch reads the checkpoint as it is: nothing to prepare."""
+    return None
+
+
 def open_translation(model: ResolvedModel, settings: Settings) -> TorchEngine:
     device = device_of(settings.device, cuda_devices)
     return TorchEngine(model, settings, parallelism.plan(settings, device))

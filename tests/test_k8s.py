@@ -1,0 +1,104 @@
+"""The Kubernetes manifests: every overlay renders with kustomize, validates against the Kubernetes
+schemas (strict, offline), and says what matters: gRPC probes on the server's port, a headless
+Service, ports equal to the server's settings, a grace period longer than the server's."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+OVERLAYS = sorted(p.name for p in (ROOT / "deploy" / "k8s" / "overlays").iterdir() if p.is_dir())
+
+pytestmark = pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl (with kustomize) is needed")
+
+
+def render(overlay: str) -> str:
+    done = subprocess.run(
+        ["kubectl", "kustomize", str(ROOT / "deploy" / "k8s" / "overlays" / overlay)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def validate(path: Path) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "kubernetes_validate", "--strict", str(path)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=300)
+
+
+def test_overlays_exist() -> None:
+    assert {"cpu", "gpu"} <= set(OVERLAYS)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_overlay_validates_strictly_and_the_validator_is_not_blind(overlay: str, tmp_path: Path) -> None:
+    rendered = tmp_path / f"{overlay}.yaml"
+    rendered.write_text(render(overlay))
+    done = validate(rendered)
+    assert done.returncode == 0, done.stdout + done.stderr
+    # The same rendering with one misspelt field must fail, or the check above proves nothing.
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(rendered.read_text().replace("readinessProbe:", "readynessProbe:", 1))
+    assert validate(broken).returncode != 0
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_what_matters_in_the_rendered_manifests(overlay: str) -> None:
+    documents = [d for d in yaml.safe_load_all(render(overlay)) if d]
+    by_kind: dict[str, list[dict]] = {}  # type: ignore[type-arg]
+    for document in documents:
+        by_kind.setdefault(document["kind"], []).append(document)
+    (config,) = by_kind["ConfigMap"]
+    settings = config["data"]
+    port, metrics_port = int(settings["TARJAMA_PORT"]), int(settings["TARJAMA_METRICS_PORT"])
+    assert settings["TARJAMA_HOST"] == "0.0.0.0" and settings["TARJAMA_AUTH_TOKENS_FILE"], "public only with tokens"
+
+    (deployment,) = by_kind["Deployment"]
+    pod = deployment["spec"]["template"]["spec"]
+    (server,) = pod["containers"]
+    ports = {p["name"]: p["containerPort"] for p in server["ports"]}
+    assert ports == {"grpc": port, "metrics": metrics_port}
+    assert server["startupProbe"]["grpc"]["port"] == port
+    assert server["readinessProbe"]["grpc"] == {"port": port, "service": "tarjama.v1.Translator"}
+    assert server["livenessProbe"]["grpc"]["port"] == port
+    startup = server["startupProbe"]
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= 600, "room for a first download and conversion"
+    assert pod["terminationGracePeriodSeconds"] > float(settings["TARJAMA_GRACE_PERIOD_S"])
+    for container in [server, *pod.get("initContainers", [])]:
+        context = container["securityContext"]
+        assert context["readOnlyRootFilesystem"] and not context["allowPrivilegeEscalation"]
+        assert container["envFrom"][0]["configMapRef"]["name"] == config["metadata"]["name"]
+    assert pod["securityContext"]["runAsNonRoot"]
+    (init,) = pod["initContainers"]
+    assert init["command"] == ["tarjama", "models", "download"]
+    secrets = {v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v}
+    assert secrets == {"tarjama-auth", "tarjama-tls"}
+
+    services = {s["metadata"]["name"]: s["spec"] for s in by_kind["Service"]}
+    headless = services["tarjama-headless"]
+    assert headless["clusterIP"] == "None" and headless["ports"][0]["port"] == port
+    assert services["tarjama"]["type"] == "ClusterIP"
+    assert by_kind["PodDisruptionBudget"]
+    (hpa,) = by_kind["HorizontalPodAutoscaler"]
+    metric = hpa["spec"]["metrics"][0]["pods"]["metric"]["name"]
+    assert metric == "tarjama_queue_tokens" and metric in (ROOT / "server" / "metrics.py").read_text()
+    if overlay == "gpu":
+        assert settings["TARJAMA_DEVICE"] == "cuda" and server["resources"]["limits"]["nvidia.com/gpu"] == "1"
+
+
+def test_the_init_containers_command_exists() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "tarjama.client.cli", "models", "download", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0 and "--cache-dir" in done.stdout
