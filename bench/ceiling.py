@@ -19,10 +19,10 @@ import threading
 import time
 
 
-def measure(model_dir: str, tokens: list[list[str]], config: dict) -> dict:  # type: ignore[type-arg]
+def open_translator(model_dir: str, config: dict):  # type: ignore[type-arg]  # noqa: ANN201
     import ctranslate2
 
-    translator = ctranslate2.Translator(
+    return ctranslate2.Translator(
         model_dir,
         device=config["device"],
         device_index=config.get("device_index", [0]),
@@ -30,6 +30,10 @@ def measure(model_dir: str, tokens: list[list[str]], config: dict) -> dict:  # t
         inter_threads=config["workers"],
         intra_threads=config["threads"],
     )
+
+
+def measure(model_dir: str, tokens: list[list[str]], config: dict) -> dict:  # type: ignore[type-arg]
+    translator = open_translator(model_dir, config)
     options = {"beam_size": config["beam_size"], "max_decoding_length": config["max_output_tokens"]}
     translator.translate_batch(tokens[:2], max_input_length=0, **options)  # warm-up: allocations
     ordered = sorted(tokens, key=len)
@@ -72,16 +76,7 @@ def direct_latency_ms(model_dir: str, tokens: list[list[str]], config: dict, rep
     """Median time of one direct engine call on one sentence, as the server's engine is configured."""
     import statistics
 
-    import ctranslate2
-
-    translator = ctranslate2.Translator(
-        model_dir,
-        device=config["device"],
-        device_index=config.get("device_index", [0]),
-        compute_type=config["compute_type"],
-        inter_threads=config["workers"],
-        intra_threads=config["threads"],
-    )
+    translator = open_translator(model_dir, config)
     options = {"beam_size": config["beam_size"], "max_decoding_length": config["max_output_tokens"]}
     translator.translate_batch(tokens[:1], max_input_length=0, **options)
     times = []

@@ -14,12 +14,13 @@ import contextvars
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import grpc
 
 from . import auth
+from .interception import OPEN_SERVICES, HandlerInterceptor, is_streaming, replace_behavior, responses
 from .stats import Observer
 
 log = logging.getLogger("tarjama.access")
@@ -36,23 +37,15 @@ def note(**fields: Any) -> None:
         record.update(fields)
 
 
-class AccessLog(grpc.aio.ServerInterceptor):
+class AccessLog(HandlerInterceptor):
     """Times each RPC, takes its status, logs one line and tells the observer."""
 
     def __init__(self, observer: Observer) -> None:
         self.observer = observer
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(details)
-        if handler is None:
-            return handler
+    def wrap(self, handler: grpc.RpcMethodHandler, details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:
         method = details.method
         observer = self.observer
-        streaming = bool(handler.unary_stream or handler.stream_stream)
 
         def finish(
             record: dict[str, Any], context: grpc.aio.ServicerContext, started: float, error: BaseException | None
@@ -65,7 +58,7 @@ class AccessLog(grpc.aio.ServerInterceptor):
             seconds = time.perf_counter() - started
             name = auth.caller.get()
             observer.request(method, code, name, seconds)
-            level = logging.DEBUG if method.startswith(auth.OPEN_SERVICES) else logging.INFO
+            level = logging.DEBUG if method.startswith(OPEN_SERVICES) else logging.INFO
             if log.isEnabledFor(level):
                 line = {
                     "method": method,
@@ -77,14 +70,14 @@ class AccessLog(grpc.aio.ServerInterceptor):
                 log.log(level, "%s %s", method, code, extra={"access": line})
 
         def wrap(behavior: Callable) -> Callable:  # type: ignore[type-arg]
-            if streaming:
+            if is_streaming(handler):
 
                 async def stream(request, context):  # noqa: ANN001, ANN202
                     record: dict[str, Any] = {}
                     _record.set(record)
                     started, error = time.perf_counter(), None
                     try:
-                        async for response in auth.responses(behavior(request, context)):
+                        async for response in responses(behavior(request, context)):
                             yield response
                     except BaseException as exc:
                         error = exc
@@ -108,7 +101,7 @@ class AccessLog(grpc.aio.ServerInterceptor):
 
             return unary
 
-        return auth._replace_behavior(handler, wrap)
+        return replace_behavior(handler, wrap)
 
 
 class JsonFormatter(logging.Formatter):

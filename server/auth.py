@@ -12,15 +12,15 @@ from __future__ import annotations
 import contextvars
 import hmac
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import grpc
 
+from .interception import OPEN_SERVICES, HandlerInterceptor, is_streaming, replace_behavior, responses
+
 log = logging.getLogger(__name__)
 
-OPEN_SERVICES = ("/grpc.health.v1.Health/",)
 # The token name of the current call ("" when auth is off), for the access log and metrics.
 caller: contextvars.ContextVar[str] = contextvars.ContextVar("tarjama_caller", default="")
 
@@ -101,40 +101,11 @@ def bearer_token(metadata: tuple | None) -> str | None:  # type: ignore[type-arg
     return None
 
 
-def _replace_behavior(handler: grpc.RpcMethodHandler, wrap: Callable) -> grpc.RpcMethodHandler:  # type: ignore[type-arg]
-    """The same handler (kind, serializers) with its behaviour wrapped."""
-    if handler.unary_unary:
-        return grpc.unary_unary_rpc_method_handler(
-            wrap(handler.unary_unary), handler.request_deserializer, handler.response_serializer
-        )
-    if handler.unary_stream:
-        return grpc.unary_stream_rpc_method_handler(
-            wrap(handler.unary_stream), handler.request_deserializer, handler.response_serializer
-        )
-    if handler.stream_unary:
-        return grpc.stream_unary_rpc_method_handler(
-            wrap(handler.stream_unary), handler.request_deserializer, handler.response_serializer
-        )
-    return grpc.stream_stream_rpc_method_handler(
-        wrap(handler.stream_stream), handler.request_deserializer, handler.response_serializer
-    )
-
-
-async def responses(result: Any) -> AsyncIterator[Any]:
-    """A streaming handler's responses, whether it yields them or writes them with `context.write()`
-    and returns (grpc's own health Watch does)."""
-    if hasattr(result, "__aiter__"):
-        async for response in result:
-            yield response
-    else:
-        await result
-
-
 def wrap_behavior(handler: grpc.RpcMethodHandler, before: Callable[[], None]) -> grpc.RpcMethodHandler:
     """The same handler with `before()` run in the call's own context first, whatever its kind."""
 
     def wrap(behavior: Callable) -> Callable:  # type: ignore[type-arg]
-        if handler.unary_stream or handler.stream_stream:
+        if is_streaming(handler):
 
             async def stream(request, context):  # noqa: ANN001, ANN202
                 before()
@@ -149,14 +120,14 @@ def wrap_behavior(handler: grpc.RpcMethodHandler, before: Callable[[], None]) ->
 
         return unary
 
-    return _replace_behavior(handler, wrap)
+    return replace_behavior(handler, wrap)
 
 
 def refusal(handler: grpc.RpcMethodHandler, message: str) -> grpc.RpcMethodHandler:
     """A handler of the same kind that answers UNAUTHENTICATED without looking at the request."""
 
     def wrap(_behavior: Callable) -> Callable:  # type: ignore[type-arg]
-        if handler.unary_stream or handler.stream_stream:
+        if is_streaming(handler):
 
             async def stream(request, context):  # noqa: ANN001, ANN202
                 await context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
@@ -169,22 +140,17 @@ def refusal(handler: grpc.RpcMethodHandler, message: str) -> grpc.RpcMethodHandl
 
         return unary
 
-    return _replace_behavior(handler, wrap)
+    return replace_behavior(handler, wrap)
 
 
-class AuthInterceptor(grpc.aio.ServerInterceptor):
+class AuthInterceptor(HandlerInterceptor):
     """Refuses every call but health's without a known bearer token; names the caller for the log."""
 
     def __init__(self, tokens: TokenFile) -> None:
         self.tokens = tokens
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(details)
-        if handler is None or details.method.startswith(OPEN_SERVICES):
+    def wrap(self, handler: grpc.RpcMethodHandler, details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:
+        if details.method.startswith(OPEN_SERVICES):
             return handler
         presented = bearer_token(details.invocation_metadata)
         name = self.tokens.name_for(presented)

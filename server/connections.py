@@ -9,27 +9,22 @@ excess with RESOURCE_EXHAUSTED and a message, as the queue limit does. Health ch
 from __future__ import annotations
 
 import collections
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 import grpc
 
-from . import auth
+from .interception import OPEN_SERVICES, HandlerInterceptor, replace_behavior
 
 
-class StreamLimit(grpc.aio.ServerInterceptor):
+class StreamLimit(HandlerInterceptor):
     """Refuses a connection's calls beyond `limit` in flight with RESOURCE_EXHAUSTED."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self._in_flight: collections.Counter[str] = collections.Counter()
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(details)
-        if handler is None or details.method.startswith(auth.OPEN_SERVICES):
+    def wrap(self, handler: grpc.RpcMethodHandler, details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:
+        if details.method.startswith(OPEN_SERVICES):
             return handler
         counts, limit = self._in_flight, self.limit
 
@@ -54,4 +49,4 @@ class StreamLimit(grpc.aio.ServerInterceptor):
 
         if not handler.unary_unary:  # streaming calls (reflection) are few; they pass uncounted
             return handler
-        return auth._replace_behavior(handler, wrap)
+        return replace_behavior(handler, wrap)

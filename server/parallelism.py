@@ -66,6 +66,12 @@ def plan(settings: Settings, device: str) -> Parallelism:
     return Parallelism(device, indices, workers, threads, batch, chosen_by)
 
 
+def for_summaries(settings: Settings, device: str) -> Parallelism:
+    """Summaries are few and long, and wait for their article: one batch at a time on all the cores."""
+    threads = settings.resolved_threads() if device == "cpu" else 1
+    return Parallelism(device, settings.device_indices()[:1], 1, threads, 8, "summary: one batch at a time")
+
+
 def describe(p: Parallelism) -> str:
     """One line for the start-up log."""
     where = p.device if p.device == "cpu" else f"{p.device}:{','.join(map(str, p.device_indices))}"

@@ -17,12 +17,13 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import grpc
 
 from . import auth
+from .interception import OPEN_SERVICES, HandlerInterceptor, replace_behavior
 from .stats import Observer
 
 log = logging.getLogger(__name__)
@@ -105,18 +106,11 @@ class BatchSpans(Observer):
         batch.end(end_time=end_ns)
 
 
-class Tracing(grpc.aio.ServerInterceptor):
+class Tracing(HandlerInterceptor):
     """The server span of every RPC but health checks, continuing the caller's trace."""
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(details)
-        if handler is None or _tracer is None or not handler.unary_unary:
-            return handler
-        if details.method.startswith(auth.OPEN_SERVICES):
+    def wrap(self, handler: grpc.RpcMethodHandler, details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:
+        if _tracer is None or not handler.unary_unary or details.method.startswith(OPEN_SERVICES):
             return handler
         from opentelemetry import propagate
         from opentelemetry.trace import SpanKind, Status, StatusCode
@@ -145,4 +139,4 @@ class Tracing(grpc.aio.ServerInterceptor):
 
             return unary
 
-        return auth._replace_behavior(handler, wrap)
+        return replace_behavior(handler, wrap)

@@ -27,6 +27,15 @@ WIRE_TOKEN = "wire-desk-token-fedcba9876543210"
 SECRET_WORD = "قرطاسيةسرية"
 
 
+def translate_stub(channel: grpc.Channel):  # noqa: ANN201
+    """Translate on a plain channel (no client library: no retries, no balancing)."""
+    return channel.unary_unary(
+        "/tarjama.v1.Translator/Translate",
+        request_serializer=pb.TranslateRequest.SerializeToString,
+        response_deserializer=pb.TranslateResponse.FromString,
+    )
+
+
 def serve(fixture_models, cache_dir, *args: str) -> ServerProcess:  # noqa: ANN001
     process = ServerProcess(
         [
@@ -336,11 +345,7 @@ def test_connection_settings_reach_the_server(fixture_models, cache_dir) -> None
     try:
         process.wait_serving()
         with grpc.insecure_channel(process.address) as channel:
-            stub = channel.unary_unary(
-                "/tarjama.v1.Translator/Translate",
-                request_serializer=pb.TranslateRequest.SerializeToString,
-                response_deserializer=pb.TranslateResponse.FromString,
-            )
+            stub = translate_stub(channel)
             text = " ".join(["قال المتحدث إن الاجتماع سيعقد غدا."] * 20)
             calls = [stub.future(pb.TranslateRequest(text=text), timeout=60) for _ in range(40)]
             codes = [call.code() for call in calls]
@@ -398,11 +403,7 @@ def test_tracing_spans_each_rpc_with_children_and_batch_links(fixture_models, ca
     try:
         process.wait_serving()
         with grpc.insecure_channel(process.address) as channel:
-            stub = channel.unary_unary(
-                "/tarjama.v1.Translator/Translate",
-                request_serializer=pb.TranslateRequest.SerializeToString,
-                response_deserializer=pb.TranslateResponse.FromString,
-            )
+            stub = translate_stub(channel)
             request = pb.TranslateRequest(text=f"قال إن {SECRET_WORD} مهمة.", summarize=True)
             stub(request, timeout=30, metadata=(("traceparent", f"00-{trace_id}-{parent_id}-01"),))
     finally:

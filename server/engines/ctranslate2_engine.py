@@ -62,11 +62,7 @@ def open_translation(model: ResolvedModel, settings: Settings) -> CTranslate2Eng
 
 
 def open_summary(model: ResolvedModel, settings: Settings) -> CTranslate2SummaryEngine:
-    # Summaries are few and long, and wait for their article: one batch at a time on all the cores.
-    device = device_of(settings.device, cuda_devices)
-    plan = parallelism.Parallelism(
-        device, settings.device_indices()[:1], 1, settings.resolved_threads() if device == "cpu" else 1, 8, "summary"
-    )
+    plan = parallelism.for_summaries(settings, device_of(settings.device, cuda_devices))
     return CTranslate2SummaryEngine(model, settings, plan)
 
 

@@ -61,10 +61,7 @@ def open_translation(model: ResolvedModel, settings: Settings) -> TorchEngine:
 
 
 def open_summary(model: ResolvedModel, settings: Settings) -> TorchSummaryEngine:
-    device = device_of(settings.device, cuda_devices)
-    plan = parallelism.Parallelism(
-        device, settings.device_indices()[:1], 1, settings.resolved_threads() if device == "cpu" else 1, 8, "summary"
-    )
+    plan = parallelism.for_summaries(settings, device_of(settings.device, cuda_devices))
     return TorchSummaryEngine(model, settings, plan)
 
 
