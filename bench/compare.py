@@ -43,6 +43,7 @@ from tarjama.server.segmentation import split_sentences
 from tarjama.v1 import tarjama_pb2 as pb
 from tarjama.v1 import tarjama_pb2_grpc as pb_grpc
 
+from .ceiling import open_translator
 from .data import flores_sentences
 from .loadgen import latency_summary, percentile, run_load
 
@@ -220,15 +221,14 @@ def idle_vs_direct(
     """Median ms of one request on the idle server and of a direct engine call configured as the server
     runs it, taken in turns (each after a pause longer than the batcher's idle threshold), so the
     machine's drift over a run, which is larger than the difference, falls on both alike."""
-    import ctranslate2
-
-    translator = ctranslate2.Translator(
+    translator = open_translator(
         ct2_dir,
-        device=args.device,
-        device_index=[int(i) for i in args.device_index.split(",")],
-        compute_type=args.compute_type,
-        inter_threads=config["workers"],
-        intra_threads=config["threads"],
+        {
+            **config,
+            "device": args.device,
+            "device_index": [int(i) for i in args.device_index.split(",")],
+            "compute_type": args.compute_type,
+        },
     )
     options = {"beam_size": args.beam_size, "max_decoding_length": args.max_output_tokens, "max_input_length": 0}
     translator.translate_batch(tokens[:1], **options)

@@ -318,6 +318,7 @@ def run_models_download(args: argparse.Namespace) -> int:
     from tarjama.server.app import check_server_dependencies
     from tarjama.server.engines import download_models
     from tarjama.server.errors import StartupError
+    from tarjama.server.models import stay_offline
     from tarjama.server.settings import settings_from
 
     try:
@@ -326,7 +327,7 @@ def run_models_download(args: argparse.Namespace) -> int:
         print(f"tarjama models download: error: {exc}", file=sys.stderr)
         return 2
     if settings.offline:
-        os.environ["HF_HUB_OFFLINE"] = "1"
+        stay_offline()
     try:
         check_server_dependencies()
         for line in download_models(settings):

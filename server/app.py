@@ -21,7 +21,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import TypeVar
 
 import grpc
@@ -32,9 +31,10 @@ from tarjama.v1 import tarjama_pb2 as pb
 from . import tracing
 from .access_log import AccessLog, JsonFormatter, TextFormatter
 from .auth import AuthInterceptor, TokenFile, TokenFileError
-from .connections import StreamLimit
+from .connections import StreamLimit, exposure_warning, tls_credentials
 from .errors import ModelUnavailable, StartupError
 from .metrics import serve_metrics
+from .models import stay_offline
 from .pipeline import TranslationPipeline
 from .runtime import Models, Runtime
 from .servicer import TranslatorServicer
@@ -230,35 +230,6 @@ async def drain(runtime: Runtime, health_servicer: health.aio.HealthServicer, gr
         log.warning("grace period over: failing %d requests still in flight", runtime.in_flight)
 
 
-def tls_credentials(settings: Settings) -> grpc.ServerCredentials | None:
-    """TLS (and mTLS with --tls-client-ca) from PEM files; None for plaintext."""
-    if not settings.tls_cert:
-        return None
-
-    def read(flag: str, path: str) -> bytes:
-        try:
-            return Path(path).read_bytes()
-        except OSError as exc:
-            raise StartupError(f"cannot read {flag} {path}: {exc.strerror or exc}") from None
-
-    pair = (read("--tls-key", settings.tls_key), read("--tls-cert", settings.tls_cert))
-    client_ca = read("--tls-client-ca", settings.tls_client_ca) if settings.tls_client_ca else None
-    return grpc.ssl_server_credentials([pair], root_certificates=client_ca, require_client_auth=client_ca is not None)
-
-
-LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
-
-
-def exposure_warning(host: str, *, auth: bool) -> str | None:
-    """What to say when the port is reachable from other machines and nothing checks who calls."""
-    if auth or host in LOOPBACK or host.startswith("127."):
-        return None
-    return (
-        f"listening on {host} without --auth-tokens-file: anyone who can reach this port can use the server "
-        "and read what it translates; give it tokens, or listen on 127.0.0.1"
-    )
-
-
 def install_signal_handlers(stop: asyncio.Event) -> None:
     """SIGTERM/SIGINT start a graceful stop; a second one ends the process at once."""
     loop = asyncio.get_running_loop()
@@ -322,9 +293,8 @@ def run_with(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"tarjama serve: error: {exc}", file=sys.stderr)
         return 2
-    if settings.offline:  # before huggingface_hub or transformers are imported: they read these once
-        os.environ["HF_HUB_OFFLINE"] = "1"
-        os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    if settings.offline:
+        stay_offline()
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if settings.log_format == "json" else TextFormatter())
     logging.basicConfig(level=settings.log_level.upper(), handlers=[handler])

@@ -1,4 +1,5 @@
-"""A limit on the calls in flight on one connection, answered explicitly.
+"""How clients connect: TLS from the flags' PEM files, a warning for an open port without tokens,
+and a limit on the calls in flight on one connection, answered explicitly.
 
 HTTP/2's own stream limit (`grpc.max_concurrent_streams`) makes grpc refuse the excess streams, and
 clients see a bare UNAVAILABLE they would retry at once; a flood of 4,000 calls on one channel lost
@@ -10,10 +11,13 @@ from __future__ import annotations
 
 import collections
 from collections.abc import Callable
+from pathlib import Path
 
 import grpc
 
+from .errors import StartupError
 from .interception import OPEN_SERVICES, HandlerInterceptor, replace_behavior
+from .settings import Settings
 
 
 class StreamLimit(HandlerInterceptor):
@@ -50,3 +54,32 @@ class StreamLimit(HandlerInterceptor):
         if not handler.unary_unary:  # streaming calls (reflection) are few; they pass uncounted
             return handler
         return replace_behavior(handler, wrap)
+
+
+def tls_credentials(settings: Settings) -> grpc.ServerCredentials | None:
+    """TLS (and mTLS with --tls-client-ca) from PEM files; None for plaintext."""
+    if not settings.tls_cert:
+        return None
+
+    def read(flag: str, path: str) -> bytes:
+        try:
+            return Path(path).read_bytes()
+        except OSError as exc:
+            raise StartupError(f"cannot read {flag} {path}: {exc.strerror or exc}") from None
+
+    pair = (read("--tls-key", settings.tls_key), read("--tls-cert", settings.tls_cert))
+    client_ca = read("--tls-client-ca", settings.tls_client_ca) if settings.tls_client_ca else None
+    return grpc.ssl_server_credentials([pair], root_certificates=client_ca, require_client_auth=client_ca is not None)
+
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+def exposure_warning(host: str, *, auth: bool) -> str | None:
+    """What to say when the port is reachable from other machines and nothing checks who calls."""
+    if auth or host in LOOPBACK or host.startswith("127."):
+        return None
+    return (
+        f"listening on {host} without --auth-tokens-file: anyone who can reach this port can use the server "
+        "and read what it translates; give it tokens, or listen on 127.0.0.1"
+    )

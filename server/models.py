@@ -72,6 +72,13 @@ def resolve_model(ref: str, revision: str | None, cache_dir: str, role: str, off
     return ResolvedModel(ref, snapshot.name, str(snapshot), role)
 
 
+def stay_offline() -> None:
+    """Keep huggingface_hub and transformers off the network (`--offline`). Call it before they are
+    imported: they read these variables once."""
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+
+
 def _convert(model_path: str, output_dir: str, quantization: str) -> None:
     import ctranslate2
     import transformers

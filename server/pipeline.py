@@ -14,7 +14,7 @@ import logging
 import math
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from .batcher import Batcher, BatchLimits
 from .cache import LRUCache
@@ -217,8 +217,7 @@ class TranslationPipeline:
                 ticket.cancel()  # the client went away: its queued segments never reach the model
                 raise
         with span("tarjama.assemble"):
-            result = await text_work(small, self._finish, document, work, translated, started)
-        return replace(result, queue_ms=ticket.queue_s * 1000)
+            return await text_work(small, self._finish, document, work, translated, started, ticket.queue_s)
 
     def _prepare(self, document: Document) -> _Work:
         plan = self.plan(document)
@@ -227,7 +226,7 @@ class TranslationPipeline:
         return _Work(plan, items, hypotheses, [i for i, h in enumerate(hypotheses) if h is None])
 
     def _finish(
-        self, document: Document, work: _Work, translated: list[Hypothesis], started: float
+        self, document: Document, work: _Work, translated: list[Hypothesis], started: float, queue_s: float
     ) -> TranslatedDocument:
         hypotheses = work.hypotheses
         for i, hypothesis in zip(work.misses, translated, strict=True):
@@ -247,6 +246,7 @@ class TranslationPipeline:
             source_tokens=sum(len(seg.tokens) for seg in plan.segments),
             output_tokens=output_tokens,
             cached=len(plan.segments) - len(work.misses),
+            queue_ms=queue_s * 1000,
         )
 
     def close(self, timeout: float | None = None) -> bool:

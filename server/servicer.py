@@ -83,8 +83,11 @@ def model_pbs(runtime: Runtime) -> list[pb.ModelInfo]:
     return out
 
 
-def _fields(message: pb.ModelInfo) -> dict[str, str]:
-    return {field.name: value for field, value in message.ListFields()}
+def without_path(model: pb.ModelInfo) -> pb.ModelInfo:
+    copy = pb.ModelInfo()
+    copy.CopyFrom(model)
+    copy.ClearField("path")
+    return copy
 
 
 def decoding_pb(settings: Settings) -> pb.DecodingSettings:
@@ -195,7 +198,7 @@ class TranslatorServicer(pb_grpc.TranslatorServicer):
         the server (`path`) is shown only to a caller who presented a token."""
         if self._model_pbs is None and self._runtime.models is not None:
             self._model_pbs = model_pbs(self._runtime)
-            self._public_model_pbs = [pb.ModelInfo(**{**_fields(m), "path": ""}) for m in self._model_pbs]
+            self._public_model_pbs = [without_path(m) for m in self._model_pbs]
         if self._runtime.auth and auth.caller.get():
             return self._model_pbs or []
         return self._public_model_pbs

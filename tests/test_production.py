@@ -327,7 +327,7 @@ def test_health_answers_with_hundreds_of_idle_connections_open(hardened_server) 
 
 
 def test_a_public_address_without_auth_gets_a_warning() -> None:
-    from tarjama.server.app import exposure_warning
+    from tarjama.server.connections import exposure_warning
 
     assert exposure_warning("0.0.0.0", auth=False) and "anyone" in exposure_warning("0.0.0.0", auth=False)
     assert exposure_warning("10.1.2.3", auth=False)
