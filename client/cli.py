@@ -105,6 +105,20 @@ def build_parser() -> argparse.ArgumentParser:
     build_serve_parser(download)
     download.set_defaults(run=run_models_download)
 
+    bulk = commands.add_parser(
+        "bulk",
+        help="translate an archive (JSONL or Parquet) with Ray Data, resumably (needs tarjama[server,bulk])",
+        description="Translate every article of INPUT (JSONL or Parquet with id and text) into OUTPUT_DIR, one record "
+        "per article: its `translate --format json` object, or {id, error}. Runs on a local Ray by default, on a "
+        "cluster with --address. Rerun the same command to resume: ids already in OUTPUT_DIR are skipped. "
+        "The models are chosen with the serve flags.",
+    )
+    from tarjama.server.bulk import add_arguments as add_bulk_arguments  # light: no torch, no ray
+
+    add_bulk_arguments(bulk)
+    build_serve_parser(bulk)
+    bulk.set_defaults(run=run_bulk)
+
     serve = commands.add_parser("serve", help="run the translation server (needs tarjama[server])")
     build_serve_parser(serve)
     serve.set_defaults(run=run_serve)
@@ -336,6 +350,20 @@ def run_models_download(args: argparse.Namespace) -> int:
         print(f"tarjama models download: error: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def run_bulk(args: argparse.Namespace) -> int:
+    import importlib.util
+
+    missing = [m for m in ("ray", "pyarrow", "tqdm") if importlib.util.find_spec(m) is None]
+    if missing:
+        print(
+            f"tarjama bulk: error: needs {', '.join(missing)}: pip install 'tarjama[server,bulk]'", file=sys.stderr
+        )
+        return 1
+    from tarjama.server.bulk import run
+
+    return run(args)
 
 
 def run_serve(args: argparse.Namespace) -> int:

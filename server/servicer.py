@@ -270,6 +270,15 @@ class TranslatorServicer(pb_grpc.TranslatorServicer):
         return await off_loop(lambda: segment_pb(document, pipeline.plan(document)))  # one hop for both
 
     async def _translate(self, request: pb.TranslateRequest, context: grpc.aio.ServicerContext) -> pb.TranslateResponse:
+        remaining = context.time_remaining()
+        deadline = time.monotonic() + remaining if remaining is not None else None
+        return await self.translate(request, deadline)
+
+    async def translate(self, request: pb.TranslateRequest, deadline: float | None) -> pb.TranslateResponse:
+        """One Translate without gRPC: the RPC's work, also what `tarjama bulk`'s actors call in-process.
+
+        Raises the domain errors of errors.py; `deadline` is a time.monotonic() value or None.
+        """
         started = time.perf_counter()
         document = await checked_document(parsed(request), self._runtime.settings)
         note_document(document)
@@ -277,8 +286,6 @@ class TranslatorServicer(pb_grpc.TranslatorServicer):
         length, count = summary_length(request.options) if request.summarize else ("MEDIUM", 0)
         pipeline = self._ready_pipeline()
         summarizer = self._summarizer() if request.summarize else None
-        remaining = context.time_remaining()
-        deadline = time.monotonic() + remaining if remaining is not None else None
         result = await pipeline.translate(document, deadline)
         note(tokens_in=result.source_tokens, tokens_out=result.output_tokens, queue_ms=round(result.queue_ms, 1))
         summary, summarize_ms = None, 0.0
