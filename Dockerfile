@@ -25,8 +25,10 @@ COPY proto ./proto
 COPY server ./server
 COPY client ./client
 # The generated code comes from the same script CI checks.
+# --build-arg EXTRAS=server,otel,bulk makes the image a KubeRay worker for `tarjama bulk`.
+ARG EXTRAS=server,otel
 RUN pip install -c /tmp/constraints.txt grpcio-tools && python proto/compile_protos.py \
-    && pip install -c /tmp/constraints.txt '.[server,otel]' && pip uninstall -y grpcio-tools
+    && pip install -c /tmp/constraints.txt ".[${EXTRAS}]" && pip uninstall -y grpcio-tools
 
 # Not root: the cache is the one place the server writes (the root filesystem can be read-only).
 RUN useradd --uid 10001 --create-home tarjama && mkdir -p /cache && chown tarjama /cache

@@ -16,7 +16,17 @@ import grpc
 from tarjama.v1 import tarjama_pb2 as pb
 
 from .client import DEFAULT_SERVER, TarjamaClient, TarjamaError, to_dict
-from .formats import EXTENSIONS, FORMATS, render, summary_lines
+from .formats import (
+    DOCUMENT_FORMATS,
+    EXTENSIONS,
+    FORMATS,
+    BlockWriter,
+    head_blocks,
+    paragraph_block,
+    render,
+    summary_lines,
+    tail_blocks,
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -157,16 +167,26 @@ def connect(args: argparse.Namespace, **options: object) -> TarjamaClient:
     )
 
 
+# One article to the terminal in these formats is streamed: paragraphs print as they are translated.
+STREAMED_FORMATS = ("text", "markdown")
+
+
 def run_translate(args: argparse.Namespace) -> int:
     sources = args.files or ["-"]
     if args.output_dir:
         args.output_dir.mkdir(parents=True, exist_ok=True)
     several = len(sources) > 1
+    if several and args.format in DOCUMENT_FORMATS and not args.output_dir:
+        print(f"tarjama: error: --format {args.format} writes one document per article: give --output-dir",
+              file=sys.stderr)  # fmt: skip
+        return 2
     progress = Progress(len(sources)) if several and sys.stderr.isatty() else None
     failures = 0
     with connect(args, timeout=args.timeout) as client:
         summarize = not args.no_summary and client.has_summarizer()
         length = pb.SummaryLength.Value(args.summary_length.upper())
+        if not several and not args.output_dir and args.format in STREAMED_FORMATS:
+            return stream_one(client, sources[0], args.format, summarize, length)
 
         def one(source: str) -> object:
             try:
@@ -198,6 +218,24 @@ def run_translate(args: argparse.Namespace) -> int:
     if progress:
         progress.done()
     return 1 if failures else 0
+
+
+def stream_one(client: TarjamaClient, source: str, fmt: str, summarize: bool, length: int) -> int:
+    """One article to the terminal: each paragraph printed as soon as the server has it."""
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"tarjama: error: {source}: {exc}", file=sys.stderr)
+        return 1
+    name = "" if source == "-" else Path(source).name
+    out = BlockWriter(sys.stdout)
+    out.write(head_blocks(fmt, name))
+    for message in client.translate_stream(text, id=name, summarize=summarize, summary_length=length):
+        out.write([paragraph_block(fmt, p) for p in message.paragraphs])
+        if message.done:
+            out.write(tail_blocks(fmt, message.summary if message.HasField("summary") else None))
+    out.end()
+    return 0
 
 
 # `health --wait` gives up early on a server that is not coming: one that answered and then went
@@ -357,9 +395,7 @@ def run_bulk(args: argparse.Namespace) -> int:
 
     missing = [m for m in ("ray", "pyarrow", "tqdm") if importlib.util.find_spec(m) is None]
     if missing:
-        print(
-            f"tarjama bulk: error: needs {', '.join(missing)}: pip install 'tarjama[server,bulk]'", file=sys.stderr
-        )
+        print(f"tarjama bulk: error: needs {', '.join(missing)}: pip install 'tarjama[server,bulk]'", file=sys.stderr)
         return 1
     from tarjama.server.bulk import run
 

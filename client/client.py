@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -123,16 +123,33 @@ class TarjamaClient:
 
         `terms` is a glossary (Arabic term -> required English) checked in every sentence.
         """
-        request = pb.TranslateRequest(
-            id=id,
-            text=text or "",
-            paragraphs=list(paragraphs or ()),
-            summarize=summarize,
-            options=pb.TranslateOptions(
-                terms=terms or {}, strip_diacritics=strip_diacritics, summary_length=summary_length
-            ),
-        )
+        request = translate_request(text, paragraphs, id, summarize, summary_length, terms, strip_diacritics)
         return self._call(self._stub.Translate, request, timeout)
+
+    def translate_stream(
+        self,
+        text: str | None = None,
+        *,
+        paragraphs: Sequence[str] | None = None,
+        id: str = "",
+        summarize: bool = False,
+        summary_length: int = 0,
+        terms: dict[str, str] | None = None,
+        strip_diacritics: bool = False,
+        timeout: float | None = None,
+    ) -> Iterator[pb.TranslateStreamResponse]:
+        """As `translate`, but yields the paragraphs in order as the server finishes them; the last
+        message (`done`) carries the summary, term reports and info. `response_from_stream` joins them."""
+        request = translate_request(text, paragraphs, id, summarize, summary_length, terms, strip_diacritics)
+        call = self._stub.TranslateStream(
+            request, timeout=timeout if timeout is not None else self.timeout, metadata=self._metadata
+        )
+        try:
+            yield from call
+        except grpc.RpcError as exc:
+            raise TarjamaError(exc.code(), exc.details() or "") from None
+        finally:
+            call.cancel()  # a caller that stops reading early frees the server's work
 
     def segment(
         self,
@@ -193,6 +210,40 @@ class TarjamaClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def translate_request(
+    text: str | None,
+    paragraphs: Sequence[str] | None,
+    id: str,
+    summarize: bool,
+    summary_length: int,
+    terms: dict[str, str] | None,
+    strip_diacritics: bool,
+) -> pb.TranslateRequest:
+    return pb.TranslateRequest(
+        id=id,
+        text=text or "",
+        paragraphs=list(paragraphs or ()),
+        summarize=summarize,
+        options=pb.TranslateOptions(
+            terms=terms or {}, strip_diacritics=strip_diacritics, summary_length=summary_length
+        ),
+    )
+
+
+def response_from_stream(messages: Iterable[pb.TranslateStreamResponse]) -> pb.TranslateResponse:
+    """The TranslateResponse a stream adds up to (what Translate returns for the same request)."""
+    response = pb.TranslateResponse()
+    for message in messages:
+        response.id = message.id
+        response.paragraphs.extend(message.paragraphs)
+        if message.done:
+            if message.HasField("summary"):
+                response.summary.CopyFrom(message.summary)
+            response.info.CopyFrom(message.info)
+            response.terms.extend(message.terms)
+    return response
 
 
 def _read(path: str | None) -> bytes | None:

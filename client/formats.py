@@ -1,29 +1,81 @@
-"""How the CLI prints a TranslateResponse: text, json or markdown."""
+"""How the CLI prints a TranslateResponse: text, json, markdown, or the CAT exports (exports.py)."""
 
 from __future__ import annotations
 
 import json
+from typing import TextIO
 
 from tarjama.v1 import tarjama_pb2 as pb
 
 from .client import to_dict
+from .exports import render_tmx, render_xliff
 
-FORMATS = ("text", "json", "markdown")
-EXTENSIONS = {"text": "txt", "json": "json", "markdown": "md"}
+FORMATS = ("text", "json", "markdown", "xliff", "tmx")
+EXTENSIONS = {"text": "txt", "json": "json", "markdown": "md", "xliff": "xlf", "tmx": "tmx"}
+# One XML document per article: several articles need --output-dir.
+DOCUMENT_FORMATS = ("xliff", "tmx")
 
 
 def render(response: pb.TranslateResponse, fmt: str, *, compact: bool = False) -> str:
     if fmt == "json":
         return json.dumps(to_dict(response), ensure_ascii=False, indent=None if compact else 2) + "\n"
+    if fmt == "xliff":
+        return render_xliff(response)
+    if fmt == "tmx":
+        return render_tmx(response)
+    summary = response.summary if response.HasField("summary") else None
+    blocks = head_blocks(fmt, response.id) + [paragraph_block(fmt, p) for p in response.paragraphs]
+    return "\n\n".join(blocks + tail_blocks(fmt, summary)) + "\n"
+
+
+# text and markdown are blocks separated by blank lines: the head, one block per paragraph, then the
+# summary. A stream prints the same blocks as the paragraphs arrive (BlockWriter), so the output is
+# the same either way.
+
+
+def head_blocks(fmt: str, id: str) -> list[str]:
+    return [f"# {id}"] if fmt == "markdown" and id else []
+
+
+def paragraph_block(fmt: str, p: pb.Paragraph) -> str:
+    """text: the English paragraph. markdown: the Arabic source, then the English, for a side-by-side read."""
+    if fmt != "markdown":
+        return p.translation
+    english = p.translation
+    if any(s.flags for s in p.sentences):
+        notes = "; ".join(
+            f"sentence {i + 1}: {', '.join(pb.Sentence.Flag.Name(f).lower() for f in s.flags)}"
+            for i, s in enumerate(p.sentences)
+            if s.flags
+        )
+        english += f"\n\n> ⚠ {notes}"
+    return f'## ¶{p.index + 1}\n\n<div dir="rtl" lang="ar">\n\n{p.source}\n\n</div>\n\n{english}'
+
+
+def tail_blocks(fmt: str, summary: pb.Summary | None) -> list[str]:
+    if summary is None:
+        return []
     if fmt == "markdown":
-        return render_markdown(response)
-    return render_text(response)
+        return [f"## Summary ({summary.method})\n\n{summary_lines(summary)}"]
+    return [f"Summary:\n{summary_lines(summary)}"]
 
 
-def render_text(response: pb.TranslateResponse) -> str:
-    """The summary first (when one was asked for), then the English paragraphs, separated by blank lines."""
-    head = f"Summary:\n{summary_lines(response.summary)}\n\n" if response.HasField("summary") else ""
-    return head + "\n\n".join(p.translation for p in response.paragraphs) + "\n"
+class BlockWriter:
+    """Writes blocks to a stream as they come, separated as `render` separates them."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.first = True
+
+    def write(self, blocks: list[str]) -> None:
+        for block in blocks:
+            self.out.write(block if self.first else "\n\n" + block)
+            self.first = False
+        self.out.flush()
+
+    def end(self) -> None:
+        self.out.write("\n")
+        self.out.flush()
 
 
 def references(sentence: pb.SummarySentence) -> str:
@@ -40,24 +92,3 @@ def summary_lines(summary: pb.Summary) -> str:
     fallback = summary.method == "extractive-fallback"
     head = "(the summary model returned nothing; these are the article's key sentences)\n" if fallback else ""
     return head + "\n".join(f"- {s.text} {references(s)}" for s in summary.sentences)
-
-
-def render_markdown(response: pb.TranslateResponse) -> str:
-    """Each paragraph as its Arabic source, then its English, for a quick side-by-side read."""
-    blocks = []
-    if response.id:
-        blocks.append(f"# {response.id}")
-    if response.HasField("summary"):
-        blocks.append(f"## Summary ({response.summary.method})\n\n{summary_lines(response.summary)}")
-    for p in response.paragraphs:
-        flagged = [s for s in p.sentences if s.flags]
-        english = p.translation
-        if flagged:
-            notes = "; ".join(
-                f"sentence {i + 1}: {', '.join(pb.Sentence.Flag.Name(f).lower() for f in s.flags)}"
-                for i, s in enumerate(p.sentences)
-                if s.flags
-            )
-            english += f"\n\n> ⚠ {notes}"
-        blocks.append(f'## ¶{p.index + 1}\n\n<div dir="rtl" lang="ar">\n\n{p.source}\n\n</div>\n\n{english}')
-    return "\n\n".join(blocks) + "\n"

@@ -111,6 +111,10 @@ class _Job(Generic[P, R]):
     cancelled: bool = False
     first_batch_at: float | None = None  # when its first item went to the engine
     tag: object = None  # the caller's, handed to the observer with each batch (a trace context)
+    # Streaming: told each time more of the request's leading items are done, with their results
+    # (called on a worker thread, under the batcher's lock: it must only hand them on).
+    on_progress: Callable[[list[R]], None] | None = None
+    reported: int = 0  # leading items already handed to on_progress
 
     @property
     def waiting(self) -> bool:
@@ -212,9 +216,17 @@ class Batcher(Generic[P, R]):
         return self._queued_tokens
 
     def submit(
-        self, payloads: Sequence[P], costs: Sequence[int], deadline: float | None = None, tag: object = None
+        self,
+        payloads: Sequence[P],
+        costs: Sequence[int],
+        deadline: float | None = None,
+        tag: object = None,
+        on_progress: Callable[[list[R]], None] | None = None,
     ) -> Ticket[R]:
         """Queue one request's items; `deadline` is a time.monotonic() value or None.
+
+        With `on_progress` (streaming) the items are taken in their own order rather than shortest
+        first, and `on_progress` gets the results of the leading items as they complete, in order.
 
         Raises Overloaded when the queue is full, ShuttingDown after `stop`, and DeadlineExceeded when
         the work scheduled ahead of this request already makes its deadline impossible.
@@ -234,6 +246,7 @@ class Batcher(Generic[P, R]):
                     f"(limit {self.limits.max_queue_tokens}); retry later"
                 )
             now = time.monotonic()
+            in_order = list(range(len(payloads)))
             job: _Job[P, R] = _Job(
                 seq=next(self._seq),
                 payloads=payloads,
@@ -242,10 +255,11 @@ class Batcher(Generic[P, R]):
                 future=future,
                 results=[None] * len(payloads),
                 enqueued=now,
-                order=sorted(range(len(payloads)), key=costs.__getitem__),
+                order=in_order if on_progress else sorted(in_order, key=costs.__getitem__),
                 queued_tokens=total,
                 total_tokens=total,
                 tag=tag,
+                on_progress=on_progress,
             )
             if not payloads:
                 future.set_result([])
@@ -540,7 +554,21 @@ class Batcher(Generic[P, R]):
                     continue  # cancelled or expired while its batch ran
                 job.results[i] = result
                 job.done_items += 1
+            for job in {id(j): j for j, _ in batch}.values():
+                if job.future.done():
+                    continue
+                if job.on_progress is not None:
+                    self._report(job)
                 if job.done_items == len(job.payloads):
                     self._jobs.pop(job.seq, None)
                     self.stats.delivered += len(job.payloads)
                     job.future.set_result(list(job.results))  # type: ignore[arg-type]
+
+    def _report(self, job: _Job[P, R]) -> None:
+        """Hand a streaming request the results of its leading items that have newly completed."""
+        end = job.reported
+        while end < len(job.results) and job.results[end] is not None:
+            end += 1
+        if end > job.reported:
+            done, job.reported = job.results[job.reported : end], end
+            job.on_progress(done)  # type: ignore[misc, arg-type]

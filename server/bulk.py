@@ -404,7 +404,11 @@ def plan(job: BulkJob, settings: Settings, done: Any) -> tuple[int, Any]:
         fn_constructor_kwargs={"settings": settings, "summarize": job.summarize, "summary_length": job.summary_length},
         batch_size=job.batch_size,
         batch_format="pyarrow",
-        compute=ray.data.ActorPoolStrategy(size=job.actors),
+        # Two calls at once per actor, on its one event loop: the next batch's sentences are queued
+        # while the last ones of a batch finish, so the engine never idles between batches.
+        compute=ray.data.ActorPoolStrategy(
+            size=job.actors, max_concurrent_calls_per_actor=2, enable_true_multi_threading=True
+        ),
         num_cpus=job.cpus_per_actor,
         num_gpus=job.gpus_per_actor or None,
     )

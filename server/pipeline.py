@@ -9,11 +9,13 @@ glossary terms are checked in the output, and results are put back by position, 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import collections
+import itertools
 import logging
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from .batcher import Batcher, BatchLimits
@@ -228,15 +230,29 @@ class TranslationPipeline:
     def _finish(
         self, document: Document, work: _Work, translated: list[Hypothesis], started: float, queue_s: float
     ) -> TranslatedDocument:
-        hypotheses = work.hypotheses
-        for i, hypothesis in zip(work.misses, translated, strict=True):
-            hypotheses[i] = hypothesis
+        self._fill(work, 0, translated)
+        paragraphs, terms = assemble(document, work.plan, work.hypotheses)  # type: ignore[arg-type]
+        return self._document(document, work, paragraphs, terms, started, queue_s)
+
+    def _fill(self, work: _Work, start: int, translated: Sequence[Hypothesis]) -> None:
+        """Put the engine's results for the misses from `start` on in place, and in the cache."""
+        for i, hypothesis in zip(work.misses[start : start + len(translated)], translated, strict=True):
+            work.hypotheses[i] = hypothesis
             self.cache.put(work.items[i], hypothesis)
-        output_tokens = sum(h.num_tokens for h in translated)
+
+    def _document(
+        self,
+        document: Document,
+        work: _Work,
+        paragraphs: tuple[TranslatedParagraph, ...],
+        terms: tuple[TermReport, ...],
+        started: float,
+        queue_s: float,
+    ) -> TranslatedDocument:
+        output_tokens = sum(work.hypotheses[i].num_tokens for i in work.misses)  # type: ignore[union-attr]
         self.output_tokens += output_tokens
-        plan = work.plan
-        paragraphs, terms = assemble(document, plan, [h for h in hypotheses if h is not None])
         self.flag_counts.update(f for p in paragraphs for s in p.sentences for f in s.flags)
+        plan = work.plan
         return TranslatedDocument(
             id=document.id,
             paragraphs=paragraphs,
@@ -248,6 +264,64 @@ class TranslationPipeline:
             cached=len(plan.segments) - len(work.misses),
             queue_ms=queue_s * 1000,
         )
+
+    async def translate_stream(
+        self, document: Document, deadline: float | None
+    ) -> AsyncIterator[TranslatedParagraph | TranslatedDocument]:
+        """As `translate`, but yields each paragraph, in order, as soon as it and every paragraph before
+        it are done (the batcher takes a streamed request's sentences in order), then the document."""
+        started = time.perf_counter()
+        self.requests += 1
+        small = is_small(document)
+        with span("tarjama.plan", **{"tarjama.paragraphs": len(document.paragraphs)}):
+            work = await text_work(small, self._prepare, document)
+        plan = work.plan
+        # Paragraph p is complete once the segments before ends[p] are: segments are in paragraph order.
+        ends = list(itertools.accumulate(collections.Counter(seg.paragraph for seg in plan.segments)[p]
+                                         for p in range(len(document.paragraphs))))  # fmt: skip
+        loop = asyncio.get_running_loop()
+        arrived: asyncio.Queue[list[Hypothesis] | None] = asyncio.Queue()
+
+        def hand_on(item: list[Hypothesis] | None) -> None:
+            try:
+                loop.call_soon_threadsafe(arrived.put_nowait, item)
+            except RuntimeError:
+                pass  # the loop is gone (the server stopped); nobody is waiting
+
+        ticket = self.batcher.submit(
+            [work.items[i] for i in work.misses], work.costs(), deadline, tag=current_context(), on_progress=hand_on
+        )
+        ticket.future.add_done_callback(lambda _: hand_on(None))
+        occurrences: collections.Counter[str] = collections.Counter()
+        lost_terms: set[str] = set()
+        paragraphs: list[TranslatedParagraph] = []
+        filled = 0  # misses with their hypothesis in place
+        try:
+            while True:
+                missing = work.misses[filled] if filled < len(work.misses) else len(plan.segments)
+                ready = bisect.bisect_right(ends, missing)  # paragraphs whose segments are all in
+                if ready > len(paragraphs):
+                    span_ = (len(paragraphs), ready)
+                    new = await text_work(small, assemble_range, document, work, ends, span_, occurrences, lost_terms)
+                    paragraphs.extend(new)
+                    for paragraph in new:
+                        yield paragraph
+                if len(paragraphs) == len(document.paragraphs):
+                    break
+                item = await arrived.get()
+                if item is None:  # the request ended: raise its error, or take the results delivered before
+                    ticket.future.result()
+                    continue
+                self._fill(work, filled, item)
+                filled += len(item)
+        except (asyncio.CancelledError, GeneratorExit):
+            ticket.cancel()  # the client went away: its queued segments never reach the model
+            raise
+        terms = tuple(
+            TermReport(source, target, occurrences[source], source not in lost_terms)
+            for source, target in document.terms.items()
+        )
+        yield self._document(document, work, tuple(paragraphs), terms, started, ticket.queue_s)
 
     def close(self, timeout: float | None = None) -> bool:
         """Fail queued work, wait up to `timeout` for the batch on the engine; False if it still runs.
@@ -272,63 +346,100 @@ def assemble(
     document: Document, plan: Plan, hypotheses: list[Hypothesis]
 ) -> tuple[tuple[TranslatedParagraph, ...], tuple[TermReport, ...]]:
     """Put each segment's hypothesis back into its sentence and paragraph, by position, and check it."""
-    parts: dict[tuple[int, int], list[tuple[Segment, Hypothesis]]] = {}
-    for seg, hyp in zip(plan.segments, hypotheses, strict=True):
-        parts.setdefault((seg.paragraph, seg.sentence), []).append((seg, hyp))
+    parts = pieces_by_sentence(plan, hypotheses)
     occurrences: collections.Counter[str] = collections.Counter()
     lost_terms: set[str] = set()
-    paragraphs = []
-    for pi, source in enumerate(document.paragraphs):
-        translated = []
-        for si, sentence in enumerate(plan.sentences[pi]):
-            if sentence.prepared is None:
-                translated.append(
-                    TranslatedSentence(
-                        sentence.source, sentence.source, sentence.start, sentence.end, (Flag.PASSTHROUGH,), 1.0, 0
-                    )
-                )
-                continue
-            pieces = parts[(pi, si)]
-            flags = []
-            if len(pieces) > 1:
-                flags.append(Flag.SPLIT)
-            if any(h.capped for _, h in pieces):
-                flags.append(Flag.OUTPUT_CAPPED)
-            result = restore(" ".join(h.text for _, h in pieces if h.text), sentence.prepared.keeps)
-            if result.restored:
-                flags.append(Flag.PROTECTED_RESTORED)
-            if any(k.term is None for k in result.lost):
-                flags.append(Flag.PLACEHOLDER_LOST)
-            if any(k.term is not None for k in result.lost):
-                flags.append(Flag.TERM_LOST)
-            for keep in sentence.prepared.keeps:
-                if keep.term is not None:
-                    occurrences[keep.term] += 1
-            lost_terms.update(k.term for k in result.lost if k.term is not None)
-            source_tokens = sum(len(seg.tokens) for seg, _ in pieces)
-            flags += quality_flags(result.text, source_tokens, sum(h.num_tokens for _, h in pieces))
-            confidence = min(h.confidence for _, h in pieces)
-            translated.append(
-                TranslatedSentence(
-                    sentence.source,
-                    result.text,
-                    sentence.start,
-                    sentence.end,
-                    tuple(flags),
-                    confidence,
-                    source_tokens,
-                )
-            )
-        paragraphs.append(
-            TranslatedParagraph(
-                index=pi,
-                source=source,
-                translation=" ".join(s.translation for s in translated if s.translation),
-                sentences=tuple(translated),
-            )
-        )
+    paragraphs = tuple(
+        assemble_paragraph(pi, source, plan, parts, occurrences, lost_terms)
+        for pi, source in enumerate(document.paragraphs)
+    )
     terms = tuple(
         TermReport(source, target, occurrences[source], source not in lost_terms)
         for source, target in document.terms.items()
     )
-    return tuple(paragraphs), terms
+    return paragraphs, terms
+
+
+def assemble_range(
+    document: Document,
+    work: _Work,
+    ends: Sequence[int],
+    paragraphs: tuple[int, int],
+    occurrences: collections.Counter[str],
+    lost_terms: set[str],
+) -> list[TranslatedParagraph]:
+    """Paragraphs [first, last) of a streamed request, whose segments (up to `ends[last - 1]`) are all in."""
+    first, last = paragraphs
+    start = ends[first - 1] if first else 0
+    parts = pieces_by_sentence(work.plan, work.hypotheses[start : ends[last - 1]], start)  # type: ignore[arg-type]
+    return [
+        assemble_paragraph(p, document.paragraphs[p], work.plan, parts, occurrences, lost_terms)
+        for p in range(first, last)
+    ]
+
+
+def pieces_by_sentence(
+    plan: Plan, hypotheses: Sequence[Hypothesis], start: int = 0
+) -> dict[tuple[int, int], list[tuple[Segment, Hypothesis]]]:
+    """Each sentence's segments with their hypotheses; `hypotheses` are those of segments from `start`."""
+    parts: dict[tuple[int, int], list[tuple[Segment, Hypothesis]]] = {}
+    for seg, hyp in zip(plan.segments[start : start + len(hypotheses)], hypotheses, strict=True):
+        parts.setdefault((seg.paragraph, seg.sentence), []).append((seg, hyp))
+    return parts
+
+
+def assemble_paragraph(
+    pi: int,
+    source: str,
+    plan: Plan,
+    parts: Mapping[tuple[int, int], list[tuple[Segment, Hypothesis]]],
+    occurrences: collections.Counter[str],
+    lost_terms: set[str],
+) -> TranslatedParagraph:
+    """One paragraph from its sentences' hypotheses, checked; counts its glossary terms."""
+    translated = []
+    for si, sentence in enumerate(plan.sentences[pi]):
+        if sentence.prepared is None:
+            translated.append(
+                TranslatedSentence(
+                    sentence.source, sentence.source, sentence.start, sentence.end, (Flag.PASSTHROUGH,), 1.0, 0
+                )
+            )
+            continue
+        pieces = parts[(pi, si)]
+        flags = []
+        if len(pieces) > 1:
+            flags.append(Flag.SPLIT)
+        if any(h.capped for _, h in pieces):
+            flags.append(Flag.OUTPUT_CAPPED)
+        result = restore(" ".join(h.text for _, h in pieces if h.text), sentence.prepared.keeps)
+        if result.restored:
+            flags.append(Flag.PROTECTED_RESTORED)
+        if any(k.term is None for k in result.lost):
+            flags.append(Flag.PLACEHOLDER_LOST)
+        if any(k.term is not None for k in result.lost):
+            flags.append(Flag.TERM_LOST)
+        for keep in sentence.prepared.keeps:
+            if keep.term is not None:
+                occurrences[keep.term] += 1
+        lost_terms.update(k.term for k in result.lost if k.term is not None)
+        source_tokens = sum(len(seg.tokens) for seg, _ in pieces)
+        flags += quality_flags(result.text, source_tokens, sum(h.num_tokens for _, h in pieces))
+        confidence = min(h.confidence for _, h in pieces)
+        translated.append(
+            TranslatedSentence(
+                sentence.source,
+                result.text,
+                sentence.start,
+                sentence.end,
+                tuple(flags),
+                confidence,
+                source_tokens,
+            )
+        )
+    return TranslatedParagraph(
+        index=pi,
+        source=source,
+        translation=" ".join(s.translation for s in translated if s.translation),
+        sentences=tuple(translated),
+    )

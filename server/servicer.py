@@ -5,7 +5,7 @@ from __future__ import annotations
 import collections
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
 import grpc
@@ -19,7 +19,7 @@ from .access_log import note
 from .engines.base import EngineInfo
 from .errors import FeatureUnavailable, NotReady, ShuttingDown, private_traceback, status_for
 from .flags import Flag
-from .pipeline import Document, Plan, TranslatedDocument, is_small
+from .pipeline import Document, Plan, TranslatedDocument, TranslatedParagraph, is_small
 from .runtime import Runtime
 from .settings import Settings
 from .summary import SourceSentence, Summarizer, Summary, sentences_of
@@ -113,6 +113,47 @@ def summary_pb(summary: Summary | None) -> pb.Summary | None:
     )
 
 
+def paragraph_pb(p: TranslatedParagraph) -> pb.Paragraph:
+    return pb.Paragraph(
+        index=p.index,
+        source=p.source,
+        translation=p.translation,
+        sentences=[
+            pb.Sentence(
+                source=s.source,
+                translation=s.translation,
+                source_start=s.start,
+                source_end=s.end,
+                flags=[FLAG_PB[f] for f in s.flags],
+                confidence=s.confidence,
+                source_tokens=s.source_tokens,
+            )
+            for s in p.sentences
+        ],
+    )
+
+
+def info_pb(
+    result: TranslatedDocument, model: pb.ModelInfo, settings: Settings, total_ms: float, summarize_ms: float
+) -> pb.ResponseInfo:
+    return pb.ResponseInfo(
+        model=model,
+        decoding=decoding_pb(settings),
+        timings=pb.Timings(total_ms=total_ms, translate_ms=result.translate_ms, summarize_ms=summarize_ms),
+        sentences=result.segments,
+        source_tokens=result.source_tokens,
+        output_tokens=result.output_tokens,
+        cached_sentences=result.cached,
+        flag_counts=result.flag_counts(),
+    )
+
+
+def terms_pb(result: TranslatedDocument) -> list[pb.TermReport]:
+    return [
+        pb.TermReport(source=t.source, target=t.target, occurrences=t.occurrences, kept=t.kept) for t in result.terms
+    ]
+
+
 def response_pb(
     result: TranslatedDocument,
     model: pb.ModelInfo,
@@ -123,41 +164,28 @@ def response_pb(
 ) -> pb.TranslateResponse:
     return pb.TranslateResponse(
         id=result.id,
-        paragraphs=[
-            pb.Paragraph(
-                index=p.index,
-                source=p.source,
-                translation=p.translation,
-                sentences=[
-                    pb.Sentence(
-                        source=s.source,
-                        translation=s.translation,
-                        source_start=s.start,
-                        source_end=s.end,
-                        flags=[FLAG_PB[f] for f in s.flags],
-                        confidence=s.confidence,
-                        source_tokens=s.source_tokens,
-                    )
-                    for s in p.sentences
-                ],
-            )
-            for p in result.paragraphs
-        ],
-        info=pb.ResponseInfo(
-            model=model,
-            decoding=decoding_pb(settings),
-            timings=pb.Timings(total_ms=total_ms, translate_ms=result.translate_ms, summarize_ms=summarize_ms),
-            sentences=result.segments,
-            source_tokens=result.source_tokens,
-            output_tokens=result.output_tokens,
-            cached_sentences=result.cached,
-            flag_counts=result.flag_counts(),
-        ),
+        paragraphs=[paragraph_pb(p) for p in result.paragraphs],
+        info=info_pb(result, model, settings, total_ms, summarize_ms),
         summary=summary_pb(summary),
-        terms=[
-            pb.TermReport(source=t.source, target=t.target, occurrences=t.occurrences, kept=t.kept)
-            for t in result.terms
-        ],
+        terms=terms_pb(result),
+    )
+
+
+def last_stream_pb(
+    result: TranslatedDocument,
+    model: pb.ModelInfo,
+    settings: Settings,
+    total_ms: float,
+    summary: Summary | None,
+    summarize_ms: float,
+) -> pb.TranslateStreamResponse:
+    """What ends a TranslateStream: everything Translate returns beside the paragraphs."""
+    return pb.TranslateStreamResponse(
+        id=result.id,
+        done=True,
+        info=info_pb(result, model, settings, total_ms, summarize_ms),
+        summary=summary_pb(summary),
+        terms=terms_pb(result),
     )
 
 
@@ -280,25 +308,72 @@ class TranslatorServicer(pb_grpc.TranslatorServicer):
         Raises the domain errors of errors.py; `deadline` is a time.monotonic() value or None.
         """
         started = time.perf_counter()
+        document, summary_asked = await self._translation_request(request)
+        result = await self._ready_pipeline().translate(document, deadline)
+        return await self._complete(started, document, result, summary_asked, deadline, response_pb)
+
+    async def TranslateStream(
+        self, request: pb.TranslateRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.TranslateStreamResponse]:
+        self._runtime.in_flight += 1
+        try:
+            remaining = context.time_remaining()
+            deadline = time.monotonic() + remaining if remaining is not None else None
+            async for message in self.translate_stream(request, deadline):
+                yield message
+        except Exception as exc:
+            await self._abort(context, exc)
+        finally:
+            self._runtime.in_flight -= 1
+
+    async def translate_stream(
+        self, request: pb.TranslateRequest, deadline: float | None
+    ) -> AsyncIterator[pb.TranslateStreamResponse]:
+        """TranslateStream without gRPC: a message per paragraph as it is done, in order, then the rest."""
+        started = time.perf_counter()
+        document, summary_asked = await self._translation_request(request)
+        result = None
+        async for part in self._ready_pipeline().translate_stream(document, deadline):
+            if isinstance(part, TranslatedDocument):
+                result = part
+            else:
+                yield pb.TranslateStreamResponse(id=document.id, paragraphs=[paragraph_pb(part)])
+        assert result is not None  # the pipeline ends every stream with the document
+        yield await self._complete(started, document, result, summary_asked, deadline, last_stream_pb)
+
+    async def _translation_request(self, request: pb.TranslateRequest) -> tuple[Document, tuple[str, int] | None]:
+        """The request checked: its document, and the summary length it asks for (None: no summary)."""
         document = await checked_document(parsed(request), self._runtime.settings)
         note_document(document)
-        small = is_small(document)
-        length, count = summary_length(request.options) if request.summarize else ("MEDIUM", 0)
-        pipeline = self._ready_pipeline()
-        summarizer = self._summarizer() if request.summarize else None
-        result = await pipeline.translate(document, deadline)
+        summary_asked = summary_length(request.options) if request.summarize else None
+        self._ready_pipeline()
+        if summary_asked is not None:
+            self._summarizer()  # refused before any translation when the server has no summariser
+        return document, summary_asked
+
+    async def _complete(
+        self,
+        started: float,
+        document: Document,
+        result: TranslatedDocument,
+        summary_asked: tuple[str, int] | None,
+        deadline: float | None,
+        build: Callable[..., T],
+    ) -> T:
+        """The summary (when asked for) of a translated document, and the response `build` makes."""
         note(tokens_in=result.source_tokens, tokens_out=result.output_tokens, queue_ms=round(result.queue_ms, 1))
+        small = is_small(document)
         summary, summarize_ms = None, 0.0
-        if summarizer is not None:
+        if summary_asked is not None:
             summarize_started = time.perf_counter()
             with span("tarjama.summary"):
                 english = await text_work(small, english_sentences, result)
-                summary = await summarizer.summarize(english, length, count, deadline)
+                summary = await self._summarizer().summarize(english, *summary_asked, deadline)
             summarize_ms = (time.perf_counter() - summarize_started) * 1000
             self._runtime.observer.summary(summarize_ms / 1000)
         total_ms = (time.perf_counter() - started) * 1000
         model, settings = self._models()[0], self._runtime.settings
-        return await text_work(small, response_pb, result, model, settings, total_ms, summary, summarize_ms)
+        return await text_work(small, build, result, model, settings, total_ms, summary, summarize_ms)
 
     async def Summarize(self, request: pb.SummarizeRequest, context: grpc.aio.ServicerContext) -> pb.SummarizeResponse:
         return await self._answer(context, lambda: self._summarize(request, context))
@@ -336,13 +411,17 @@ class TranslatorServicer(pb_grpc.TranslatorServicer):
         try:
             return await call()
         except Exception as exc:
-            code, message = status_for(exc)
-            if code == grpc.StatusCode.INTERNAL:
-                log.error("request failed: %s", private_traceback(exc))
-            await context.abort(code, message)
+            await self._abort(context, exc)
             raise  # unreachable: abort raises
         finally:
             self._runtime.in_flight -= 1
+
+    async def _abort(self, context: grpc.aio.ServicerContext, exc: Exception) -> None:
+        """End the call with the status for `exc`; anything unexpected is logged (without its message)."""
+        code, message = status_for(exc)
+        if code == grpc.StatusCode.INTERNAL:
+            log.error("request failed: %s", private_traceback(exc))
+        await context.abort(code, message)
 
     def _ready_pipeline(self):  # type: ignore[no-untyped-def]
         if self._runtime.shutting_down:

@@ -59,7 +59,8 @@ def add_translator_service(servicer: Any, server: grpc.aio.Server) -> None:
     for method in SERVICE.methods:
         request_class = getattr(pb, method.input_type.name)
         response_class = getattr(pb, method.output_type.name)
-        handlers[method.name] = grpc.unary_unary_rpc_method_handler(
+        kind = grpc.unary_stream_rpc_method_handler if method.server_streaming else grpc.unary_unary_rpc_method_handler
+        handlers[method.name] = kind(
             getattr(servicer, method.name),
             request_deserializer=lenient_parser(request_class),
             response_serializer=response_class.SerializeToString,

@@ -17,7 +17,7 @@ import grpc
 import pytest
 
 from tarjama.client import TarjamaClient, TarjamaError
-from tarjama.client.formats import render_text
+from tarjama.client.formats import render
 from tarjama.server.summary import (
     FALLBACK_METHOD,
     AbstractiveSummarizer,
@@ -278,10 +278,10 @@ def test_an_empty_abstractive_summary_falls_back_to_extractive_and_says_so(caplo
     assert summary.method == FALLBACK_METHOD and len(summary.sentences) == 3
     assert all(s.text in {x.text for x in sentences} for s in summary.sentences)
     assert "returned no text" in caplog.text
-    printed = render_text(pb.TranslateResponse(summary=pb.Summary(method=FALLBACK_METHOD, text="A.", sentences=[
-        pb.SummarySentence(text="A.", paragraphs=[0])])))  # fmt: skip
+    printed = render(pb.TranslateResponse(summary=pb.Summary(method=FALLBACK_METHOD, text="A.", sentences=[
+        pb.SummarySentence(text="A.", paragraphs=[0])])), "text")  # fmt: skip
     assert "summary model returned nothing" in printed
-    empty = render_text(pb.TranslateResponse(summary=pb.Summary(method="abstractive")))
+    empty = render(pb.TranslateResponse(summary=pb.Summary(method="abstractive")), "text")
     assert "no summary" in empty, "an empty summary is said, not silently dropped"
 
 

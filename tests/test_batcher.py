@@ -376,3 +376,19 @@ def test_stop_waits_for_every_worker_and_says_whether_they_ended() -> None:
     assert batcher.stop(5)
     # Stopping comes after the grace period: everything unanswered, on the engine or not, fails at once.
     assert all(isinstance(t.future.exception(5), ShuttingDown) for t in tickets)
+
+
+def test_a_streamed_request_is_taken_in_order_and_handed_on_as_its_leading_items_complete() -> None:
+    engine = FakeEngine()
+    batcher = make(engine, max_batch_size=2)
+    progress: list[list[str]] = []
+    # Longest first: a request that is not streamed would run these shortest first.
+    items = ["a" * n for n in range(8, 0, -1)]
+    ticket = batcher.submit(items, [len(i) for i in items], None, on_progress=progress.append)
+    assert ticket.future.result(10) == [i.upper() for i in items]
+    assert engine.batches == [items[0:2], items[2:4], items[4:6], items[6:8]]
+    assert progress == [[i.upper() for i in items[k : k + 2]] for k in range(0, 8, 2)]
+    unordered = submit(batcher, items)
+    unordered.future.result(10)
+    assert engine.batches[4] == sorted(items, key=len)[:2], "not streamed: shortest first, as before"
+    batcher.stop()

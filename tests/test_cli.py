@@ -83,17 +83,17 @@ def test_text_format_from_stdin_is_the_english_paragraphs(server, memorised_pair
     assert result.stdout == "\n\n".join(english) + "\n"
 
 
-def test_translate_prints_the_summary_first_with_paragraph_references(server, memorised_pairs):
+def test_translate_prints_the_paragraphs_then_the_summary_with_paragraph_references(server, memorised_pairs):
     arabic, english = article(memorised_pairs, [1] * 8)
     result = cli("translate", "--summary-length", "short", stdin="\n".join(arabic), server=server.address)
     assert result.returncode == 0, result.stderr
-    head, body = result.stdout.split("\n\n", 1)
-    lines = head.splitlines()
-    assert lines[0] == "Summary:" and len(lines) == 4, "short: three sentences"
-    for line in lines[1:]:
+    body, tail = result.stdout.split("\n\nSummary:\n", 1)
+    lines = tail.splitlines()
+    assert len(lines) == 3, "short: three sentences"
+    for line in lines:
         text, ref = line[2:].rsplit(" [¶", 1)
         assert english[int(ref.rstrip("]")) - 1] == text, "an extractive sentence is its paragraph's own"
-    assert body.rstrip("\n").split("\n\n") == english
+    assert body.split("\n\n") == english
     as_json = json.loads(cli("translate", "--format", "json", stdin="\n".join(arabic), server=server.address).stdout)
     assert as_json["summary"]["method"] == "extractive" and len(as_json["summary"]["sentences"]) == 5
 

@@ -65,6 +65,22 @@ class TranslateResponse(_message.Message):
     terms: _containers.RepeatedCompositeFieldContainer[TermReport]
     def __init__(self, id: _Optional[str] = ..., paragraphs: _Optional[_Iterable[_Union[Paragraph, _Mapping]]] = ..., summary: _Optional[_Union[Summary, _Mapping]] = ..., info: _Optional[_Union[ResponseInfo, _Mapping]] = ..., terms: _Optional[_Iterable[_Union[TermReport, _Mapping]]] = ...) -> None: ...
 
+class TranslateStreamResponse(_message.Message):
+    __slots__ = ("id", "paragraphs", "done", "summary", "info", "terms")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    PARAGRAPHS_FIELD_NUMBER: _ClassVar[int]
+    DONE_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    INFO_FIELD_NUMBER: _ClassVar[int]
+    TERMS_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    paragraphs: _containers.RepeatedCompositeFieldContainer[Paragraph]
+    done: bool
+    summary: Summary
+    info: ResponseInfo
+    terms: _containers.RepeatedCompositeFieldContainer[TermReport]
+    def __init__(self, id: _Optional[str] = ..., paragraphs: _Optional[_Iterable[_Union[Paragraph, _Mapping]]] = ..., done: _Optional[bool] = ..., summary: _Optional[_Union[Summary, _Mapping]] = ..., info: _Optional[_Union[ResponseInfo, _Mapping]] = ..., terms: _Optional[_Iterable[_Union[TermReport, _Mapping]]] = ...) -> None: ...
+
 class TermReport(_message.Message):
     __slots__ = ("source", "target", "occurrences", "kept")
     SOURCE_FIELD_NUMBER: _ClassVar[int]

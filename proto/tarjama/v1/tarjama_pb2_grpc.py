@@ -54,6 +54,11 @@ class TranslatorStub:
                 request_serializer=tarjama_dot_v1_dot_tarjama__pb2.SummarizeRequest.SerializeToString,
                 response_deserializer=tarjama_dot_v1_dot_tarjama__pb2.SummarizeResponse.FromString,
                 _registered_method=True)
+        self.TranslateStream = channel.unary_stream(
+                '/tarjama.v1.Translator/TranslateStream',
+                request_serializer=tarjama_dot_v1_dot_tarjama__pb2.TranslateRequest.SerializeToString,
+                response_deserializer=tarjama_dot_v1_dot_tarjama__pb2.TranslateStreamResponse.FromString,
+                _registered_method=True)
 
 
 class TranslatorServicer:
@@ -88,6 +93,15 @@ class TranslatorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def TranslateStream(self, request, context):
+        """Translate, with the paragraphs sent as they are done: each message carries the next paragraphs
+        in order, as soon as they and every paragraph before them are translated; the last message
+        carries the summary, the term reports and `info`. Deadlines and cancellation as for Translate.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TranslatorServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -110,6 +124,11 @@ def add_TranslatorServicer_to_server(servicer, server):
                     servicer.Summarize,
                     request_deserializer=tarjama_dot_v1_dot_tarjama__pb2.SummarizeRequest.FromString,
                     response_serializer=tarjama_dot_v1_dot_tarjama__pb2.SummarizeResponse.SerializeToString,
+            ),
+            'TranslateStream': grpc.unary_stream_rpc_method_handler(
+                    servicer.TranslateStream,
+                    request_deserializer=tarjama_dot_v1_dot_tarjama__pb2.TranslateRequest.FromString,
+                    response_serializer=tarjama_dot_v1_dot_tarjama__pb2.TranslateStreamResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -220,6 +239,33 @@ class Translator:
             '/tarjama.v1.Translator/Summarize',
             tarjama_dot_v1_dot_tarjama__pb2.SummarizeRequest.SerializeToString,
             tarjama_dot_v1_dot_tarjama__pb2.SummarizeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TranslateStream(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/tarjama.v1.Translator/TranslateStream',
+            tarjama_dot_v1_dot_tarjama__pb2.TranslateRequest.SerializeToString,
+            tarjama_dot_v1_dot_tarjama__pb2.TranslateStreamResponse.FromString,
             options,
             channel_credentials,
             insecure,
