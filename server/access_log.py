@@ -37,6 +37,23 @@ def note(**fields: Any) -> None:
         record.update(fields)
 
 
+def new_record() -> dict[str, Any]:
+    """Start the current call's access record (what `note` adds to)."""
+    record: dict[str, Any] = {}
+    _record.set(record)
+    return record
+
+
+def log_call(observer: Observer, method: str, code: str, record: dict[str, Any], seconds: float) -> None:
+    """One finished call (gRPC or HTTP): told to the observer, and one access line."""
+    name = auth.caller.get()
+    observer.request(method, code, name, seconds)
+    level = logging.DEBUG if method.startswith(OPEN_SERVICES) else logging.INFO
+    if log.isEnabledFor(level):
+        line = {"method": method, "status": code, "caller": name, **record, "total_ms": round(seconds * 1000, 1)}
+        log.log(level, "%s %s", method, code, extra={"access": line})
+
+
 class AccessLog(HandlerInterceptor):
     """Times each RPC, takes its status, logs one line and tells the observer."""
 
@@ -55,26 +72,13 @@ class AccessLog(HandlerInterceptor):
             else:
                 status = context.code()
                 code = status.name if isinstance(status, grpc.StatusCode) else ("UNKNOWN" if error else "OK")
-            seconds = time.perf_counter() - started
-            name = auth.caller.get()
-            observer.request(method, code, name, seconds)
-            level = logging.DEBUG if method.startswith(OPEN_SERVICES) else logging.INFO
-            if log.isEnabledFor(level):
-                line = {
-                    "method": method,
-                    "status": code,
-                    "caller": name,
-                    **record,
-                    "total_ms": round(seconds * 1000, 1),
-                }
-                log.log(level, "%s %s", method, code, extra={"access": line})
+            log_call(observer, method, code, record, time.perf_counter() - started)
 
         def wrap(behavior: Callable) -> Callable:  # type: ignore[type-arg]
             if is_streaming(handler):
 
                 async def stream(request, context):  # noqa: ANN001, ANN202
-                    record: dict[str, Any] = {}
-                    _record.set(record)
+                    record = new_record()
                     started, error = time.perf_counter(), None
                     try:
                         async for response in responses(behavior(request, context)):
@@ -88,8 +92,7 @@ class AccessLog(HandlerInterceptor):
                 return stream
 
             async def unary(request, context):  # noqa: ANN001, ANN202
-                record: dict[str, Any] = {}
-                _record.set(record)
+                record = new_record()
                 started, error = time.perf_counter(), None
                 try:
                     return await behavior(request, context)

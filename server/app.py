@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import logging
 import os
@@ -147,7 +148,8 @@ async def serve(
     for name in ("", SERVICE_NAME):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    add_translator_service(TranslatorServicer(runtime), server)
+    servicer = TranslatorServicer(runtime)
+    add_translator_service(servicer, server)
     if settings.reflection:
         from grpc_reflection.v1alpha import reflection
 
@@ -170,6 +172,7 @@ async def serve(
         f"auth: {len(tokens.names)} token names" if tokens else "no auth",
         settings.max_connection_age_s,
     )
+    http = await start_http_api(runtime, servicer, tokens) if settings.http_port else None
     if on_listening:
         on_listening(port)
 
@@ -187,11 +190,13 @@ async def serve(
         from .models import stop_conversions
 
         await asyncio.to_thread(stop_conversions)
+        await stop_http_api(http)
         await server.stop(0)
         return 0
     try:
         runtime.models = loading.result()
     except ModelUnavailable:
+        await stop_http_api(http)
         await server.stop(0)
         raise
     for batcher in runtime.batchers():
@@ -207,11 +212,36 @@ async def serve(
     await drain(runtime, health_servicer, settings.grace_period_s)
     # Whatever is still queued fails now (UNAVAILABLE); the engines may finish the batch they are on.
     closed = await asyncio.to_thread(runtime.models.close, ENGINE_STOP_S)
-    await server.stop(1.0)  # time for those answers to reach their clients
+    await asyncio.gather(server.stop(1.0), stop_http_api(http))  # time for those answers to reach their clients
     if not closed:
         log.warning("an engine is still running a batch; exiting without waiting for it")
     log.info("stopped")
     return 0
+
+
+async def start_http_api(runtime: Runtime, servicer: TranslatorServicer, tokens: TokenFile | None):  # noqa: ANN201
+    """--http-port: the HTTP API and the reading page, on this event loop (see http_api.py)."""
+    settings = runtime.settings
+    try:
+        from .http_api import start_http
+
+        http = await start_http(runtime, servicer, tokens, settings.http_port)
+    except ImportError as exc:
+        raise StartupError(f"--http-port needs starlette and uvicorn ({exc}): pip install 'tarjama[server]'") from None
+    except (OSError, SystemExit) as exc:  # uvicorn exits when it cannot bind
+        raise StartupError(f"cannot listen on {settings.host}:{settings.http_port} for HTTP ({exc})") from None
+    scheme = "https" if settings.tls_cert else "http"
+    log.info("HTTP API and reading page on %s://%s:%d/", scheme, settings.host, http[2])
+    return http
+
+
+async def stop_http_api(http) -> None:  # noqa: ANN001 - (uvicorn server, its task, port) or None
+    if http is None:
+        return
+    server, task, _ = http
+    server.should_exit = True
+    with contextlib.suppress(Exception, SystemExit):
+        await task
 
 
 async def drain(runtime: Runtime, health_servicer: health.aio.HealthServicer, grace_s: float) -> None:

@@ -20,6 +20,7 @@ class Flag(str, Enum):
     EMPTY = "EMPTY"  # no output
     OUTPUT_CAPPED = "OUTPUT_CAPPED"  # generation stopped at the output-length cap
     TERM_LOST = "TERM_LOST"  # the model dropped a glossary term's rendering; re-inserted
+    NUMBER_MISMATCH = "NUMBER_MISMATCH"  # a number of the Arabic is missing from the English (numbers.py)
 
     def __str__(self) -> str:
         return self.value

@@ -22,6 +22,7 @@ from .batcher import Batcher, BatchLimits
 from .cache import LRUCache
 from .engines.base import Engine, Hypothesis, SourceItem, is_out_of_memory
 from .flags import Flag
+from .numbers import numbers_match
 from .quality import quality_flags
 from .segmentation import has_arabic, split_long, split_sentences, word_spans
 from .settings import Settings
@@ -425,6 +426,8 @@ def assemble_paragraph(
         lost_terms.update(k.term for k in result.lost if k.term is not None)
         source_tokens = sum(len(seg.tokens) for seg, _ in pieces)
         flags += quality_flags(result.text, source_tokens, sum(h.num_tokens for _, h in pieces))
+        if not numbers_match(sentence.source, result.text):
+            flags.append(Flag.NUMBER_MISMATCH)
         confidence = min(h.confidence for _, h in pieces)
         translated.append(
             TranslatedSentence(

@@ -289,9 +289,10 @@ class TranslatorServicer(pb_grpc.TranslatorServicer):
         )
 
     async def Segment(self, request: pb.SegmentRequest, context: grpc.aio.ServicerContext) -> pb.SegmentResponse:
-        return await self._answer(context, lambda: self._segment(request))
+        return await self._answer(context, lambda: self.segment(request))
 
-    async def _segment(self, request: pb.SegmentRequest) -> pb.SegmentResponse:
+    async def segment(self, request: pb.SegmentRequest) -> pb.SegmentResponse:
+        """One Segment without gRPC (the HTTP API calls it too)."""
         document = await checked_document(parsed(request), self._runtime.settings)
         note_document(document)
         pipeline = self._ready_pipeline()
@@ -376,17 +377,18 @@ class TranslatorServicer(pb_grpc.TranslatorServicer):
         return await text_work(small, build, result, model, settings, total_ms, summary, summarize_ms)
 
     async def Summarize(self, request: pb.SummarizeRequest, context: grpc.aio.ServicerContext) -> pb.SummarizeResponse:
-        return await self._answer(context, lambda: self._summarize(request, context))
+        remaining = context.time_remaining()
+        deadline = time.monotonic() + remaining if remaining is not None else None
+        return await self._answer(context, lambda: self.summarize(request, deadline))
 
-    async def _summarize(self, request: pb.SummarizeRequest, context: grpc.aio.ServicerContext) -> pb.SummarizeResponse:
+    async def summarize(self, request: pb.SummarizeRequest, deadline: float | None) -> pb.SummarizeResponse:
+        """One Summarize without gRPC (the HTTP API calls it too)."""
         started = time.perf_counter()
         document = await checked_document(parsed(request), self._runtime.settings)
         note_document(document)
         length, count = summary_length(request)
         self._ready_pipeline()
         summarizer = self._summarizer()
-        remaining = context.time_remaining()
-        deadline = time.monotonic() + remaining if remaining is not None else None
         with span("tarjama.summary"):
             sentences = await text_work(is_small(document), sentences_of, document.paragraphs)
             summary = await summarizer.summarize(sentences, length, count, deadline)

@@ -75,6 +75,7 @@ class Settings:
     tls_key: str = ""
     tls_client_ca: str = ""
     metrics_port: int = 0  # 0: no metrics endpoint
+    http_port: int = 0  # 0: no HTTP API and reading page
     # Connections: closed after this age (with a grace for calls in flight), so balancers rebalance.
     max_connection_age_s: float = 300.0
     max_connection_age_grace_s: float = 30.0
@@ -128,6 +129,8 @@ class Settings:
             problems.append("--port must be between 0 and 65535")
         if not 0 <= self.metrics_port <= 65535 or (self.metrics_port and self.metrics_port == self.port):
             problems.append("--metrics-port must be between 1 and 65535 and not --port (0 turns metrics off)")
+        if not 0 <= self.http_port <= 65535 or (self.http_port and self.http_port in (self.port, self.metrics_port)):
+            problems.append("--http-port must be between 1 and 65535 and not --port or --metrics-port (0: off)")
         if self.log_format not in LOG_FORMATS:
             problems.append(f"--log-format must be one of {', '.join(LOG_FORMATS)}")
         if bool(self.tls_cert) != bool(self.tls_key):
@@ -183,6 +186,7 @@ _HELP = {
     "tls_key": "PEM private key of --tls-cert",
     "tls_client_ca": "PEM CA: require client certificates it signed (mTLS)",
     "metrics_port": "serve Prometheus metrics on http://HOST:PORT/metrics (0: off)",
+    "http_port": "also serve the API as HTTP/JSON and the reading page on http://HOST:PORT/ (0: off)",
     "max_connection_age_s": "close connections after this many seconds, so clients re-resolve and rebalance",
     "max_connection_age_grace_s": "how long calls in flight may finish on a connection being closed for age",
     "max_concurrent_streams": "most calls in flight on one connection; beyond it RESOURCE_EXHAUSTED",

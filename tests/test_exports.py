@@ -15,7 +15,7 @@ LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 
 def response_of(paragraphs: list[list[tuple[str, str, list[int]]]], gap: str = "  ") -> pb.TranslateResponse:
     """A response built as the server builds one: sentences with offsets, flags, and white space between."""
-    out = pb.TranslateResponse(id="خبر <1> & \"2\"")
+    out = pb.TranslateResponse(id='خبر <1> & "2"')
     for index, sentences in enumerate(paragraphs):
         source, built = " " if index == 1 else "", []  # paragraph 2 starts with white space
         for arabic, english, flags in sentences:
@@ -94,9 +94,22 @@ def test_the_cli_exports_a_served_article(hardened_server, memorised_pairs, tmp_
     source.write_text("\n\n".join(arabic), encoding="utf-8")
     for fmt in ("xliff", "tmx"):
         done = subprocess.run(
-            [sys.executable, "-m", "tarjama.client.cli", "translate", str(source), "--format", fmt,
-             "--output-dir", str(tmp_path / "out"), "--server", hardened_server.address],  # fmt: skip
-            capture_output=True, text=True, timeout=60,  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "tarjama.client.cli",
+                "translate",
+                str(source),
+                "--format",
+                fmt,
+                "--output-dir",
+                str(tmp_path / "out"),
+                "--server",
+                hardened_server.address,
+            ],  # fmt: skip
+            capture_output=True,
+            text=True,
+            timeout=60,  # fmt: skip
         )
         assert done.returncode == 0, done.stderr
     xliff = ET.parse(tmp_path / "out" / "story.xlf").getroot()
@@ -105,8 +118,20 @@ def test_the_cli_exports_a_served_article(hardened_server, memorised_pairs, tmp_
     tmx = ET.parse(tmp_path / "out" / "story.tmx").getroot()
     assert len(tmx.findall("body/tu")) == 6
     two = subprocess.run(
-        [sys.executable, "-m", "tarjama.client.cli", "translate", str(source), str(source), "--format", "tmx",
-         "--server", hardened_server.address],  # fmt: skip
-        capture_output=True, text=True, timeout=60,  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "tarjama.client.cli",
+            "translate",
+            str(source),
+            str(source),
+            "--format",
+            "tmx",
+            "--server",
+            hardened_server.address,
+        ],  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,  # fmt: skip
     )
     assert two.returncode == 2 and "give --output-dir" in two.stderr

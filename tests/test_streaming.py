@@ -87,9 +87,20 @@ def test_the_cli_streams_one_article_in_text_and_markdown(hardened_server, memor
     outputs = {}
     for fmt in ("text", "markdown"):
         done = subprocess.run(
-            [sys.executable, "-m", "tarjama.client.cli", "translate", str(source), "--format", fmt,
-             "--server", hardened_server.address],  # fmt: skip
-            capture_output=True, text=True, timeout=60,  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "tarjama.client.cli",
+                "translate",
+                str(source),
+                "--format",
+                fmt,
+                "--server",
+                hardened_server.address,
+            ],  # fmt: skip
+            capture_output=True,
+            text=True,
+            timeout=60,  # fmt: skip
         )
         assert done.returncode == 0, done.stderr
         outputs[fmt] = done.stdout

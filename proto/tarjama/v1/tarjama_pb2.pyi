@@ -120,6 +120,7 @@ class Sentence(_message.Message):
         EMPTY: _ClassVar[Sentence.Flag]
         OUTPUT_CAPPED: _ClassVar[Sentence.Flag]
         TERM_LOST: _ClassVar[Sentence.Flag]
+        NUMBER_MISMATCH: _ClassVar[Sentence.Flag]
     FLAG_UNSPECIFIED: Sentence.Flag
     SPLIT: Sentence.Flag
     PROTECTED_RESTORED: Sentence.Flag
@@ -131,6 +132,7 @@ class Sentence(_message.Message):
     EMPTY: Sentence.Flag
     OUTPUT_CAPPED: Sentence.Flag
     TERM_LOST: Sentence.Flag
+    NUMBER_MISMATCH: Sentence.Flag
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     TRANSLATION_FIELD_NUMBER: _ClassVar[int]
     SOURCE_START_FIELD_NUMBER: _ClassVar[int]

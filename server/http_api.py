@@ -1,0 +1,301 @@
+"""`--http-port`: the API over HTTP with JSON, and the reading page for editors (Starlette on uvicorn).
+
+It runs on the server's event loop beside gRPC and calls the same servicer methods in-process, so
+the answers, limits and error messages are the gRPC ones. The same tokens (`Authorization: Bearer`)
+guard it; the health check and the page itself (which holds no data) are open.
+
+    POST /v1/translate           TranslateRequest (proto3 JSON) -> TranslateResponse, the shape of
+                                 `tarjama translate --format json`
+    POST /v1/translate:stream    the same request -> one TranslateStreamResponse per line (NDJSON),
+                                 paragraphs as they are done
+    POST /v1/segment, /v1/summarize
+    POST /v1/export?format=xliff|tmx   a TranslateResponse (JSON) -> XLIFF 2.0 or TMX
+    GET  /healthz                200 SERVING, or 503 while the models load or the server drains
+    GET  /                       the reading page (and /static/...)
+
+`?timeout=SECONDS` sets a deadline, as a gRPC deadline does. Errors are
+{"error": {"code": 400, "status": "INVALID_ARGUMENT", "message": "..."}} with the HTTP status below.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import math
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import grpc
+import uvicorn
+from google.protobuf import json_format
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from tarjama.client.client import to_dict
+from tarjama.client.exports import render_tmx, render_xliff
+from tarjama.v1 import tarjama_pb2 as pb
+
+from . import auth
+from .access_log import log_call, new_record
+from .auth import TokenFile
+from .errors import InvalidRequest, TarjamaError, private_traceback, status_for
+from .runtime import Runtime
+from .servicer import TranslatorServicer
+
+log = logging.getLogger("tarjama.http")
+
+STATIC = Path(__file__).resolve().parent / "static"
+# An oversized body is read (and dropped) up to this much, so that a client still sending gets its 413
+# rather than a reset connection; past it the connection is closed.
+DRAIN_BYTES = 64 * 1024 * 1024
+HTTP_STATUS = {
+    grpc.StatusCode.INVALID_ARGUMENT: 400,
+    grpc.StatusCode.FAILED_PRECONDITION: 400,
+    grpc.StatusCode.UNAUTHENTICATED: 401,
+    grpc.StatusCode.PERMISSION_DENIED: 403,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
+    grpc.StatusCode.CANCELLED: 499,
+    grpc.StatusCode.INTERNAL: 500,
+    grpc.StatusCode.UNAVAILABLE: 503,
+    grpc.StatusCode.DEADLINE_EXCEEDED: 504,
+}
+
+
+class PayloadTooLarge(InvalidRequest):
+    """A body over --max-message-bytes (413, where gRPC says RESOURCE_EXHAUSTED for the same)."""
+
+
+def error_response(code: grpc.StatusCode, message: str, http_status: int | None = None) -> JSONResponse:
+    status = http_status or HTTP_STATUS.get(code, 500)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    body = {"error": {"code": status, "status": code.name, "message": message}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+class HttpApi:
+    """The routes, over the servicer the gRPC server uses."""
+
+    def __init__(self, runtime: Runtime, servicer: TranslatorServicer, tokens: TokenFile | None) -> None:
+        self.runtime = runtime
+        self.servicer = servicer
+        self.tokens = tokens
+
+    def app(self) -> Starlette:
+        return Starlette(
+            routes=[
+                Route("/", self.page),
+                Route("/healthz", self.healthz),
+                Route("/v1/translate", self.translate, methods=["POST"]),
+                Route("/v1/translate:stream", self.translate_stream, methods=["POST"]),
+                Route("/v1/segment", self.segment, methods=["POST"]),
+                Route("/v1/summarize", self.summarize, methods=["POST"]),
+                Route("/v1/export", self.export, methods=["POST"]),
+                Mount("/static", StaticFiles(directory=STATIC), name="static"),
+            ]
+        )
+
+    async def page(self, request: Request) -> Response:
+        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+    async def healthz(self, request: Request) -> Response:
+        serving = self.runtime.models is not None and not self.runtime.shutting_down
+        status = "SERVING" if serving else "NOT_SERVING"
+        return Response(status + "\n", status_code=200 if serving else 503, media_type="text/plain")
+
+    async def translate(self, request: Request) -> Response:
+        async def call(message: Any, deadline: float | None) -> Any:
+            return await self.servicer.translate(message, deadline)
+
+        return await self._unary(request, "POST /v1/translate", pb.TranslateRequest, call)
+
+    async def segment(self, request: Request) -> Response:
+        async def call(message: Any, deadline: float | None) -> Any:
+            return await self.servicer.segment(message)
+
+        return await self._unary(request, "POST /v1/segment", pb.SegmentRequest, call)
+
+    async def summarize(self, request: Request) -> Response:
+        return await self._unary(request, "POST /v1/summarize", pb.SummarizeRequest, self.servicer.summarize)
+
+    async def export(self, request: Request) -> Response:
+        renderers = {"xliff": (render_xliff, "application/xliff+xml"), "tmx": (render_tmx, "application/x-tmx+xml")}
+        chosen = renderers.get(request.query_params.get("format", ""))
+
+        async def call(message: Any, deadline: float | None) -> Any:
+            if chosen is None:
+                raise InvalidRequest(f"format must be one of {', '.join(renderers)}")
+            return Response(chosen[0](message), media_type=chosen[1])
+
+        return await self._unary(request, "POST /v1/export", pb.TranslateResponse, call)
+
+    async def translate_stream(self, request: Request) -> Response:
+        method = "POST /v1/translate:stream"
+        started, record = time.perf_counter(), new_record()
+        try:
+            self._authorise(request)
+            message = await self._message(request, pb.TranslateRequest)
+            messages = self.servicer.translate_stream(message, self._deadline(request))
+            self.runtime.in_flight += 1
+            try:
+                first = await anext(messages)  # errors before the first paragraph get their own status
+            except BaseException:
+                self.runtime.in_flight -= 1
+                raise
+        except Exception as exc:
+            return self._failed(method, exc, record, started)
+
+        async def lines() -> AsyncIterator[bytes]:
+            code = "OK"
+            try:
+                yield _json_line(first)
+                async for message in messages:
+                    yield _json_line(message)
+            except Exception as exc:  # after the first line the status is sent: the error is the last line
+                code, text = status_for(exc)
+                yield (json.dumps({"error": {"code": HTTP_STATUS.get(code, 500), "status": code.name,
+                                             "message": text}}) + "\n").encode()  # fmt: skip
+                code = code.name
+            except asyncio.CancelledError:
+                code = "CANCELLED"
+                raise
+            finally:
+                await messages.aclose()
+                self.runtime.in_flight -= 1
+                log_call(self.runtime.observer, method, code, record, time.perf_counter() - started)
+
+        return StreamingResponse(lines(), media_type="application/x-ndjson")
+
+    async def _unary(
+        self,
+        request: Request,
+        method: str,
+        message_class: type,
+        call: Callable[[Any, float | None], Awaitable[Any]],
+    ) -> Response:
+        """Authorise, parse, call, answer: as the gRPC handler does, with the access line and metrics."""
+        started, record = time.perf_counter(), new_record()
+        self.runtime.in_flight += 1
+        try:
+            self._authorise(request)
+            message = await self._message(request, message_class)
+            result = await call(message, self._deadline(request))
+        except Exception as exc:
+            return self._failed(method, exc, record, started)
+        finally:
+            self.runtime.in_flight -= 1
+        log_call(self.runtime.observer, method, "OK", record, time.perf_counter() - started)
+        if isinstance(result, Response):
+            return result
+        return JSONResponse(to_dict(result))
+
+    def _failed(self, method: str, exc: Exception, record: dict[str, Any], started: float) -> Response:
+        if isinstance(exc, Unauthorised):
+            code, message = grpc.StatusCode.UNAUTHENTICATED, str(exc)
+        else:
+            code, message = status_for(exc)
+        if code == grpc.StatusCode.INTERNAL and not isinstance(exc, TarjamaError):
+            log.error("request failed: %s", private_traceback(exc))
+        log_call(self.runtime.observer, method, code.name, record, time.perf_counter() - started)
+        return error_response(code, message, 413 if isinstance(exc, PayloadTooLarge) else None)
+
+    def _authorise(self, request: Request) -> None:
+        if self.tokens is None:
+            return
+        header = request.headers.get("authorization", "")
+        presented = header[7:].strip() if header[:7].lower() == "bearer " else None
+        name = self.tokens.name_for(presented)
+        if name is None:
+            why = "no bearer token" if presented is None else "unknown token"
+            raise Unauthorised(f"{why}: send 'Authorization: Bearer <token>'")
+        auth.caller.set(name)
+
+    async def _message(self, request: Request, message_class: type) -> Any:
+        """The body as a proto3 JSON message, within --max-message-bytes."""
+        limit = self.runtime.settings.max_message_bytes
+        body = bytearray()
+        seen = 0
+        async for chunk in request.stream():
+            seen += len(chunk)
+            if seen <= limit:
+                body += chunk
+            elif seen > DRAIN_BYTES:
+                break  # stop reading: the connection closes without the rest
+        if seen > limit:
+            size = f"{seen}" if seen <= DRAIN_BYTES else f"more than {DRAIN_BYTES}"
+            raise PayloadTooLarge(f"the body has {size} bytes; this server accepts at most {limit}")
+        name = message_class.DESCRIPTOR.full_name  # type: ignore[attr-defined]
+        try:
+            return json_format.Parse(bytes(body).decode("utf-8"), message_class())
+        except UnicodeDecodeError:
+            raise InvalidRequest("the body is not UTF-8") from None
+        except json_format.ParseError as exc:
+            raise InvalidRequest(f"the body is not a {name} in proto3 JSON: {str(exc)[:300]}") from None
+
+    @staticmethod
+    def _deadline(request: Request) -> float | None:
+        raw = request.query_params.get("timeout")
+        if raw is None:
+            return None
+        try:
+            seconds = float(raw)
+        except ValueError:
+            seconds = math.nan
+        if not math.isfinite(seconds) or seconds <= 0:
+            raise InvalidRequest(f"timeout must be a positive number of seconds, not {raw[:40]!r}")
+        return time.monotonic() + seconds
+
+
+class Unauthorised(Exception):
+    pass
+
+
+def _json_line(message: Any) -> bytes:
+    return (json.dumps(to_dict(message), ensure_ascii=False) + "\n").encode()
+
+
+async def start_http(
+    runtime: Runtime, servicer: TranslatorServicer, tokens: TokenFile | None, port: int
+) -> tuple[Any, asyncio.Task[None], int]:
+    """Serve the HTTP API on the running event loop; returns uvicorn's server, its task, and the port."""
+    settings = runtime.settings
+    tls: dict[str, Any] = {}
+    if settings.tls_cert:
+        import ssl
+
+        tls = {"ssl_certfile": settings.tls_cert, "ssl_keyfile": settings.tls_key}
+        if settings.tls_client_ca:
+            tls |= {"ssl_ca_certs": settings.tls_client_ca, "ssl_cert_reqs": ssl.CERT_REQUIRED}
+    config = uvicorn.Config(
+        HttpApi(runtime, servicer, tokens).app(),
+        host=settings.host,
+        port=port,
+        log_config=None,  # our logging; our access lines
+        access_log=False,
+        lifespan="off",
+        timeout_graceful_shutdown=max(1, int(settings.grace_period_s)),
+        **tls,
+    )
+    server = EmbeddedServer(config)
+    task = asyncio.ensure_future(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()  # a port in use: raise uvicorn's error
+            raise OSError(f"cannot listen on {settings.host}:{port} for HTTP")
+        await asyncio.sleep(0.01)
+    bound = server.servers[0].sockets[0].getsockname()[1] if server.servers else port
+    return server, task, bound
+
+
+class EmbeddedServer(uvicorn.Server):
+    """uvicorn's Server without its signal handling: `tarjama serve` owns SIGTERM and SIGINT."""
+
+    @contextlib.contextmanager
+    def capture_signals(self):  # noqa: ANN201
+        yield

@@ -1,0 +1,261 @@
+// The reading page: streams a translation from /v1/translate:stream and lays the Arabic and the
+// English side by side, sentence against sentence. Plain DOM, no framework, nothing from a CDN.
+"use strict";
+
+const FLAG_REASONS = {
+  SPLIT: "translated in parts (a very long sentence)",
+  OUTPUT_CAPPED: "the English reached its length cap: check it is complete",
+  PASSTHROUGH: "no Arabic in it: returned as written",
+  PROTECTED_RESTORED: "a link, handle or Latin name was put back as written",
+  PLACEHOLDER_LOST: "the model dropped a link, handle or name; it was re-inserted",
+  TERM_LOST: "a glossary term was dropped by the model and re-inserted",
+  REPETITION: "the English repeats itself",
+  LENGTH_RATIO: "the English is much shorter or longer than the Arabic suggests",
+  UNTRANSLATED_ARABIC: "Arabic left in the English",
+  EMPTY: "the model gave no English",
+  NUMBER_MISMATCH: "a number in the Arabic is missing from the English: check it",
+};
+
+const $ = (id) => document.getElementById(id);
+let current = null; // the response so far, in the shape of /v1/translate's answer
+
+function headers() {
+  const h = { "Content-Type": "application/json" };
+  const token = $("token").value.trim();
+  if (token) h.Authorization = `Bearer ${token}`;
+  return h;
+}
+
+function showError(message) {
+  $("error").textContent = message;
+  $("error").hidden = !message;
+}
+
+async function checkHealth() {
+  try {
+    const r = await fetch("/healthz");
+    $("health").textContent = r.ok ? "ready" : "starting or stopping";
+    $("health").className = "health " + (r.ok ? "ok" : "bad");
+  } catch {
+    $("health").textContent = "unreachable";
+    $("health").className = "health bad";
+  }
+}
+
+function element(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attributes)) node.setAttribute(key, value);
+  for (const child of children) node.append(child);
+  return node;
+}
+
+function sentenceSpan(paragraph, i, side) {
+  const s = paragraph.sentences[i];
+  const key = `${paragraph.index}-${i}`;
+  const span = element("span", { class: "sentence", tabindex: "0", "data-key": key });
+  span.textContent = side === "ar" ? s.source : s.translation;
+  const flags = s.flags || [];
+  if (flags.length && side === "en") {
+    span.classList.add("flagged");
+    const reasons = flags.map((f) => FLAG_REASONS[f] || f.toLowerCase());
+    span.title = reasons.join("; ");
+    const mark = element("span", { class: "flag", "aria-hidden": "true" });
+    mark.textContent = "⚠ " + flags.map((f) => f.toLowerCase().replace("_", " ")).join(", ");
+    const spoken = element("span", { class: "visually-hidden" });
+    spoken.textContent = ` (check: ${reasons.join("; ")})`;
+    span.append(mark, spoken);
+  }
+  return span;
+}
+
+function cell(paragraph, side) {
+  const attributes = side === "ar" ? { class: "ar", dir: "rtl", lang: "ar" } : { class: "en", lang: "en" };
+  const node = element("div", attributes);
+  // The text between sentences (spaces, stray marks) stays as it was in the Arabic.
+  let position = 0;
+  paragraph.sentences.forEach((s, i) => {
+    if (side === "ar" && s.source_start > position) node.append(paragraph.source.slice(position, s.source_start));
+    if (side === "en" && i > 0) node.append(" ");
+    node.append(sentenceSpan(paragraph, i, side));
+    position = s.source_end;
+  });
+  if (side === "ar" && position < paragraph.source.length) node.append(paragraph.source.slice(position));
+  return node;
+}
+
+function addParagraph(paragraph) {
+  const number = element("a", { class: "number", href: `#p${paragraph.index + 1}` });
+  number.textContent = `¶${paragraph.index + 1}`;
+  const row = element("li", { id: `p${paragraph.index + 1}` }, number, cell(paragraph, "ar"), cell(paragraph, "en"));
+  $("paragraphs").append(row);
+}
+
+function showSummary(summary) {
+  const list = $("summary-list");
+  list.replaceChildren();
+  if (!summary || !summary.sentences || !summary.sentences.length) {
+    $("summary").hidden = true;
+    return;
+  }
+  for (const s of summary.sentences) {
+    const item = element("li", {});
+    item.append(s.text);
+    if (s.unsupported || !s.paragraphs.length) {
+      const note = element("em", {});
+      note.textContent = " (unsupported: check it against the source)";
+      item.append(note);
+    }
+    for (const p of s.paragraphs) {
+      const link = element("a", { href: `#p${p + 1}`, "data-jump": String(p + 1) });
+      link.textContent = `¶${p + 1}`;
+      item.append(link);
+    }
+    list.append(item);
+  }
+  $("summary").hidden = false;
+}
+
+function highlight(key, on) {
+  for (const node of document.querySelectorAll(`.sentence[data-key="${key}"]`)) node.classList.toggle("hl", on);
+}
+
+for (const kind of ["mouseover", "focusin"]) {
+  document.addEventListener(kind, (event) => {
+    const node = event.target.closest && event.target.closest(".sentence");
+    if (node) highlight(node.dataset.key, true);
+  });
+}
+for (const kind of ["mouseout", "focusout"]) {
+  document.addEventListener(kind, (event) => {
+    const node = event.target.closest && event.target.closest(".sentence");
+    if (node) highlight(node.dataset.key, false);
+  });
+}
+document.addEventListener("click", (event) => {
+  const link = event.target.closest && event.target.closest("a[data-jump], a.number");
+  if (!link) return;
+  const row = document.getElementById(link.getAttribute("href").slice(1));
+  if (!row) return;
+  event.preventDefault();
+  for (const r of document.querySelectorAll("#paragraphs > li.jumped")) r.classList.remove("jumped");
+  row.classList.add("jumped");
+  row.scrollIntoView({ behavior: "smooth", block: "center" });
+  const first = row.querySelector(".en .sentence");
+  if (first) first.focus({ preventScroll: true });
+});
+
+async function translate() {
+  const text = $("source").value;
+  showError("");
+  if (!text.trim()) {
+    showError("Paste an Arabic article first.");
+    return;
+  }
+  $("translate").disabled = true;
+  $("paragraphs").replaceChildren();
+  $("summary").hidden = true;
+  $("result").hidden = false;
+  $("progress").textContent = "Translating…";
+  current = { id: "", paragraphs: [], terms: [] };
+  const started = performance.now();
+  try {
+    const response = await fetch("/v1/translate:stream", {
+      method: "POST",
+      headers: headers(),
+      body: JSON.stringify({ text, summarize: $("summarize").checked }),
+    });
+    if (!response.ok) {
+      const body = await response.json().catch(() => ({}));
+      throw new Error((body.error && body.error.message) || `HTTP ${response.status}`);
+    }
+    const reader = response.body.getReader();
+    const decoder = new TextDecoder();
+    let buffered = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffered += decoder.decode(value, { stream: true });
+      let newline;
+      while ((newline = buffered.indexOf("\n")) >= 0) {
+        const line = buffered.slice(0, newline);
+        buffered = buffered.slice(newline + 1);
+        if (line.trim()) receive(JSON.parse(line));
+      }
+    }
+    const seconds = ((performance.now() - started) / 1000).toFixed(1);
+    $("progress").textContent = `${current.paragraphs.length} paragraphs in ${seconds} s`;
+  } catch (error) {
+    showError(error.message);
+    $("progress").textContent = "";
+  } finally {
+    $("translate").disabled = false;
+  }
+}
+
+function receive(message) {
+  if (message.error) throw new Error(message.error.message);
+  current.id = message.id;
+  for (const p of message.paragraphs || []) {
+    current.paragraphs.push(p);
+    addParagraph(p);
+  }
+  $("progress").textContent = `Translating… ${current.paragraphs.length} paragraphs so far`;
+  if (message.done) {
+    current.info = message.info;
+    current.terms = message.terms || [];
+    if (message.summary) current.summary = message.summary;
+    showSummary(message.summary);
+  }
+}
+
+function download(name, type, content) {
+  const url = URL.createObjectURL(new Blob([content], { type }));
+  const link = element("a", { href: url, download: name });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 1000);
+}
+
+async function loadFile(file) {
+  const text = await file.text();
+  if (!/\.html?$/i.test(file.name) && file.type !== "text/html") {
+    $("source").value = text;
+    return;
+  }
+  // A saved page: the text of its headings, paragraphs, list items and captions, without its scripts,
+  // navigation and other furniture.
+  const page = new DOMParser().parseFromString(text, "text/html");
+  for (const junk of page.querySelectorAll("script, style, noscript, nav, header, footer, aside, form")) junk.remove();
+  const blocks = [...page.querySelectorAll("h1, h2, h3, h4, h5, h6, p, li, blockquote, figcaption, td")]
+    .filter((node) => !node.querySelector("p, li, h1, h2, h3, h4, h5, h6"))
+    .map((node) => node.textContent.replace(/\s+/g, " ").trim())
+    .filter((line) => line.length > 0);
+  $("source").value = blocks.join("\n\n");
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("token").value = sessionStorage.getItem("tarjama-token") || "";
+  $("token").addEventListener("change", () => sessionStorage.setItem("tarjama-token", $("token").value));
+  $("translate").addEventListener("click", translate);
+  $("source").addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) translate();
+  });
+  $("file").addEventListener("change", () => $("file").files[0] && loadFile($("file").files[0]));
+  $("copy").addEventListener("click", async () => {
+    const english = current.paragraphs.map((p) => p.translation).join("\n\n");
+    await navigator.clipboard.writeText(english).catch(() => download("translation.txt", "text/plain", english));
+    $("progress").textContent = "English copied";
+  });
+  $("download-json").addEventListener("click", () =>
+    download(`${current.id || "translation"}.json`, "application/json", JSON.stringify(current, null, 2)));
+  $("download-xliff").addEventListener("click", async () => {
+    const response = await fetch("/v1/export?format=xliff", {
+      method: "POST", headers: headers(), body: JSON.stringify(current),
+    });
+    if (!response.ok) return showError(`XLIFF export failed (HTTP ${response.status})`);
+    download(`${current.id || "translation"}.xlf`, "application/xliff+xml", await response.text());
+  });
+  checkHealth();
+  setInterval(checkHealth, 15000);
+});
