@@ -21,6 +21,7 @@ class Flag(str, Enum):
     OUTPUT_CAPPED = "OUTPUT_CAPPED"  # generation stopped at the output-length cap
     TERM_LOST = "TERM_LOST"  # the model dropped a glossary term's rendering; re-inserted
     NUMBER_MISMATCH = "NUMBER_MISMATCH"  # a number of the Arabic is missing from the English (numbers.py)
+    BOILERPLATE = "BOILERPLATE"  # page furniture (furniture.py): returned in place, kept out of the summary
 
     def __str__(self) -> str:
         return self.value

@@ -22,6 +22,7 @@ from .batcher import Batcher, BatchLimits
 from .cache import LRUCache
 from .engines.base import Engine, Hypothesis, SourceItem, is_out_of_memory
 from .flags import Flag
+from .furniture import is_furniture
 from .numbers import numbers_match
 from .quality import quality_flags
 from .segmentation import has_arabic, split_long, split_sentences, word_spans
@@ -399,13 +400,12 @@ def assemble_paragraph(
 ) -> TranslatedParagraph:
     """One paragraph from its sentences' hypotheses, checked; counts its glossary terms."""
     translated = []
+    furniture = (Flag.BOILERPLATE,) if is_furniture(source) else ()
     for si, sentence in enumerate(plan.sentences[pi]):
         if sentence.prepared is None:
-            translated.append(
-                TranslatedSentence(
-                    sentence.source, sentence.source, sentence.start, sentence.end, (Flag.PASSTHROUGH,), 1.0, 0
-                )
-            )
+            flags = (Flag.PASSTHROUGH, *furniture)
+            translated.append(TranslatedSentence(sentence.source, sentence.source, sentence.start, sentence.end,
+                                                 flags, 1.0, 0))  # fmt: skip
             continue
         pieces = parts[(pi, si)]
         flags = []
@@ -428,6 +428,7 @@ def assemble_paragraph(
         flags += quality_flags(result.text, source_tokens, sum(h.num_tokens for _, h in pieces))
         if not numbers_match(sentence.source, result.text):
             flags.append(Flag.NUMBER_MISMATCH)
+        flags += furniture
         confidence = min(h.confidence for _, h in pieces)
         translated.append(
             TranslatedSentence(

@@ -51,8 +51,13 @@ def note_document(document: Document) -> None:
 
 
 def english_sentences(result: TranslatedDocument) -> list[SourceSentence]:
-    """The translation's sentences with their paragraph, for the summariser."""
-    return [SourceSentence(p.index, s.translation) for p in result.paragraphs for s in p.sentences if s.translation]
+    """The translation's sentences with their paragraph, for the summariser (page furniture left out)."""
+    return [
+        SourceSentence(p.index, s.translation)
+        for p in result.paragraphs
+        for s in p.sentences
+        if s.translation and Flag.BOILERPLATE not in s.flags
+    ]
 
 
 def model_pb(info: EngineInfo) -> pb.ModelInfo:

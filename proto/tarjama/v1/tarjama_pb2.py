@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18tarjama/v1/tarjama.proto\x12\ntarjama.v1\"\x82\x01\n\x10TranslateRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x12\n\nparagraphs\x18\x03 \x03(\t\x12\x11\n\tsummarize\x18\x04 \x01(\x08\x12-\n\x07options\x18\x05 \x01(\x0b\x32\x1c.tarjama.v1.TranslateOptions\"\xe0\x01\n\x10TranslateOptions\x12\x36\n\x05terms\x18\x01 \x03(\x0b\x32\'.tarjama.v1.TranslateOptions.TermsEntry\x12\x18\n\x10strip_diacritics\x18\x02 \x01(\x08\x12\x31\n\x0esummary_length\x18\x03 \x01(\x0e\x32\x19.tarjama.v1.SummaryLength\x12\x19\n\x11summary_sentences\x18\x04 \x01(\r\x1a,\n\nTermsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xbf\x01\n\x11TranslateResponse\x12\n\n\x02id\x18\x01 \x01(\t\x12)\n\nparagraphs\x18\x02 \x03(\x0b\x32\x15.tarjama.v1.Paragraph\x12$\n\x07summary\x18\x03 \x01(\x0b\x32\x13.tarjama.v1.Summary\x12&\n\x04info\x18\x04 \x01(\x0b\x32\x18.tarjama.v1.ResponseInfo\x12%\n\x05terms\x18\x05 \x03(\x0b\x32\x16.tarjama.v1.TermReport\"\xd3\x01\n\x17TranslateStreamResponse\x12\n\n\x02id\x18\x01 \x01(\t\x12)\n\nparagraphs\x18\x02 \x03(\x0b\x32\x15.tarjama.v1.Paragraph\x12\x0c\n\x04\x64one\x18\x03 \x01(\x08\x12$\n\x07summary\x18\x04 \x01(\x0b\x32\x13.tarjama.v1.Summary\x12&\n\x04info\x18\x05 \x01(\x0b\x32\x18.tarjama.v1.ResponseInfo\x12%\n\x05terms\x18\x06 \x03(\x0b\x32\x16.tarjama.v1.TermReport\"O\n\nTermReport\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\x0e\n\x06target\x18\x02 \x01(\t\x12\x13\n\x0boccurrences\x18\x03 \x01(\r\x12\x0c\n\x04kept\x18\x04 \x01(\x08\"h\n\tParagraph\x12\r\n\x05index\x18\x01 \x01(\r\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x13\n\x0btranslation\x18\x03 \x01(\t\x12\'\n\tsentences\x18\x04 \x03(\x0b\x32\x14.tarjama.v1.Sentence\"\x94\x03\n\x08Sentence\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\x13\n\x0btranslation\x18\x02 \x01(\t\x12\x14\n\x0csource_start\x18\x03 \x01(\r\x12\x12\n\nsource_end\x18\x04 \x01(\r\x12(\n\x05\x66lags\x18\x05 \x03(\x0e\x32\x19.tarjama.v1.Sentence.Flag\x12\x12\n\nconfidence\x18\x06 \x01(\x02\x12\x15\n\rsource_tokens\x18\x07 \x01(\r\"\xe3\x01\n\x04\x46lag\x12\x14\n\x10\x46LAG_UNSPECIFIED\x10\x00\x12\t\n\x05SPLIT\x10\x01\x12\x16\n\x12PROTECTED_RESTORED\x10\x02\x12\x14\n\x10PLACEHOLDER_LOST\x10\x03\x12\x0f\n\x0bPASSTHROUGH\x10\x04\x12\x0e\n\nREPETITION\x10\x05\x12\x10\n\x0cLENGTH_RATIO\x10\x06\x12\x17\n\x13UNTRANSLATED_ARABIC\x10\x07\x12\t\n\x05\x45MPTY\x10\x08\x12\x11\n\rOUTPUT_CAPPED\x10\t\x12\r\n\tTERM_LOST\x10\n\x12\x13\n\x0fNUMBER_MISMATCH\x10\x0b\"f\n\x07Summary\x12\x0c\n\x04text\x18\x01 \x01(\t\x12.\n\tsentences\x18\x02 \x03(\x0b\x32\x1b.tarjama.v1.SummarySentence\x12\x0e\n\x06method\x18\x03 \x01(\t\x12\r\n\x05model\x18\x04 \x01(\t\"W\n\x0fSummarySentence\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x12\n\nparagraphs\x18\x02 \x03(\r\x12\r\n\x05score\x18\x03 \x01(\x02\x12\x13\n\x0bunsupported\x18\x04 \x01(\x08\"~\n\x10SummarizeRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x12\n\nparagraphs\x18\x03 \x03(\t\x12)\n\x06length\x18\x04 \x01(\x0e\x32\x19.tarjama.v1.SummaryLength\x12\x11\n\tsentences\x18\x05 \x01(\r\"k\n\x11SummarizeResponse\x12\n\n\x02id\x18\x01 \x01(\t\x12$\n\x07summary\x18\x02 \x01(\x0b\x32\x13.tarjama.v1.Summary\x12$\n\x07timings\x18\x03 \x01(\x0b\x32\x13.tarjama.v1.Timings\"\xd7\x02\n\x0cResponseInfo\x12$\n\x05model\x18\x01 \x01(\x0b\x32\x15.tarjama.v1.ModelInfo\x12.\n\x08\x64\x65\x63oding\x18\x02 \x01(\x0b\x32\x1c.tarjama.v1.DecodingSettings\x12$\n\x07timings\x18\x03 \x01(\x0b\x32\x13.tarjama.v1.Timings\x12\x11\n\tsentences\x18\x04 \x01(\r\x12\x15\n\rsource_tokens\x18\x05 \x01(\r\x12\x15\n\routput_tokens\x18\x06 \x01(\r\x12\x18\n\x10\x63\x61\x63hed_sentences\x18\x07 \x01(\r\x12=\n\x0b\x66lag_counts\x18\x08 \x03(\x0b\x32(.tarjama.v1.ResponseInfo.FlagCountsEntry\x1a\x31\n\x0f\x46lagCountsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\r:\x02\x38\x01\">\n\x0eSegmentRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x12\n\nparagraphs\x18\x03 \x03(\t\"_\n\x0fSegmentResponse\x12\n\n\x02id\x18\x01 \x01(\t\x12)\n\nparagraphs\x18\x02 \x03(\x0b\x32\x15.tarjama.v1.Paragraph\x12\x15\n\rsource_tokens\x18\x03 \x01(\r\"G\n\x07Timings\x12\x10\n\x08total_ms\x18\x01 \x01(\x01\x12\x14\n\x0ctranslate_ms\x18\x02 \x01(\x01\x12\x14\n\x0csummarize_ms\x18\x03 \x01(\x01\"\x10\n\x0eGetInfoRequest\"\xfa\x01\n\x0fGetInfoResponse\x12\x16\n\x0eserver_version\x18\x01 \x01(\t\x12%\n\x06models\x18\x02 \x03(\x0b\x32\x15.tarjama.v1.ModelInfo\x12.\n\x08\x64\x65\x63oding\x18\x03 \x01(\x0b\x32\x1c.tarjama.v1.DecodingSettings\x12\"\n\x06limits\x18\x04 \x01(\x0b\x32\x12.tarjama.v1.Limits\x12&\n\x05stats\x18\x05 \x01(\x0b\x32\x17.tarjama.v1.ServerStats\x12,\n\x0bparallelism\x18\x06 \x01(\x0b\x32\x17.tarjama.v1.Parallelism\"\xa7\x01\n\x0bParallelism\x12\x0f\n\x07workers\x18\x01 \x01(\r\x12\x1a\n\x12threads_per_worker\x18\x02 \x01(\r\x12\x16\n\x0emax_batch_size\x18\x03 \x01(\r\x12\x18\n\x10max_batch_tokens\x18\x04 \x01(\r\x12\x0e\n\x06\x64\x65vice\x18\x05 \x01(\t\x12\x16\n\x0e\x64\x65vice_indices\x18\x06 \x03(\r\x12\x11\n\tchosen_by\x18\x07 \x01(\t\"\x88\x03\n\x0bServerStats\x12\x10\n\x08requests\x18\x01 \x01(\x04\x12\x0f\n\x07\x62\x61tches\x18\x02 \x01(\x04\x12\x19\n\x11\x62\x61tched_sentences\x18\x03 \x01(\x04\x12<\n\x0b\x62\x61tch_sizes\x18\x04 \x03(\x0b\x32\'.tarjama.v1.ServerStats.BatchSizesEntry\x12\x15\n\rsource_tokens\x18\x05 \x01(\x04\x12\x1c\n\x14padded_source_tokens\x18\x06 \x01(\x04\x12\x15\n\routput_tokens\x18\x07 \x01(\x04\x12\x12\n\ncache_hits\x18\x08 \x01(\x04\x12\x14\n\x0c\x63\x61\x63he_misses\x18\t \x01(\x04\x12\x15\n\rqueued_tokens\x18\n \x01(\x04\x12\x12\n\noverloaded\x18\x0b \x01(\x04\x12\x0c\n\x04shed\x18\x0c \x01(\x04\x12\x1b\n\x13\x64\x65livered_sentences\x18\r \x01(\x04\x1a\x31\n\x0f\x42\x61tchSizesEntry\x12\x0b\n\x03key\x18\x01 \x01(\r\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\"{\n\tModelInfo\x12\x0c\n\x04role\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\x10\n\x08revision\x18\x03 \x01(\t\x12\x0c\n\x04path\x18\x04 \x01(\t\x12\x0e\n\x06\x65ngine\x18\x05 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x06 \x01(\t\x12\x14\n\x0c\x63ompute_type\x18\x07 \x01(\t\"u\n\x10\x44\x65\x63odingSettings\x12\x11\n\tbeam_size\x18\x01 \x01(\r\x12\x19\n\x11max_output_tokens\x18\x02 \x01(\r\x12\x18\n\x10max_output_ratio\x18\x03 \x01(\x02\x12\x19\n\x11max_output_offset\x18\x04 \x01(\r\"\x8c\x01\n\x06Limits\x12\x16\n\x0emax_characters\x18\x01 \x01(\r\x12\x16\n\x0emax_paragraphs\x18\x02 \x01(\r\x12\x19\n\x11max_message_bytes\x18\x03 \x01(\r\x12\x1a\n\x12max_glossary_terms\x18\x04 \x01(\r\x12\x1b\n\x13max_term_characters\x18\x05 \x01(\r*P\n\rSummaryLength\x12\x1e\n\x1aSUMMARY_LENGTH_UNSPECIFIED\x10\x00\x12\t\n\x05SHORT\x10\x01\x12\n\n\x06MEDIUM\x10\x02\x12\x08\n\x04LONG\x10\x03\x32\x80\x03\n\nTranslator\x12H\n\tTranslate\x12\x1c.tarjama.v1.TranslateRequest\x1a\x1d.tarjama.v1.TranslateResponse\x12\x42\n\x07GetInfo\x12\x1a.tarjama.v1.GetInfoRequest\x1a\x1b.tarjama.v1.GetInfoResponse\x12\x42\n\x07Segment\x12\x1a.tarjama.v1.SegmentRequest\x1a\x1b.tarjama.v1.SegmentResponse\x12H\n\tSummarize\x12\x1c.tarjama.v1.SummarizeRequest\x1a\x1d.tarjama.v1.SummarizeResponse\x12V\n\x0fTranslateStream\x12\x1c.tarjama.v1.TranslateRequest\x1a#.tarjama.v1.TranslateStreamResponse0\x01\x42I\n\rio.tarjama.v1P\x01Z6github.com/tarjama/tarjama/gen/go/tarjama/v1;tarjamav1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18tarjama/v1/tarjama.proto\x12\ntarjama.v1\"\x82\x01\n\x10TranslateRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x12\n\nparagraphs\x18\x03 \x03(\t\x12\x11\n\tsummarize\x18\x04 \x01(\x08\x12-\n\x07options\x18\x05 \x01(\x0b\x32\x1c.tarjama.v1.TranslateOptions\"\xe0\x01\n\x10TranslateOptions\x12\x36\n\x05terms\x18\x01 \x03(\x0b\x32\'.tarjama.v1.TranslateOptions.TermsEntry\x12\x18\n\x10strip_diacritics\x18\x02 \x01(\x08\x12\x31\n\x0esummary_length\x18\x03 \x01(\x0e\x32\x19.tarjama.v1.SummaryLength\x12\x19\n\x11summary_sentences\x18\x04 \x01(\r\x1a,\n\nTermsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xbf\x01\n\x11TranslateResponse\x12\n\n\x02id\x18\x01 \x01(\t\x12)\n\nparagraphs\x18\x02 \x03(\x0b\x32\x15.tarjama.v1.Paragraph\x12$\n\x07summary\x18\x03 \x01(\x0b\x32\x13.tarjama.v1.Summary\x12&\n\x04info\x18\x04 \x01(\x0b\x32\x18.tarjama.v1.ResponseInfo\x12%\n\x05terms\x18\x05 \x03(\x0b\x32\x16.tarjama.v1.TermReport\"\xd3\x01\n\x17TranslateStreamResponse\x12\n\n\x02id\x18\x01 \x01(\t\x12)\n\nparagraphs\x18\x02 \x03(\x0b\x32\x15.tarjama.v1.Paragraph\x12\x0c\n\x04\x64one\x18\x03 \x01(\x08\x12$\n\x07summary\x18\x04 \x01(\x0b\x32\x13.tarjama.v1.Summary\x12&\n\x04info\x18\x05 \x01(\x0b\x32\x18.tarjama.v1.ResponseInfo\x12%\n\x05terms\x18\x06 \x03(\x0b\x32\x16.tarjama.v1.TermReport\"O\n\nTermReport\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\x0e\n\x06target\x18\x02 \x01(\t\x12\x13\n\x0boccurrences\x18\x03 \x01(\r\x12\x0c\n\x04kept\x18\x04 \x01(\x08\"h\n\tParagraph\x12\r\n\x05index\x18\x01 \x01(\r\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x13\n\x0btranslation\x18\x03 \x01(\t\x12\'\n\tsentences\x18\x04 \x03(\x0b\x32\x14.tarjama.v1.Sentence\"\xa5\x03\n\x08Sentence\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\x13\n\x0btranslation\x18\x02 \x01(\t\x12\x14\n\x0csource_start\x18\x03 \x01(\r\x12\x12\n\nsource_end\x18\x04 \x01(\r\x12(\n\x05\x66lags\x18\x05 \x03(\x0e\x32\x19.tarjama.v1.Sentence.Flag\x12\x12\n\nconfidence\x18\x06 \x01(\x02\x12\x15\n\rsource_tokens\x18\x07 \x01(\r\"\xf4\x01\n\x04\x46lag\x12\x14\n\x10\x46LAG_UNSPECIFIED\x10\x00\x12\t\n\x05SPLIT\x10\x01\x12\x16\n\x12PROTECTED_RESTORED\x10\x02\x12\x14\n\x10PLACEHOLDER_LOST\x10\x03\x12\x0f\n\x0bPASSTHROUGH\x10\x04\x12\x0e\n\nREPETITION\x10\x05\x12\x10\n\x0cLENGTH_RATIO\x10\x06\x12\x17\n\x13UNTRANSLATED_ARABIC\x10\x07\x12\t\n\x05\x45MPTY\x10\x08\x12\x11\n\rOUTPUT_CAPPED\x10\t\x12\r\n\tTERM_LOST\x10\n\x12\x13\n\x0fNUMBER_MISMATCH\x10\x0b\x12\x0f\n\x0b\x42OILERPLATE\x10\x0c\"f\n\x07Summary\x12\x0c\n\x04text\x18\x01 \x01(\t\x12.\n\tsentences\x18\x02 \x03(\x0b\x32\x1b.tarjama.v1.SummarySentence\x12\x0e\n\x06method\x18\x03 \x01(\t\x12\r\n\x05model\x18\x04 \x01(\t\"W\n\x0fSummarySentence\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x12\n\nparagraphs\x18\x02 \x03(\r\x12\r\n\x05score\x18\x03 \x01(\x02\x12\x13\n\x0bunsupported\x18\x04 \x01(\x08\"~\n\x10SummarizeRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x12\n\nparagraphs\x18\x03 \x03(\t\x12)\n\x06length\x18\x04 \x01(\x0e\x32\x19.tarjama.v1.SummaryLength\x12\x11\n\tsentences\x18\x05 \x01(\r\"k\n\x11SummarizeResponse\x12\n\n\x02id\x18\x01 \x01(\t\x12$\n\x07summary\x18\x02 \x01(\x0b\x32\x13.tarjama.v1.Summary\x12$\n\x07timings\x18\x03 \x01(\x0b\x32\x13.tarjama.v1.Timings\"\xd7\x02\n\x0cResponseInfo\x12$\n\x05model\x18\x01 \x01(\x0b\x32\x15.tarjama.v1.ModelInfo\x12.\n\x08\x64\x65\x63oding\x18\x02 \x01(\x0b\x32\x1c.tarjama.v1.DecodingSettings\x12$\n\x07timings\x18\x03 \x01(\x0b\x32\x13.tarjama.v1.Timings\x12\x11\n\tsentences\x18\x04 \x01(\r\x12\x15\n\rsource_tokens\x18\x05 \x01(\r\x12\x15\n\routput_tokens\x18\x06 \x01(\r\x12\x18\n\x10\x63\x61\x63hed_sentences\x18\x07 \x01(\r\x12=\n\x0b\x66lag_counts\x18\x08 \x03(\x0b\x32(.tarjama.v1.ResponseInfo.FlagCountsEntry\x1a\x31\n\x0f\x46lagCountsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\r:\x02\x38\x01\">\n\x0eSegmentRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x12\n\nparagraphs\x18\x03 \x03(\t\"_\n\x0fSegmentResponse\x12\n\n\x02id\x18\x01 \x01(\t\x12)\n\nparagraphs\x18\x02 \x03(\x0b\x32\x15.tarjama.v1.Paragraph\x12\x15\n\rsource_tokens\x18\x03 \x01(\r\"G\n\x07Timings\x12\x10\n\x08total_ms\x18\x01 \x01(\x01\x12\x14\n\x0ctranslate_ms\x18\x02 \x01(\x01\x12\x14\n\x0csummarize_ms\x18\x03 \x01(\x01\"\x10\n\x0eGetInfoRequest\"\xfa\x01\n\x0fGetInfoResponse\x12\x16\n\x0eserver_version\x18\x01 \x01(\t\x12%\n\x06models\x18\x02 \x03(\x0b\x32\x15.tarjama.v1.ModelInfo\x12.\n\x08\x64\x65\x63oding\x18\x03 \x01(\x0b\x32\x1c.tarjama.v1.DecodingSettings\x12\"\n\x06limits\x18\x04 \x01(\x0b\x32\x12.tarjama.v1.Limits\x12&\n\x05stats\x18\x05 \x01(\x0b\x32\x17.tarjama.v1.ServerStats\x12,\n\x0bparallelism\x18\x06 \x01(\x0b\x32\x17.tarjama.v1.Parallelism\"\xa7\x01\n\x0bParallelism\x12\x0f\n\x07workers\x18\x01 \x01(\r\x12\x1a\n\x12threads_per_worker\x18\x02 \x01(\r\x12\x16\n\x0emax_batch_size\x18\x03 \x01(\r\x12\x18\n\x10max_batch_tokens\x18\x04 \x01(\r\x12\x0e\n\x06\x64\x65vice\x18\x05 \x01(\t\x12\x16\n\x0e\x64\x65vice_indices\x18\x06 \x03(\r\x12\x11\n\tchosen_by\x18\x07 \x01(\t\"\x88\x03\n\x0bServerStats\x12\x10\n\x08requests\x18\x01 \x01(\x04\x12\x0f\n\x07\x62\x61tches\x18\x02 \x01(\x04\x12\x19\n\x11\x62\x61tched_sentences\x18\x03 \x01(\x04\x12<\n\x0b\x62\x61tch_sizes\x18\x04 \x03(\x0b\x32\'.tarjama.v1.ServerStats.BatchSizesEntry\x12\x15\n\rsource_tokens\x18\x05 \x01(\x04\x12\x1c\n\x14padded_source_tokens\x18\x06 \x01(\x04\x12\x15\n\routput_tokens\x18\x07 \x01(\x04\x12\x12\n\ncache_hits\x18\x08 \x01(\x04\x12\x14\n\x0c\x63\x61\x63he_misses\x18\t \x01(\x04\x12\x15\n\rqueued_tokens\x18\n \x01(\x04\x12\x12\n\noverloaded\x18\x0b \x01(\x04\x12\x0c\n\x04shed\x18\x0c \x01(\x04\x12\x1b\n\x13\x64\x65livered_sentences\x18\r \x01(\x04\x1a\x31\n\x0f\x42\x61tchSizesEntry\x12\x0b\n\x03key\x18\x01 \x01(\r\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\"{\n\tModelInfo\x12\x0c\n\x04role\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\x10\n\x08revision\x18\x03 \x01(\t\x12\x0c\n\x04path\x18\x04 \x01(\t\x12\x0e\n\x06\x65ngine\x18\x05 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x06 \x01(\t\x12\x14\n\x0c\x63ompute_type\x18\x07 \x01(\t\"u\n\x10\x44\x65\x63odingSettings\x12\x11\n\tbeam_size\x18\x01 \x01(\r\x12\x19\n\x11max_output_tokens\x18\x02 \x01(\r\x12\x18\n\x10max_output_ratio\x18\x03 \x01(\x02\x12\x19\n\x11max_output_offset\x18\x04 \x01(\r\"\x8c\x01\n\x06Limits\x12\x16\n\x0emax_characters\x18\x01 \x01(\r\x12\x16\n\x0emax_paragraphs\x18\x02 \x01(\r\x12\x19\n\x11max_message_bytes\x18\x03 \x01(\r\x12\x1a\n\x12max_glossary_terms\x18\x04 \x01(\r\x12\x1b\n\x13max_term_characters\x18\x05 \x01(\r*P\n\rSummaryLength\x12\x1e\n\x1aSUMMARY_LENGTH_UNSPECIFIED\x10\x00\x12\t\n\x05SHORT\x10\x01\x12\n\n\x06MEDIUM\x10\x02\x12\x08\n\x04LONG\x10\x03\x32\x80\x03\n\nTranslator\x12H\n\tTranslate\x12\x1c.tarjama.v1.TranslateRequest\x1a\x1d.tarjama.v1.TranslateResponse\x12\x42\n\x07GetInfo\x12\x1a.tarjama.v1.GetInfoRequest\x1a\x1b.tarjama.v1.GetInfoResponse\x12\x42\n\x07Segment\x12\x1a.tarjama.v1.SegmentRequest\x1a\x1b.tarjama.v1.SegmentResponse\x12H\n\tSummarize\x12\x1c.tarjama.v1.SummarizeRequest\x1a\x1d.tarjama.v1.SummarizeResponse\x12V\n\x0fTranslateStream\x12\x1c.tarjama.v1.TranslateRequest\x1a#.tarjama.v1.TranslateStreamResponse0\x01\x42I\n\rio.tarjama.v1P\x01Z6github.com/tarjama/tarjama/gen/go/tarjama/v1;tarjamav1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,8 +38,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RESPONSEINFO_FLAGCOUNTSENTRY']._serialized_options = b'8\001'
   _globals['_SERVERSTATS_BATCHSIZESENTRY']._loaded_options = None
   _globals['_SERVERSTATS_BATCHSIZESENTRY']._serialized_options = b'8\001'
-  _globals['_SUMMARYLENGTH']._serialized_start=3635
-  _globals['_SUMMARYLENGTH']._serialized_end=3715
+  _globals['_SUMMARYLENGTH']._serialized_start=3652
+  _globals['_SUMMARYLENGTH']._serialized_end=3732
   _globals['_TRANSLATEREQUEST']._serialized_start=41
   _globals['_TRANSLATEREQUEST']._serialized_end=171
   _globals['_TRANSLATEOPTIONS']._serialized_start=174
@@ -55,43 +55,43 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PARAGRAPH']._serialized_start=889
   _globals['_PARAGRAPH']._serialized_end=993
   _globals['_SENTENCE']._serialized_start=996
-  _globals['_SENTENCE']._serialized_end=1400
+  _globals['_SENTENCE']._serialized_end=1417
   _globals['_SENTENCE_FLAG']._serialized_start=1173
-  _globals['_SENTENCE_FLAG']._serialized_end=1400
-  _globals['_SUMMARY']._serialized_start=1402
-  _globals['_SUMMARY']._serialized_end=1504
-  _globals['_SUMMARYSENTENCE']._serialized_start=1506
-  _globals['_SUMMARYSENTENCE']._serialized_end=1593
-  _globals['_SUMMARIZEREQUEST']._serialized_start=1595
-  _globals['_SUMMARIZEREQUEST']._serialized_end=1721
-  _globals['_SUMMARIZERESPONSE']._serialized_start=1723
-  _globals['_SUMMARIZERESPONSE']._serialized_end=1830
-  _globals['_RESPONSEINFO']._serialized_start=1833
-  _globals['_RESPONSEINFO']._serialized_end=2176
-  _globals['_RESPONSEINFO_FLAGCOUNTSENTRY']._serialized_start=2127
-  _globals['_RESPONSEINFO_FLAGCOUNTSENTRY']._serialized_end=2176
-  _globals['_SEGMENTREQUEST']._serialized_start=2178
-  _globals['_SEGMENTREQUEST']._serialized_end=2240
-  _globals['_SEGMENTRESPONSE']._serialized_start=2242
-  _globals['_SEGMENTRESPONSE']._serialized_end=2337
-  _globals['_TIMINGS']._serialized_start=2339
-  _globals['_TIMINGS']._serialized_end=2410
-  _globals['_GETINFOREQUEST']._serialized_start=2412
-  _globals['_GETINFOREQUEST']._serialized_end=2428
-  _globals['_GETINFORESPONSE']._serialized_start=2431
-  _globals['_GETINFORESPONSE']._serialized_end=2681
-  _globals['_PARALLELISM']._serialized_start=2684
-  _globals['_PARALLELISM']._serialized_end=2851
-  _globals['_SERVERSTATS']._serialized_start=2854
-  _globals['_SERVERSTATS']._serialized_end=3246
-  _globals['_SERVERSTATS_BATCHSIZESENTRY']._serialized_start=3197
-  _globals['_SERVERSTATS_BATCHSIZESENTRY']._serialized_end=3246
-  _globals['_MODELINFO']._serialized_start=3248
-  _globals['_MODELINFO']._serialized_end=3371
-  _globals['_DECODINGSETTINGS']._serialized_start=3373
-  _globals['_DECODINGSETTINGS']._serialized_end=3490
-  _globals['_LIMITS']._serialized_start=3493
-  _globals['_LIMITS']._serialized_end=3633
-  _globals['_TRANSLATOR']._serialized_start=3718
-  _globals['_TRANSLATOR']._serialized_end=4102
+  _globals['_SENTENCE_FLAG']._serialized_end=1417
+  _globals['_SUMMARY']._serialized_start=1419
+  _globals['_SUMMARY']._serialized_end=1521
+  _globals['_SUMMARYSENTENCE']._serialized_start=1523
+  _globals['_SUMMARYSENTENCE']._serialized_end=1610
+  _globals['_SUMMARIZEREQUEST']._serialized_start=1612
+  _globals['_SUMMARIZEREQUEST']._serialized_end=1738
+  _globals['_SUMMARIZERESPONSE']._serialized_start=1740
+  _globals['_SUMMARIZERESPONSE']._serialized_end=1847
+  _globals['_RESPONSEINFO']._serialized_start=1850
+  _globals['_RESPONSEINFO']._serialized_end=2193
+  _globals['_RESPONSEINFO_FLAGCOUNTSENTRY']._serialized_start=2144
+  _globals['_RESPONSEINFO_FLAGCOUNTSENTRY']._serialized_end=2193
+  _globals['_SEGMENTREQUEST']._serialized_start=2195
+  _globals['_SEGMENTREQUEST']._serialized_end=2257
+  _globals['_SEGMENTRESPONSE']._serialized_start=2259
+  _globals['_SEGMENTRESPONSE']._serialized_end=2354
+  _globals['_TIMINGS']._serialized_start=2356
+  _globals['_TIMINGS']._serialized_end=2427
+  _globals['_GETINFOREQUEST']._serialized_start=2429
+  _globals['_GETINFOREQUEST']._serialized_end=2445
+  _globals['_GETINFORESPONSE']._serialized_start=2448
+  _globals['_GETINFORESPONSE']._serialized_end=2698
+  _globals['_PARALLELISM']._serialized_start=2701
+  _globals['_PARALLELISM']._serialized_end=2868
+  _globals['_SERVERSTATS']._serialized_start=2871
+  _globals['_SERVERSTATS']._serialized_end=3263
+  _globals['_SERVERSTATS_BATCHSIZESENTRY']._serialized_start=3214
+  _globals['_SERVERSTATS_BATCHSIZESENTRY']._serialized_end=3263
+  _globals['_MODELINFO']._serialized_start=3265
+  _globals['_MODELINFO']._serialized_end=3388
+  _globals['_DECODINGSETTINGS']._serialized_start=3390
+  _globals['_DECODINGSETTINGS']._serialized_end=3507
+  _globals['_LIMITS']._serialized_start=3510
+  _globals['_LIMITS']._serialized_end=3650
+  _globals['_TRANSLATOR']._serialized_start=3735
+  _globals['_TRANSLATOR']._serialized_end=4119
 # @@protoc_insertion_point(module_scope)

@@ -121,6 +121,7 @@ class Sentence(_message.Message):
         OUTPUT_CAPPED: _ClassVar[Sentence.Flag]
         TERM_LOST: _ClassVar[Sentence.Flag]
         NUMBER_MISMATCH: _ClassVar[Sentence.Flag]
+        BOILERPLATE: _ClassVar[Sentence.Flag]
     FLAG_UNSPECIFIED: Sentence.Flag
     SPLIT: Sentence.Flag
     PROTECTED_RESTORED: Sentence.Flag
@@ -133,6 +134,7 @@ class Sentence(_message.Message):
     OUTPUT_CAPPED: Sentence.Flag
     TERM_LOST: Sentence.Flag
     NUMBER_MISMATCH: Sentence.Flag
+    BOILERPLATE: Sentence.Flag
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     TRANSLATION_FIELD_NUMBER: _ClassVar[int]
     SOURCE_START_FIELD_NUMBER: _ClassVar[int]
