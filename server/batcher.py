@@ -438,7 +438,12 @@ class Batcher(Generic[P, R]):
         scheduled = self._shed_hopeless(self._scheduled(), now)
         size = self._batch_size_for(scheduled)
         for job in scheduled:
-            while job.waiting and len(picked) < size:
+            # A streamed request starts small and doubles (1, 1, 2, 4, ... of its items per batch), so its
+            # first paragraph comes back from a short batch instead of waiting for a full one.
+            cap = max(1, job.next_item) if job.on_progress is not None else size
+            taken = 0
+            while job.waiting and len(picked) < size and taken < cap:
+                taken += 1
                 item = job.order[job.next_item]
                 cost = job.costs[item]
                 if picked and max(longest, cost) * (len(picked) + 1) > self.limits.max_batch_tokens:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -339,11 +340,14 @@ class TranslatorServicer(pb_grpc.TranslatorServicer):
         started = time.perf_counter()
         document, summary_asked = await self._translation_request(request)
         result = None
-        async for part in self._ready_pipeline().translate_stream(document, deadline):
-            if isinstance(part, TranslatedDocument):
-                result = part
-            else:
-                yield pb.TranslateStreamResponse(id=document.id, paragraphs=[paragraph_pb(part)])
+        # aclosing: a consumer that stops early (an HTTP client gone) closes the pipeline's stream now,
+        # which drops its queued sentences, rather than whenever the generator is collected.
+        async with contextlib.aclosing(self._ready_pipeline().translate_stream(document, deadline)) as parts:
+            async for part in parts:
+                if isinstance(part, TranslatedDocument):
+                    result = part
+                else:
+                    yield pb.TranslateStreamResponse(id=document.id, paragraphs=[paragraph_pb(part)])
         assert result is not None  # the pipeline ends every stream with the document
         yield await self._complete(started, document, result, summary_asked, deadline, last_stream_pb)
 
