@@ -131,6 +131,17 @@ class _Job(Generic[P, R]):
         return self.enqueued + NO_DEADLINE_DUE_S + NO_DEADLINE_WORK_FACTOR * self.total_tokens * seconds_per_token
 
 
+def streamed_order(costs: Sequence[int], window: int) -> list[int]:
+    """The order a streamed request's items are taken in: the first `window` as they come (its first
+    paragraphs come back first), then window by window, shortest first within each window: less padding
+    than strict order, while a paragraph still waits for at most its own window."""
+    n = len(costs)
+    order = list(range(min(window, n)))
+    for start in range(window, n, window):
+        order += sorted(range(start, min(start + window, n)), key=costs.__getitem__)
+    return order
+
+
 def _too_late(finish: float, deadline: float, now: float) -> bool:
     """Whether an estimated finish, with its margin of error, misses the deadline."""
     return finish + max(SHED_MARGIN_S, SHED_MARGIN_RATIO * (finish - now)) > deadline
@@ -225,8 +236,9 @@ class Batcher(Generic[P, R]):
     ) -> Ticket[R]:
         """Queue one request's items; `deadline` is a time.monotonic() value or None.
 
-        With `on_progress` (streaming) the items are taken in their own order rather than shortest
-        first, and `on_progress` gets the results of the leading items as they complete, in order.
+        With `on_progress` (streaming) the items are taken about in their own order (`streamed_order`)
+        rather than shortest first, and `on_progress` gets the results of the leading items as they
+        complete, in order.
 
         Raises Overloaded when the queue is full, ShuttingDown after `stop`, and DeadlineExceeded when
         the work scheduled ahead of this request already makes its deadline impossible.
@@ -246,7 +258,7 @@ class Batcher(Generic[P, R]):
                     f"(limit {self.limits.max_queue_tokens}); retry later"
                 )
             now = time.monotonic()
-            in_order = list(range(len(payloads)))
+            in_order = range(len(payloads))
             job: _Job[P, R] = _Job(
                 seq=next(self._seq),
                 payloads=payloads,
@@ -255,7 +267,9 @@ class Batcher(Generic[P, R]):
                 future=future,
                 results=[None] * len(payloads),
                 enqueued=now,
-                order=in_order if on_progress else sorted(in_order, key=costs.__getitem__),
+                order=streamed_order(costs, 2 * self.limits.max_batch_size)
+                if on_progress
+                else sorted(in_order, key=costs.__getitem__),
                 queued_tokens=total,
                 total_tokens=total,
                 tag=tag,

@@ -54,6 +54,13 @@ def article(pairs: list[tuple[str, str]], shape: list[int]) -> tuple[list[str], 
     return arabic, english
 
 
+def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """`tarjama ARGS...` as a subprocess, its output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "tarjama.client.cli", *args], capture_output=True, text=True, timeout=timeout
+    )
+
+
 class InProcessServer:
     """`serve()` on its own event loop in a thread, on a free port; stopped like SIGTERM would."""
 

@@ -386,9 +386,11 @@ def test_a_streamed_request_is_taken_in_order_and_handed_on_as_its_leading_items
     items = ["a" * n for n in range(8, 0, -1)]
     ticket = batcher.submit(items, [len(i) for i in items], None, on_progress=progress.append)
     assert ticket.future.result(10) == [i.upper() for i in items]
-    # In order, starting small and doubling (so the first paragraph is out early), up to the batch size.
-    assert engine.batches == [items[0:1], items[1:2], items[2:4], items[4:6], items[6:8]]
-    assert progress == [[i.upper() for i in batch] for batch in engine.batches]
+    # Starting small and doubling (so the first paragraph is out early) up to the batch size; the first
+    # window (2 batches' worth) in order, then each window shortest first.
+    assert engine.batches == [items[0:1], items[1:2], items[2:4], [items[7], items[6]], [items[5], items[4]]]
+    upper = [i.upper() for i in items]
+    assert progress == [upper[0:1], upper[1:2], upper[2:4], upper[4:8]], "the leading results, in order"
     unordered = submit(batcher, items)
     unordered.future.result(10)
     assert engine.batches[5] == sorted(items, key=len)[:2], "not streamed: shortest first, as before"

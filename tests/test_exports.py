@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 from tarjama.client.formats import render
 from tarjama.v1 import tarjama_pb2 as pb
 
-from conftest import article
+from conftest import article, run_cli
 
 XLIFF = "{urn:oasis:names:tc:xliff:document:2.0}"
 LANG = "{http://www.w3.org/XML/1998/namespace}lang"
@@ -86,52 +86,17 @@ def test_tmx_has_a_translation_unit_per_sentence(memorised_pairs) -> None:
 
 
 def test_the_cli_exports_a_served_article(hardened_server, memorised_pairs, tmp_path) -> None:
-    import subprocess
-    import sys
-
     arabic, english = article(memorised_pairs, [2, 1, 3])
     source = tmp_path / "story.txt"
     source.write_text("\n\n".join(arabic), encoding="utf-8")
     for fmt in ("xliff", "tmx"):
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "tarjama.client.cli",
-                "translate",
-                str(source),
-                "--format",
-                fmt,
-                "--output-dir",
-                str(tmp_path / "out"),
-                "--server",
-                hardened_server.address,
-            ],  # fmt: skip
-            capture_output=True,
-            text=True,
-            timeout=60,  # fmt: skip
-        )
+        done = run_cli("translate", str(source), "--format", fmt, "--output-dir", str(tmp_path / "out"),
+                       "--server", hardened_server.address)  # fmt: skip
         assert done.returncode == 0, done.stderr
     xliff = ET.parse(tmp_path / "out" / "story.xlf").getroot()
     targets = [[t.text for t in u.iter(f"{XLIFF}target")] for u in xliff.iter(f"{XLIFF}unit")]
     assert [" ".join(t) for t in targets] == english
     tmx = ET.parse(tmp_path / "out" / "story.tmx").getroot()
     assert len(tmx.findall("body/tu")) == 6
-    two = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tarjama.client.cli",
-            "translate",
-            str(source),
-            str(source),
-            "--format",
-            "tmx",
-            "--server",
-            hardened_server.address,
-        ],  # fmt: skip
-        capture_output=True,
-        text=True,
-        timeout=60,  # fmt: skip
-    )
+    two = run_cli("translate", str(source), str(source), "--format", "tmx", "--server", hardened_server.address)
     assert two.returncode == 2 and "give --output-dir" in two.stderr

@@ -3,9 +3,6 @@ cancellation as for Translate; and the CLI printing a streamed article."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import grpc
 import pytest
 
@@ -15,7 +12,7 @@ from tarjama.client.formats import render
 from tarjama.v1 import tarjama_pb2 as pb
 from tarjama.v1 import tarjama_pb2_grpc as pb_grpc
 
-from conftest import article
+from conftest import article, run_cli
 
 
 def without_timings(response: pb.TranslateResponse) -> pb.TranslateResponse:
@@ -86,22 +83,7 @@ def test_the_cli_streams_one_article_in_text_and_markdown(hardened_server, memor
     source.write_text("\n\n".join(arabic), encoding="utf-8")
     outputs = {}
     for fmt in ("text", "markdown"):
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "tarjama.client.cli",
-                "translate",
-                str(source),
-                "--format",
-                fmt,
-                "--server",
-                hardened_server.address,
-            ],  # fmt: skip
-            capture_output=True,
-            text=True,
-            timeout=60,  # fmt: skip
-        )
+        done = run_cli("translate", str(source), "--format", fmt, "--server", hardened_server.address)
         assert done.returncode == 0, done.stderr
         outputs[fmt] = done.stdout
     body, summary = outputs["text"].split("\n\nSummary:\n")
