@@ -47,7 +47,8 @@ from .access_log import log_call, new_record
 from .auth import TokenFile
 from .errors import InvalidRequest, TarjamaError, private_traceback, status_for
 from .runtime import Runtime
-from .servicer import TranslatorServicer
+from .servicer import INLINE_CHECK_BYTES, TranslatorServicer
+from .text_work import text_work
 
 log = logging.getLogger("tarjama.http")
 
@@ -193,7 +194,7 @@ class HttpApi:
         log_call(self.runtime.observer, method, "OK", record, time.perf_counter() - started)
         if isinstance(result, Response):
             return result
-        return JSONResponse(to_dict(result))
+        return await text_work(result.ByteSize() <= INLINE_CHECK_BYTES, json_response, result)
 
     def _failed(self, method: str, exc: Exception, record: dict[str, Any], started: float) -> Response:
         if isinstance(exc, Unauthorised):
@@ -230,13 +231,9 @@ class HttpApi:
         if seen > limit:
             size = f"{seen}" if seen <= DRAIN_BYTES else f"more than {DRAIN_BYTES}"
             raise PayloadTooLarge(f"the body has {size} bytes; this server accepts at most {limit}")
-        name = message_class.DESCRIPTOR.full_name  # type: ignore[attr-defined]
-        try:
-            return json_format.Parse(bytes(body).decode("utf-8"), message_class())
-        except UnicodeDecodeError:
-            raise InvalidRequest("the body is not UTF-8") from None
-        except json_format.ParseError as exc:
-            raise InvalidRequest(f"the body is not a {name} in proto3 JSON: {str(exc)[:300]}") from None
+        # A large body is parsed off the event loop, as gRPC's large requests are checked: the loop also
+        # answers health checks.
+        return await text_work(len(body) <= INLINE_CHECK_BYTES, parse_json, bytes(body), message_class)
 
     @staticmethod
     def _deadline(request: Request) -> float | None:
@@ -254,6 +251,21 @@ class HttpApi:
 
 class Unauthorised(Exception):
     pass
+
+
+def parse_json(body: bytes, message_class: type) -> Any:
+    """The body as a proto3 JSON message of `message_class`; InvalidRequest saying why not."""
+    name = message_class.DESCRIPTOR.full_name  # type: ignore[attr-defined]
+    try:
+        return json_format.Parse(body.decode("utf-8"), message_class())
+    except UnicodeDecodeError:
+        raise InvalidRequest("the body is not UTF-8") from None
+    except json_format.ParseError as exc:
+        raise InvalidRequest(f"the body is not a {name} in proto3 JSON: {str(exc)[:300]}") from None
+
+
+def json_response(message: Any) -> JSONResponse:
+    return JSONResponse(to_dict(message))
 
 
 def _json_line(message: Any) -> bytes:

@@ -107,6 +107,7 @@ def test_bad_requests_get_the_grpc_message_and_the_right_http_status(http_server
         (b"{not json", "is not a tarjama.v1.TranslateRequest in proto3 JSON"),
         (b'{"txt": "x"}', "is not a tarjama.v1.TranslateRequest in proto3 JSON"),
         (b"\xff\xfe", "not UTF-8"),
+        (b"[" * 100_000 + b"]" * 100_000, "is not a tarjama.v1.TranslateRequest in proto3 JSON"),
     ):
         status, _, body = call(base, "/v1/translate", bad)
         assert status == 400 and expected in error_of(body)["message"], body
