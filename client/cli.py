@@ -55,6 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-summary", action="store_true", help="skip the summary (asked for by default when the server has one)"
     )
     translate.add_argument("--summary-length", choices=("short", "medium", "long"), default="medium")
+    translate.add_argument(
+        "--extract",
+        action="store_true",
+        help="the files are pages saved from news sites: translate their article (headline, byline, date, "
+        "body) and say on stderr what was dropped (needs tarjama[extract])",
+    )
     translate.set_defaults(run=run_translate)
 
     health = commands.add_parser("health", help="print the server's grpc.health.v1 status")
@@ -186,14 +192,14 @@ def run_translate(args: argparse.Namespace) -> int:
         summarize = not args.no_summary and client.has_summarizer()
         length = pb.SummaryLength.Value(args.summary_length.upper())
         if not several and not args.output_dir and args.format in STREAMED_FORMATS:
-            return stream_one(client, sources[0], args.format, summarize, length)
+            return stream_one(client, sources[0], args.format, summarize, length, args.extract)
 
         def one(source: str) -> object:
             try:
-                text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+                text = read_article(source, args.extract)
                 name = "" if source == "-" else Path(source).name
                 return client.translate(text, id=name, summarize=summarize, summary_length=length)
-            except (OSError, UnicodeDecodeError, TarjamaError) as exc:
+            except (OSError, UnicodeDecodeError, TarjamaError, InputError) as exc:
                 return exc
 
         with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
@@ -220,11 +226,46 @@ def run_translate(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
-def stream_one(client: TarjamaClient, source: str, fmt: str, summarize: bool, length: int) -> int:
+class InputError(Exception):
+    """A file the command cannot send as it is; the message says what to do."""
+
+
+HTML_SUFFIXES = (".html", ".htm")
+
+
+def read_article(source: str, extract: bool) -> str:
+    """The text to translate from a file or stdin; with `extract`, the article of a saved page, with
+    what was dropped said on stderr."""
+    raw = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    if not extract:
+        if source.lower().endswith(HTML_SUFFIXES):
+            raise InputError("HTML is not translated as markup yet: add --extract to translate the page's article")
+        return raw
+    try:
+        from .extraction import extract_article
+    except ImportError:
+        raise InputError("--extract needs trafilatura: pip install 'tarjama[extract]'") from None
+    article = extract_article(raw)
+    if not article.body:
+        raise InputError("no article found in the page (trafilatura found no main text)")
+    kept = ", ".join(
+        n for n, v in (("headline", article.title), ("byline", article.author), ("date", article.date)) if v
+    )
+    dropped = "; ".join(repr(block[:60]) for block in article.dropped[:12])
+    more = f" and {len(article.dropped) - 12} more" if len(article.dropped) > 12 else ""
+    print(
+        f"tarjama: {source}: kept {kept + ', ' if kept else ''}{len(article.body)} body paragraphs; "
+        f"dropped {len(article.dropped)} blocks of page furniture{': ' + dropped + more if dropped else ''}",
+        file=sys.stderr,
+    )
+    return "\n\n".join(article.paragraphs)
+
+
+def stream_one(client: TarjamaClient, source: str, fmt: str, summarize: bool, length: int, extract: bool) -> int:
     """One article to the terminal: each paragraph printed as soon as the server has it."""
     try:
-        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        text = read_article(source, extract)
+    except (OSError, UnicodeDecodeError, InputError) as exc:
         print(f"tarjama: error: {source}: {exc}", file=sys.stderr)
         return 1
     name = "" if source == "-" else Path(source).name

@@ -10,6 +10,7 @@ guard it; the health check and the page itself (which holds no data) are open.
                                  paragraphs as they are done
     POST /v1/segment, /v1/summarize
     POST /v1/export?format=xliff|tmx   a TranslateResponse (JSON) -> XLIFF 2.0 or TMX
+    POST /v1/extract             {"html": a saved news page} -> its article and what was dropped
     GET  /healthz                200 SERVING, or 503 while the models load or the server drains
     GET  /                       the reading page (and /static/...)
 
@@ -40,6 +41,7 @@ from starlette.staticfiles import StaticFiles
 
 from tarjama.client.client import to_dict
 from tarjama.client.exports import render_tmx, render_xliff
+from tarjama.client.extraction import extract_article
 from tarjama.v1 import tarjama_pb2 as pb
 
 from . import auth
@@ -98,6 +100,7 @@ class HttpApi:
                 Route("/v1/segment", self.segment, methods=["POST"]),
                 Route("/v1/summarize", self.summarize, methods=["POST"]),
                 Route("/v1/export", self.export, methods=["POST"]),
+                Route("/v1/extract", self.extract, methods=["POST"]),
                 Mount("/static", StaticFiles(directory=STATIC), name="static"),
             ]
         )
@@ -135,6 +138,26 @@ class HttpApi:
             return Response(chosen[0](message), media_type=chosen[1])
 
         return await self._unary(request, "POST /v1/export", pb.TranslateResponse, call)
+
+    async def extract(self, request: Request) -> Response:
+        """{"html": a saved page} -> its article (title, author, date, paragraphs) and what was dropped."""
+        method = "POST /v1/extract"
+        started, record = time.perf_counter(), new_record()
+        try:
+            self._authorise(request)
+            body = await self._body(request)
+            try:
+                page = json.loads(body).get("html")
+            except (ValueError, AttributeError, RecursionError):
+                page = None
+            if not isinstance(page, str) or not page.strip():
+                raise InvalidRequest('send {"html": "<the saved page>"}')
+            article = await text_work(False, extract_article, page)
+        except Exception as exc:
+            return self._failed(method, exc, record, started)
+        log_call(self.runtime.observer, method, "OK", record, time.perf_counter() - started)
+        fields = {"title": article.title, "author": article.author, "date": article.date}
+        return JSONResponse({**fields, "paragraphs": article.paragraphs, "dropped": article.dropped})
 
     async def translate_stream(self, request: Request) -> Response:
         method = "POST /v1/translate:stream"
@@ -219,6 +242,13 @@ class HttpApi:
 
     async def _message(self, request: Request, message_class: type) -> Any:
         """The body as a proto3 JSON message, within --max-message-bytes."""
+        body = await self._body(request)
+        # A large body is parsed off the event loop, as gRPC's large requests are checked: the loop also
+        # answers health checks.
+        return await text_work(len(body) <= INLINE_CHECK_BYTES, parse_json, body, message_class)
+
+    async def _body(self, request: Request) -> bytes:
+        """The body, within --max-message-bytes."""
         limit = self.runtime.settings.max_message_bytes
         body = bytearray()
         seen = 0
@@ -231,9 +261,7 @@ class HttpApi:
         if seen > limit:
             size = f"{seen}" if seen <= DRAIN_BYTES else f"more than {DRAIN_BYTES}"
             raise PayloadTooLarge(f"the body has {size} bytes; this server accepts at most {limit}")
-        # A large body is parsed off the event loop, as gRPC's large requests are checked: the loop also
-        # answers health checks.
-        return await text_work(len(body) <= INLINE_CHECK_BYTES, parse_json, bytes(body), message_class)
+        return bytes(body)
 
     @staticmethod
     def _deadline(request: Request) -> float | None:

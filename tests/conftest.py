@@ -54,6 +54,22 @@ def article(pairs: list[tuple[str, str]], shape: list[int]) -> tuple[list[str], 
     return arabic, english
 
 
+def saved_page(body: list[str]) -> str:
+    """A news page as a browser saves it: menus, a font widget, share buttons, related stories."""
+    paragraphs = "\n".join(f"<p>{p}</p>" for p in body[1:])  # body[0] is the headline
+    return f"""<!doctype html><html lang="ar" dir="rtl"><head><meta charset="utf-8">
+<title>{body[0][:30]} | صحيفة الخبر</title><meta name="author" content="أحمد علي">
+<meta property="article:published_time" content="2024-03-12"><script>var tracking = "لا تترجم";</script></head>
+<body><nav><a href="/">الرئيسية</a> <a href="/world">العالم</a> <a href="/sport">رياضة</a></nav>
+<div class="font-size">+ الخط -</div>
+<article><h1>{body[0]}</h1><p class="byline">بقلم: أحمد علي</p>
+{paragraphs}
+<figure><img src="photo.jpg" alt=""><figcaption>تصوير: رويترز</figcaption></figure>
+<div class="share">شارك على فيسبوك تويتر واتساب</div></article>
+<aside><h3>اقرأ أيضاً</h3><ul><li>خبر آخر عن الاقتصاد</li><li>خبر عن الطقس</li></ul></aside>
+<footer>جميع الحقوق محفوظة © 2024</footer></body></html>"""
+
+
 def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """`tarjama ARGS...` as a subprocess, its output captured as text."""
     return subprocess.run(

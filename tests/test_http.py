@@ -16,7 +16,7 @@ import pytest
 from tarjama.client import TarjamaClient
 from tarjama.client.client import to_dict
 
-from conftest import ServerProcess, article, free_port
+from conftest import ServerProcess, article, free_port, saved_page
 
 TOKEN = "http-desk-token-0123456789abcdef"
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -148,6 +148,20 @@ def test_export_turns_a_response_into_xliff_and_tmx(http_server, memorised_pairs
     assert status == 200 and len(ET.fromstring(tmx).findall("body/tu")) == 4
 
 
+def test_extract_keeps_the_article_of_a_saved_page(http_server, memorised_pairs) -> None:
+    pytest.importorskip("trafilatura")
+    body = [memorised_pairs[i][0] for i in range(4)]
+    status, _, answer = call(http_server.http, "/v1/extract", {"html": saved_page(body)})
+    assert status == 200, answer
+    found = json.loads(answer)
+    assert found["paragraphs"] == [body[0], "أحمد علي", "2024-03-12", *body[1:]]
+    assert "+ الخط -" in found["dropped"] and found["title"] == body[0]
+    for bad in ({"page": "x"}, {"html": "  "}, [1, 2]):
+        status, _, answer = call(http_server.http, "/v1/extract", bad)
+        assert status == 400 and "html" in error_of(answer)["message"]
+    assert call(http_server.http, "/v1/extract", {"html": "<p>x</p>"}, token=None)[0] == 401
+
+
 def chromium() -> str | None:
     return os.environ.get("TARJAMA_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -199,6 +213,13 @@ def test_the_reading_page_in_headless_chromium(http_server, memorised_pairs) -> 
             with page.expect_download() as download:
                 page.click("#download-xliff")
             assert download.value.suggested_filename.endswith(".xlf")
+            # A saved page loads as its article, and the page says what it dropped.
+            saved = ARTIFACTS / "saved-page.html"
+            saved.write_text(saved_page(arabic), encoding="utf-8")
+            page.set_input_files("#file", str(saved))
+            page.wait_for_selector("#extracted:not([hidden])", timeout=30_000)
+            assert page.input_value("#source").split("\n\n")[3:] == arabic[1:]
+            assert "dropped" in page.inner_text("#extracted")
             assert not errors, errors
         finally:
             browser.close()

@@ -220,19 +220,21 @@ function download(name, type, content) {
 
 async function loadFile(file) {
   const text = await file.text();
+  showError("");
   if (!/\.html?$/i.test(file.name) && file.type !== "text/html") {
     $("source").value = text;
     return;
   }
-  // A saved page: the text of its headings, paragraphs, list items and captions, without its scripts,
-  // navigation and other furniture.
-  const page = new DOMParser().parseFromString(text, "text/html");
-  for (const junk of page.querySelectorAll("script, style, noscript, nav, header, footer, aside, form")) junk.remove();
-  const blocks = [...page.querySelectorAll("h1, h2, h3, h4, h5, h6, p, li, blockquote, figcaption, td")]
-    .filter((node) => !node.querySelector("p, li, h1, h2, h3, h4, h5, h6"))
-    .map((node) => node.textContent.replace(/\s+/g, " ").trim())
-    .filter((line) => line.length > 0);
-  $("source").value = blocks.join("\n\n");
+  // A saved page: the server keeps its article (headline, byline, date, body) and says what it dropped.
+  const response = await fetch("/v1/extract", { method: "POST", headers: headers(), body: JSON.stringify({ html: text }) });
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) return showError((body.error && body.error.message) || `HTTP ${response.status}`);
+  if (!body.paragraphs.length) return showError("No article found in that page.");
+  $("source").value = body.paragraphs.join("\n\n");
+  $("progress").textContent = "";
+  $("extracted").textContent = `From the page: kept ${body.paragraphs.length} paragraphs; dropped ${body.dropped.length} blocks of page furniture` +
+    (body.dropped.length ? ` (${body.dropped.slice(0, 5).map((b) => `“${b.slice(0, 40)}”`).join(", ")}${body.dropped.length > 5 ? ", …" : ""})` : "") + ".";
+  $("extracted").hidden = false;
 }
 
 document.addEventListener("DOMContentLoaded", () => {

@@ -1,0 +1,35 @@
+"""--extract: the article of a page saved from a news site, and what was dropped, said."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import article, run_cli, saved_page
+
+pytest.importorskip("trafilatura")
+
+from tarjama.client.extraction import extract_article  # noqa: E402
+
+
+def test_the_article_is_kept_and_the_furniture_dropped_and_listed(memorised_pairs) -> None:
+    body = [memorised_pairs[i][0] for i in range(6)]
+    found = extract_article(saved_page(body))
+    assert found.title == body[0] and found.author == "أحمد علي" and found.date == "2024-03-12"
+    assert found.paragraphs == [body[0], "أحمد علي", "2024-03-12", *body[1:]]
+    for furniture in ("+ الخط -", "شارك على فيسبوك تويتر واتساب", "خبر آخر عن الاقتصاد", "جميع الحقوق محفوظة © 2024"):
+        assert furniture in found.dropped
+    assert not any("tracking" in block or "لا تترجم" in block for block in found.dropped + found.paragraphs)
+
+
+def test_the_cli_translates_the_article_of_a_saved_page(hardened_server, memorised_pairs, tmp_path) -> None:
+    arabic, english = article(memorised_pairs, [1] * 6)
+    page = tmp_path / "story.html"
+    page.write_text(saved_page(arabic), encoding="utf-8")
+    done = run_cli("translate", str(page), "--extract", "--no-summary", "--server", hardened_server.address)
+    assert done.returncode == 0, done.stderr
+    paragraphs = done.stdout.rstrip("\n").split("\n\n")
+    assert paragraphs[0] == english[0] and paragraphs[3:] == english[1:], "headline, byline, date, then the body"
+    assert "kept headline, byline, date, 5 body paragraphs" in done.stderr
+    assert "dropped" in done.stderr and "'+ الخط -'" in done.stderr
+    refused = run_cli("translate", str(page), "--server", hardened_server.address)
+    assert refused.returncode == 1 and "add --extract" in refused.stderr
