@@ -56,6 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     translate.add_argument("--summary-length", choices=("short", "medium", "long"), default="medium")
     translate.add_argument(
+        "--input-format",
+        choices=("auto", "text", "html"),
+        default="auto",
+        help="auto: .html and .htm files are HTML (translated as markup, written back as HTML), others text",
+    )
+    translate.add_argument(
         "--extract",
         action="store_true",
         help="the files are pages saved from news sites: translate their article (headline, byline, date, "
@@ -191,13 +197,16 @@ def run_translate(args: argparse.Namespace) -> int:
     with connect(args, timeout=args.timeout) as client:
         summarize = not args.no_summary and client.has_summarizer()
         length = pb.SummaryLength.Value(args.summary_length.upper())
-        if not several and not args.output_dir and args.format in STREAMED_FORMATS:
+        markup = [is_html(source, args.input_format) and not args.extract for source in sources]
+        if not several and not args.output_dir and args.format in STREAMED_FORMATS and not markup[0]:
             return stream_one(client, sources[0], args.format, summarize, length, args.extract)
 
         def one(source: str) -> object:
             try:
                 text = read_article(source, args.extract)
                 name = "" if source == "-" else Path(source).name
+                if is_html(source, args.input_format) and not args.extract:  # translated as markup
+                    return client.translate(html=text, id=name, summarize=summarize, summary_length=length)
                 return client.translate(text, id=name, summarize=summarize, summary_length=length)
             except (OSError, UnicodeDecodeError, TarjamaError, InputError) as exc:
                 return exc
@@ -212,10 +221,15 @@ def run_translate(args: argparse.Namespace) -> int:
                     detail = f"{result.code.name}: {result.message}" if isinstance(result, TarjamaError) else result
                     print(f"tarjama: error: {source}: {detail}", file=sys.stderr)
                     continue
-                output = render(result, args.format, compact=several and not args.output_dir)  # type: ignore[arg-type]
+                html_out = result.html and args.format in STREAMED_FORMATS  # type: ignore[union-attr]
+                if html_out:  # HTML in, HTML out
+                    output = result.html  # type: ignore[union-attr]
+                else:
+                    output = render(result, args.format, compact=several and not args.output_dir)  # type: ignore[arg-type]
                 if args.output_dir:
                     name = "stdin" if source == "-" else Path(source).stem
-                    (args.output_dir / f"{name}.{EXTENSIONS[args.format]}").write_text(output, encoding="utf-8")
+                    extension = "html" if html_out else EXTENSIONS[args.format]
+                    (args.output_dir / f"{name}.{extension}").write_text(output, encoding="utf-8")
                 elif several and args.format != "json":
                     sys.stdout.write(f"==> {source} <==\n{output}\n")
                 else:
@@ -233,13 +247,15 @@ class InputError(Exception):
 HTML_SUFFIXES = (".html", ".htm")
 
 
+def is_html(source: str, input_format: str) -> bool:
+    return input_format == "html" or (input_format == "auto" and source.lower().endswith(HTML_SUFFIXES))
+
+
 def read_article(source: str, extract: bool) -> str:
     """The text to translate from a file or stdin; with `extract`, the article of a saved page, with
     what was dropped said on stderr."""
     raw = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
     if not extract:
-        if source.lower().endswith(HTML_SUFFIXES):
-            raise InputError("HTML is not translated as markup yet: add --extract to translate the page's article")
         return raw
     try:
         from .extraction import extract_article

@@ -112,6 +112,7 @@ class TarjamaClient:
         text: str | None = None,
         *,
         paragraphs: Sequence[str] | None = None,
+        html: str | None = None,
         id: str = "",
         summarize: bool = False,
         summary_length: int = 0,
@@ -119,11 +120,13 @@ class TarjamaClient:
         strip_diacritics: bool = False,
         timeout: float | None = None,
     ) -> pb.TranslateResponse:
-        """Translate an article given as `text` (paragraphs on separate lines) or as `paragraphs`.
+        """Translate an article given as `text` (paragraphs on separate lines), as `paragraphs`, or as
+        `html` (the response's `html` is then the same document in English).
 
         `terms` is a glossary (Arabic term -> required English) checked in every sentence.
         """
         request = translate_request(text, paragraphs, id, summarize, summary_length, terms, strip_diacritics)
+        request.html = html or ""
         return self._call(self._stub.Translate, request, timeout)
 
     def translate_stream(

@@ -22,6 +22,7 @@ class Flag(str, Enum):
     TERM_LOST = "TERM_LOST"  # the model dropped a glossary term's rendering; re-inserted
     NUMBER_MISMATCH = "NUMBER_MISMATCH"  # a number of the Arabic is missing from the English (numbers.py)
     BOILERPLATE = "BOILERPLATE"  # page furniture (furniture.py): returned in place, kept out of the summary
+    MARKUP_PLACED = "MARKUP_PLACED"  # html: inline markup placed by position in the sentence (html_doc.py)
 
     def __str__(self) -> str:
         return self.value

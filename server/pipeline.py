@@ -48,6 +48,9 @@ class Document:
     paragraphs: tuple[str, ...]
     terms: Mapping[str, str] = field(default_factory=dict)
     strip_diacritics: bool = False
+    # An html request's parsed document (html_doc.HtmlDocument), whose runs are the paragraphs; the
+    # servicer puts the English back into it. The pipeline never looks at it.
+    markup: object = None
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,7 @@ class TranslatedParagraph:
     source: str
     translation: str
     sentences: tuple[TranslatedSentence, ...]
+    locator: str = ""  # an html request's block (html_doc.py)
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,7 @@ class TranslatedDocument:
     output_tokens: int  # written by the model for this request (cached segments not counted)
     cached: int
     queue_ms: float = 0.0  # waited before its first sentence went to the engine
+    html: str = ""  # an html request's document, translated (html_doc.py)
 
     def flag_counts(self) -> dict[str, int]:
         return dict(collections.Counter(f for p in self.paragraphs for s in p.sentences for f in s.flags))

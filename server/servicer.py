@@ -18,7 +18,7 @@ from tarjama.v1 import tarjama_pb2_grpc as pb_grpc
 from . import auth
 from .access_log import note
 from .engines.base import EngineInfo
-from .errors import FeatureUnavailable, NotReady, ShuttingDown, private_traceback, status_for
+from .errors import FeatureUnavailable, InvalidRequest, NotReady, ShuttingDown, private_traceback, status_for
 from .flags import Flag
 from .pipeline import Document, Plan, TranslatedDocument, TranslatedParagraph, is_small
 from .runtime import Runtime
@@ -124,6 +124,7 @@ def paragraph_pb(p: TranslatedParagraph) -> pb.Paragraph:
         index=p.index,
         source=p.source,
         translation=p.translation,
+        locator=p.locator,
         sentences=[
             pb.Sentence(
                 source=s.source,
@@ -174,6 +175,7 @@ def response_pb(
         info=info_pb(result, model, settings, total_ms, summarize_ms),
         summary=summary_pb(summary),
         terms=terms_pb(result),
+        html=result.html,
     )
 
 
@@ -317,6 +319,10 @@ class TranslatorServicer(pb_grpc.TranslatorServicer):
         started = time.perf_counter()
         document, summary_asked = await self._translation_request(request)
         result = await self._ready_pipeline().translate(document, deadline)
+        if document.markup is not None:
+            from .html_doc import translated
+
+            result = await text_work(is_small(document), translated, document.markup, result)
         return await self._complete(started, document, result, summary_asked, deadline, response_pb)
 
     async def TranslateStream(
@@ -339,6 +345,8 @@ class TranslatorServicer(pb_grpc.TranslatorServicer):
         """TranslateStream without gRPC: a message per paragraph as it is done, in order, then the rest."""
         started = time.perf_counter()
         document, summary_asked = await self._translation_request(request)
+        if document.markup is not None:
+            raise InvalidRequest("html is not streamed yet: send it with Translate")
         result = None
         # aclosing: a consumer that stops early (an HTTP client gone) closes the pipeline's stream now,
         # which drops its queued sentences, rather than whenever the generator is collected.

@@ -156,9 +156,21 @@ def document_from_request(
     request: pb.TranslateRequest | pb.SegmentRequest | pb.SummarizeRequest, settings: Settings
 ) -> Document:
     """Validate a request against the limits and return its document; raises InvalidRequest."""
-    if request.text and request.paragraphs:
-        raise InvalidRequest("set either text or paragraphs, not both")
-    if request.paragraphs:
+    html = request.html if isinstance(request, pb.TranslateRequest) else ""
+    if sum(map(bool, (request.text, request.paragraphs, html))) > 1:
+        raise InvalidRequest("set one of text, paragraphs or html, not several")
+    markup = None
+    if html:
+        if not html.strip():
+            raise InvalidRequest("html is only white space: there is nothing to translate")
+        from .html_doc import parse_html  # lxml: only for html requests
+
+        markup = parse_html(html)
+        paragraphs = tuple(markup.paragraphs)
+        if len(paragraphs) > settings.max_paragraphs:
+            limit, count = settings.max_paragraphs, len(paragraphs)
+            raise InvalidRequest(f"the html has {count} blocks to translate; this server accepts at most {limit}")
+    elif request.paragraphs:
         if len(request.paragraphs) > settings.max_paragraphs:
             raise InvalidRequest(
                 f"the article has {len(request.paragraphs)} paragraphs; "
@@ -188,7 +200,9 @@ def document_from_request(
     if isinstance(request, pb.TranslateRequest):
         strip_diacritics = request.options.strip_diacritics
         terms = glossary_from(request.options, settings, strip_diacritics)
-    return Document(id=request.id, paragraphs=paragraphs, terms=terms, strip_diacritics=strip_diacritics)
+    return Document(
+        id=request.id, paragraphs=paragraphs, terms=terms, strip_diacritics=strip_diacritics, markup=markup
+    )
 
 
 def glossary_from(options: pb.TranslateOptions, settings: Settings, strip_diacritics: bool) -> dict[str, str]:

@@ -31,5 +31,7 @@ def test_the_cli_translates_the_article_of_a_saved_page(hardened_server, memoris
     assert paragraphs[0] == english[0] and paragraphs[3:] == english[1:], "headline, byline, date, then the body"
     assert "kept headline, byline, date, 5 body paragraphs" in done.stderr
     assert "dropped" in done.stderr and "'+ الخط -'" in done.stderr
-    refused = run_cli("translate", str(page), "--server", hardened_server.address)
-    assert refused.returncode == 1 and "add --extract" in refused.stderr
+    as_markup = run_cli("translate", str(page), "--no-summary", "--server", hardened_server.address)
+    assert as_markup.returncode == 0 and as_markup.stdout.lstrip().lower().startswith("<!doctype html>"), (
+        "without --extract an .html file is translated as HTML"
+    )

@@ -19,18 +19,20 @@ MEDIUM: SummaryLength
 LONG: SummaryLength
 
 class TranslateRequest(_message.Message):
-    __slots__ = ("id", "text", "paragraphs", "summarize", "options")
+    __slots__ = ("id", "text", "paragraphs", "summarize", "options", "html")
     ID_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     PARAGRAPHS_FIELD_NUMBER: _ClassVar[int]
     SUMMARIZE_FIELD_NUMBER: _ClassVar[int]
     OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    HTML_FIELD_NUMBER: _ClassVar[int]
     id: str
     text: str
     paragraphs: _containers.RepeatedScalarFieldContainer[str]
     summarize: bool
     options: TranslateOptions
-    def __init__(self, id: _Optional[str] = ..., text: _Optional[str] = ..., paragraphs: _Optional[_Iterable[str]] = ..., summarize: _Optional[bool] = ..., options: _Optional[_Union[TranslateOptions, _Mapping]] = ...) -> None: ...
+    html: str
+    def __init__(self, id: _Optional[str] = ..., text: _Optional[str] = ..., paragraphs: _Optional[_Iterable[str]] = ..., summarize: _Optional[bool] = ..., options: _Optional[_Union[TranslateOptions, _Mapping]] = ..., html: _Optional[str] = ...) -> None: ...
 
 class TranslateOptions(_message.Message):
     __slots__ = ("terms", "strip_diacritics", "summary_length", "summary_sentences")
@@ -52,18 +54,20 @@ class TranslateOptions(_message.Message):
     def __init__(self, terms: _Optional[_Mapping[str, str]] = ..., strip_diacritics: _Optional[bool] = ..., summary_length: _Optional[_Union[SummaryLength, str]] = ..., summary_sentences: _Optional[int] = ...) -> None: ...
 
 class TranslateResponse(_message.Message):
-    __slots__ = ("id", "paragraphs", "summary", "info", "terms")
+    __slots__ = ("id", "paragraphs", "summary", "info", "terms", "html")
     ID_FIELD_NUMBER: _ClassVar[int]
     PARAGRAPHS_FIELD_NUMBER: _ClassVar[int]
     SUMMARY_FIELD_NUMBER: _ClassVar[int]
     INFO_FIELD_NUMBER: _ClassVar[int]
     TERMS_FIELD_NUMBER: _ClassVar[int]
+    HTML_FIELD_NUMBER: _ClassVar[int]
     id: str
     paragraphs: _containers.RepeatedCompositeFieldContainer[Paragraph]
     summary: Summary
     info: ResponseInfo
     terms: _containers.RepeatedCompositeFieldContainer[TermReport]
-    def __init__(self, id: _Optional[str] = ..., paragraphs: _Optional[_Iterable[_Union[Paragraph, _Mapping]]] = ..., summary: _Optional[_Union[Summary, _Mapping]] = ..., info: _Optional[_Union[ResponseInfo, _Mapping]] = ..., terms: _Optional[_Iterable[_Union[TermReport, _Mapping]]] = ...) -> None: ...
+    html: str
+    def __init__(self, id: _Optional[str] = ..., paragraphs: _Optional[_Iterable[_Union[Paragraph, _Mapping]]] = ..., summary: _Optional[_Union[Summary, _Mapping]] = ..., info: _Optional[_Union[ResponseInfo, _Mapping]] = ..., terms: _Optional[_Iterable[_Union[TermReport, _Mapping]]] = ..., html: _Optional[str] = ...) -> None: ...
 
 class TranslateStreamResponse(_message.Message):
     __slots__ = ("id", "paragraphs", "done", "summary", "info", "terms")
@@ -94,16 +98,18 @@ class TermReport(_message.Message):
     def __init__(self, source: _Optional[str] = ..., target: _Optional[str] = ..., occurrences: _Optional[int] = ..., kept: _Optional[bool] = ...) -> None: ...
 
 class Paragraph(_message.Message):
-    __slots__ = ("index", "source", "translation", "sentences")
+    __slots__ = ("index", "source", "translation", "sentences", "locator")
     INDEX_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     TRANSLATION_FIELD_NUMBER: _ClassVar[int]
     SENTENCES_FIELD_NUMBER: _ClassVar[int]
+    LOCATOR_FIELD_NUMBER: _ClassVar[int]
     index: int
     source: str
     translation: str
     sentences: _containers.RepeatedCompositeFieldContainer[Sentence]
-    def __init__(self, index: _Optional[int] = ..., source: _Optional[str] = ..., translation: _Optional[str] = ..., sentences: _Optional[_Iterable[_Union[Sentence, _Mapping]]] = ...) -> None: ...
+    locator: str
+    def __init__(self, index: _Optional[int] = ..., source: _Optional[str] = ..., translation: _Optional[str] = ..., sentences: _Optional[_Iterable[_Union[Sentence, _Mapping]]] = ..., locator: _Optional[str] = ...) -> None: ...
 
 class Sentence(_message.Message):
     __slots__ = ("source", "translation", "source_start", "source_end", "flags", "confidence", "source_tokens")
@@ -122,6 +128,7 @@ class Sentence(_message.Message):
         TERM_LOST: _ClassVar[Sentence.Flag]
         NUMBER_MISMATCH: _ClassVar[Sentence.Flag]
         BOILERPLATE: _ClassVar[Sentence.Flag]
+        MARKUP_PLACED: _ClassVar[Sentence.Flag]
     FLAG_UNSPECIFIED: Sentence.Flag
     SPLIT: Sentence.Flag
     PROTECTED_RESTORED: Sentence.Flag
@@ -135,6 +142,7 @@ class Sentence(_message.Message):
     TERM_LOST: Sentence.Flag
     NUMBER_MISMATCH: Sentence.Flag
     BOILERPLATE: Sentence.Flag
+    MARKUP_PLACED: Sentence.Flag
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     TRANSLATION_FIELD_NUMBER: _ClassVar[int]
     SOURCE_START_FIELD_NUMBER: _ClassVar[int]
