@@ -64,8 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     translate.add_argument(
         "--extract",
         action="store_true",
-        help="the files are pages saved from news sites: translate their article (headline, byline, date, "
-        "body) and say on stderr what was dropped (needs tarjama[extract])",
+        help="the files are pages saved from news sites: the server translates their article (headline, "
+        "byline, date, body), and what was dropped is said on stderr",
     )
     translate.set_defaults(run=run_translate)
 
@@ -203,12 +203,17 @@ def run_translate(args: argparse.Namespace) -> int:
 
         def one(source: str) -> object:
             try:
-                text = read_article(source, args.extract)
+                text = read_article(source)
                 name = "" if source == "-" else Path(source).name
-                if is_html(source, args.input_format) and not args.extract:  # translated as markup
-                    return client.translate(html=text, id=name, summarize=summarize, summary_length=length)
-                return client.translate(text, id=name, summarize=summarize, summary_length=length)
-            except (OSError, UnicodeDecodeError, TarjamaError, InputError) as exc:
+                options = {"id": name, "summarize": summarize, "summary_length": length}
+                if args.extract:  # a saved page: the server keeps its article
+                    response = client.translate(html=text, extract_article=True, **options)
+                    report_extraction(source, response.extraction)
+                    return response
+                if is_html(source, args.input_format):  # translated as markup
+                    return client.translate(html=text, **options)
+                return client.translate(text, **options)
+            except (OSError, UnicodeDecodeError, TarjamaError) as exc:
                 return exc
 
         with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
@@ -240,10 +245,6 @@ def run_translate(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
-class InputError(Exception):
-    """A file the command cannot send as it is; the message says what to do."""
-
-
 HTML_SUFFIXES = (".html", ".htm")
 
 
@@ -251,44 +252,38 @@ def is_html(source: str, input_format: str) -> bool:
     return input_format == "html" or (input_format == "auto" and source.lower().endswith(HTML_SUFFIXES))
 
 
-def read_article(source: str, extract: bool) -> str:
-    """The text to translate from a file or stdin; with `extract`, the article of a saved page, with
-    what was dropped said on stderr."""
-    raw = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
-    if not extract:
-        return raw
-    try:
-        from .extraction import extract_article
-    except ImportError:
-        raise InputError("--extract needs trafilatura: pip install 'tarjama[extract]'") from None
-    article = extract_article(raw)
-    if not article.body:
-        raise InputError("no article found in the page (trafilatura found no main text)")
-    kept = ", ".join(
-        n for n, v in (("headline", article.title), ("byline", article.author), ("date", article.date)) if v
-    )
-    dropped = "; ".join(repr(block[:60]) for block in article.dropped[:12])
-    more = f" and {len(article.dropped) - 12} more" if len(article.dropped) > 12 else ""
+def read_article(source: str) -> str:
+    return sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+
+
+def report_extraction(source: str, extraction: pb.Extraction) -> None:
+    """What the server kept of a saved page and what it dropped, on stderr."""
+    parts = (("headline", extraction.title), ("byline", extraction.author), ("date", extraction.date))
+    kept = ", ".join(name for name, value in parts if value)
+    dropped = "; ".join(repr(block[:60]) for block in extraction.dropped[:12])
+    more = f" and {len(extraction.dropped) - 12} more" if len(extraction.dropped) > 12 else ""
     print(
-        f"tarjama: {source}: kept {kept + ', ' if kept else ''}{len(article.body)} body paragraphs; "
-        f"dropped {len(article.dropped)} blocks of page furniture{': ' + dropped + more if dropped else ''}",
+        f"tarjama: {source}: kept the article{' (' + kept + ')' if kept else ''}; dropped "
+        f"{len(extraction.dropped)} blocks of page furniture{': ' + dropped + more if dropped else ''}",
         file=sys.stderr,
     )
-    return "\n\n".join(article.paragraphs)
 
 
 def stream_one(client: TarjamaClient, source: str, fmt: str, summarize: bool, length: int, extract: bool) -> int:
     """One article to the terminal: each paragraph printed as soon as the server has it."""
     try:
-        text = read_article(source, extract)
-    except (OSError, UnicodeDecodeError, InputError) as exc:
+        text = read_article(source)
+    except (OSError, UnicodeDecodeError) as exc:
         print(f"tarjama: error: {source}: {exc}", file=sys.stderr)
         return 1
     name = "" if source == "-" else Path(source).name
     out = BlockWriter(sys.stdout)
     out.write(head_blocks(fmt, name))
-    for message in client.translate_stream(text, id=name, summarize=summarize, summary_length=length):
+    content = {"html": text, "extract_article": True} if extract else {"text": text}
+    for message in client.translate_stream(**content, id=name, summarize=summarize, summary_length=length):
         out.write([paragraph_block(fmt, p) for p in message.paragraphs])
+        if message.HasField("extraction"):
+            report_extraction(source, message.extraction)
         if message.done:
             out.write(tail_blocks(fmt, message.summary if message.HasField("summary") else None))
     out.end()

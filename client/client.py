@@ -118,15 +118,19 @@ class TarjamaClient:
         summary_length: int = 0,
         terms: dict[str, str] | None = None,
         strip_diacritics: bool = False,
+        extract_article: bool = False,
         timeout: float | None = None,
     ) -> pb.TranslateResponse:
         """Translate an article given as `text` (paragraphs on separate lines), as `paragraphs`, or as
-        `html` (the response's `html` is then the same document in English).
+        `html` (the response's `html` is then the same document in English). With `extract_article`,
+        `html` is a saved news page: only its article is translated, and `extraction` says what was
+        dropped.
 
         `terms` is a glossary (Arabic term -> required English) checked in every sentence.
         """
         request = translate_request(text, paragraphs, id, summarize, summary_length, terms, strip_diacritics)
         request.html = html or ""
+        request.options.extract_article = extract_article
         return self._call(self._stub.Translate, request, timeout)
 
     def translate_stream(
@@ -134,16 +138,20 @@ class TarjamaClient:
         text: str | None = None,
         *,
         paragraphs: Sequence[str] | None = None,
+        html: str | None = None,
         id: str = "",
         summarize: bool = False,
         summary_length: int = 0,
         terms: dict[str, str] | None = None,
         strip_diacritics: bool = False,
+        extract_article: bool = False,
         timeout: float | None = None,
     ) -> Iterator[pb.TranslateStreamResponse]:
         """As `translate`, but yields the paragraphs in order as the server finishes them; the last
         message (`done`) carries the summary, term reports and info. `response_from_stream` joins them."""
         request = translate_request(text, paragraphs, id, summarize, summary_length, terms, strip_diacritics)
+        request.html = html or ""
+        request.options.extract_article = extract_article
         call = self._stub.TranslateStream(
             request, timeout=timeout if timeout is not None else self.timeout, metadata=self._metadata
         )
@@ -244,6 +252,8 @@ def response_from_stream(messages: Iterable[pb.TranslateStreamResponse]) -> pb.T
         if message.done:
             if message.HasField("summary"):
                 response.summary.CopyFrom(message.summary)
+            if message.HasField("extraction"):
+                response.extraction.CopyFrom(message.extraction)
             response.info.CopyFrom(message.info)
             response.terms.extend(message.terms)
     return response

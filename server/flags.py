@@ -23,6 +23,7 @@ class Flag(str, Enum):
     NUMBER_MISMATCH = "NUMBER_MISMATCH"  # a number of the Arabic is missing from the English (numbers.py)
     BOILERPLATE = "BOILERPLATE"  # page furniture (furniture.py): returned in place, kept out of the summary
     MARKUP_PLACED = "MARKUP_PLACED"  # html: inline markup placed by position in the sentence (html_doc.py)
+    NAME_VARIANT = "NAME_VARIANT"  # a name spelt unlike its first rendering in the article (names.py)
 
     def __str__(self) -> str:
         return self.value

@@ -18,7 +18,6 @@ or "~N" for the element's Nth run of inline text when block children split it (f
 
 from __future__ import annotations
 
-import copy
 import re
 from dataclasses import dataclass, field, replace
 
@@ -58,13 +57,15 @@ def untouched(element: etree._Element) -> bool:
 
 @dataclass
 class Wrapper:
-    """An inline element of a run and the span of the run's text it wraps (empty for br, img ...)."""
+    """An element of a run and the span of the run's text it wraps (empty for br, img, code ...)."""
 
-    element: etree._Element  # a childless copy for markup to translate; a full copy for untouched ones
+    element: etree._Element  # the element in the parsed document
     start: int
     end: int
     depth: int
-    keep_whole: bool = False  # untouched, or void: placed as a whole, never filled
+    # Untouched, void, or a block inside inline markup: moved into the English as it is (a block inside
+    # has been translated in place by then), never refilled.
+    keep_whole: bool = False
 
 
 @dataclass
@@ -196,14 +197,11 @@ def _add_text(run: Run, text: str | None) -> None:
 def _add_inline(run: Run, element: etree._Element, depth: int) -> None:
     start = len(run.text)
     if untouched(element) or not isinstance(element.tag, str) or element.tag not in INLINE:
-        whole = copy.deepcopy(element)
-        whole.tail = None
-        run.wrappers.append(Wrapper(whole, start, start, depth, keep_whole=True))
+        run.wrappers.append(Wrapper(element, start, start, depth, keep_whole=True))
         if element.tag == "br":
             _add_text(run, " ")  # a line break separates words (and sentences) for the model
         return
-    shell = etree.Element(element.tag, dict(element.attrib))
-    wrapper = Wrapper(shell, start, start, depth)
+    wrapper = Wrapper(element, start, start, depth)
     run.wrappers.append(wrapper)
     _add_text(run, element.text)
     for child in element:
@@ -307,8 +305,11 @@ def _render(node: dict, english: str) -> list[etree._Element | str]:
         if child["start"] > position:
             out.append(english[position : child["start"]])
         wrapper: Wrapper = child["wrapper"]
-        element = copy.deepcopy(wrapper.element)
-        if not wrapper.keep_whole:
+        if wrapper.keep_whole:
+            element = wrapper.element  # moved as it is; its tail was part of the run's text
+            element.tail = None
+        else:  # a fresh element with the original's tag and (by now translated) attributes
+            element = etree.Element(wrapper.element.tag, dict(wrapper.element.attrib))
             _append_content(element, _render(child, english))
         out.append(element)
         position = max(position, child["end"])
@@ -373,6 +374,11 @@ def translated(document: HtmlDocument, result: TranslatedDocument) -> Translated
     MARKUP_PLACED on the sentences whose inline markup was placed by position."""
     paragraphs = list(result.paragraphs)
     runs = len(document.runs)
+    # Attributes first: the runs' markup is rebuilt from the elements' attributes.
+    for j, unit in enumerate(document.attributes):
+        paragraph = paragraphs[runs + j]
+        unit.element.set(unit.name, paragraph.translation)
+        paragraphs[runs + j] = replace(paragraph, locator=unit.locator)
     for i in reversed(range(runs)):  # from the end, so earlier runs' positions stay as they were
         paragraph, run = paragraphs[i], document.runs[i]
         spans, position = [], 0
@@ -388,8 +394,4 @@ def translated(document: HtmlDocument, result: TranslatedDocument) -> Translated
             for n, s in enumerate(paragraph.sentences)
         )
         paragraphs[i] = replace(paragraph, sentences=sentences, locator=run.locator)
-    for j, unit in enumerate(document.attributes):
-        paragraph = paragraphs[runs + j]
-        unit.element.set(unit.name, paragraph.translation)
-        paragraphs[runs + j] = replace(paragraph, locator=unit.locator)
     return replace(result, paragraphs=tuple(paragraphs), html=serialise(document))

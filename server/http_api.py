@@ -41,13 +41,13 @@ from starlette.staticfiles import StaticFiles
 
 from tarjama.client.client import to_dict
 from tarjama.client.exports import render_tmx, render_xliff
-from tarjama.client.extraction import extract_article
 from tarjama.v1 import tarjama_pb2 as pb
 
 from . import auth
 from .access_log import log_call, new_record
 from .auth import TokenFile
 from .errors import InvalidRequest, TarjamaError, private_traceback, status_for
+from .extraction import extract_article
 from .runtime import Runtime
 from .servicer import INLINE_CHECK_BYTES, TranslatorServicer
 from .text_work import text_work

@@ -23,6 +23,7 @@ from .cache import LRUCache
 from .engines.base import Engine, Hypothesis, SourceItem, is_out_of_memory
 from .flags import Flag
 from .furniture import is_furniture
+from .names import NameTracker, NameVariant
 from .numbers import numbers_match
 from .quality import quality_flags
 from .segmentation import has_arabic, split_long, split_sentences, word_spans
@@ -51,6 +52,8 @@ class Document:
     # An html request's parsed document (html_doc.HtmlDocument), whose runs are the paragraphs; the
     # servicer puts the English back into it. The pipeline never looks at it.
     markup: object = None
+    # A saved page's extraction (extraction.ExtractedArticle), whose paragraphs are the article's.
+    extraction: object = None
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,7 @@ class TranslatedDocument:
     cached: int
     queue_ms: float = 0.0  # waited before its first sentence went to the engine
     html: str = ""  # an html request's document, translated (html_doc.py)
+    name_variants: tuple[NameVariant, ...] = ()  # names spelt more than one way (names.py)
 
     def flag_counts(self) -> dict[str, int]:
         return dict(collections.Counter(f for p in self.paragraphs for s in p.sentences for f in s.flags))
@@ -238,8 +242,8 @@ class TranslationPipeline:
         self, document: Document, work: _Work, translated: list[Hypothesis], started: float, queue_s: float
     ) -> TranslatedDocument:
         self._fill(work, 0, translated)
-        paragraphs, terms = assemble(document, work.plan, work.hypotheses)  # type: ignore[arg-type]
-        return self._document(document, work, paragraphs, terms, started, queue_s)
+        paragraphs, checks = assemble(document, work.plan, work.hypotheses)  # type: ignore[arg-type]
+        return self._document(document, work, paragraphs, checks, started, queue_s)
 
     def _fill(self, work: _Work, start: int, translated: Sequence[Hypothesis]) -> None:
         """Put the engine's results for the misses from `start` on in place, and in the cache."""
@@ -252,7 +256,7 @@ class TranslationPipeline:
         document: Document,
         work: _Work,
         paragraphs: tuple[TranslatedParagraph, ...],
-        terms: tuple[TermReport, ...],
+        checks: DocumentChecks,
         started: float,
         queue_s: float,
     ) -> TranslatedDocument:
@@ -263,7 +267,8 @@ class TranslationPipeline:
         return TranslatedDocument(
             id=document.id,
             paragraphs=paragraphs,
-            terms=terms,
+            terms=checks.terms(document),
+            name_variants=checks.names.report(),
             segments=len(plan.segments),
             translate_ms=(time.perf_counter() - started) * 1000,
             source_tokens=sum(len(seg.tokens) for seg in plan.segments),
@@ -299,8 +304,7 @@ class TranslationPipeline:
             [work.items[i] for i in work.misses], work.costs(), deadline, tag=current_context(), on_progress=hand_on
         )
         ticket.future.add_done_callback(lambda _: hand_on(None))
-        occurrences: collections.Counter[str] = collections.Counter()
-        lost_terms: set[str] = set()
+        checks = DocumentChecks()
         paragraphs: list[TranslatedParagraph] = []
         filled = 0  # misses with their hypothesis in place
         try:
@@ -309,7 +313,7 @@ class TranslationPipeline:
                 ready = bisect.bisect_right(ends, missing)  # paragraphs whose segments are all in
                 if ready > len(paragraphs):
                     span_ = (len(paragraphs), ready)
-                    new = await text_work(small, assemble_range, document, work, ends, span_, occurrences, lost_terms)
+                    new = await text_work(small, assemble_range, document, work, ends, span_, checks)
                     paragraphs.extend(new)
                     for paragraph in new:
                         yield paragraph
@@ -324,11 +328,7 @@ class TranslationPipeline:
         except (asyncio.CancelledError, GeneratorExit):
             ticket.cancel()  # the client went away: its queued segments never reach the model
             raise
-        terms = tuple(
-            TermReport(source, target, occurrences[source], source not in lost_terms)
-            for source, target in document.terms.items()
-        )
-        yield self._document(document, work, tuple(paragraphs), terms, started, ticket.queue_s)
+        yield self._document(document, work, tuple(paragraphs), checks, started, ticket.queue_s)
 
     def close(self, timeout: float | None = None) -> bool:
         """Fail queued work, wait up to `timeout` for the batch on the engine; False if it still runs.
@@ -351,38 +351,24 @@ def is_small(document: Document) -> bool:
 
 def assemble(
     document: Document, plan: Plan, hypotheses: list[Hypothesis]
-) -> tuple[tuple[TranslatedParagraph, ...], tuple[TermReport, ...]]:
+) -> tuple[tuple[TranslatedParagraph, ...], DocumentChecks]:
     """Put each segment's hypothesis back into its sentence and paragraph, by position, and check it."""
     parts = pieces_by_sentence(plan, hypotheses)
-    occurrences: collections.Counter[str] = collections.Counter()
-    lost_terms: set[str] = set()
+    checks = DocumentChecks()
     paragraphs = tuple(
-        assemble_paragraph(pi, source, plan, parts, occurrences, lost_terms)
-        for pi, source in enumerate(document.paragraphs)
+        assemble_paragraph(pi, source, plan, parts, checks) for pi, source in enumerate(document.paragraphs)
     )
-    terms = tuple(
-        TermReport(source, target, occurrences[source], source not in lost_terms)
-        for source, target in document.terms.items()
-    )
-    return paragraphs, terms
+    return paragraphs, checks
 
 
 def assemble_range(
-    document: Document,
-    work: _Work,
-    ends: Sequence[int],
-    paragraphs: tuple[int, int],
-    occurrences: collections.Counter[str],
-    lost_terms: set[str],
+    document: Document, work: _Work, ends: Sequence[int], paragraphs: tuple[int, int], checks: DocumentChecks
 ) -> list[TranslatedParagraph]:
     """Paragraphs [first, last) of a streamed request, whose segments (up to `ends[last - 1]`) are all in."""
     first, last = paragraphs
     start = ends[first - 1] if first else 0
     parts = pieces_by_sentence(work.plan, work.hypotheses[start : ends[last - 1]], start)  # type: ignore[arg-type]
-    return [
-        assemble_paragraph(p, document.paragraphs[p], work.plan, parts, occurrences, lost_terms)
-        for p in range(first, last)
-    ]
+    return [assemble_paragraph(p, document.paragraphs[p], work.plan, parts, checks) for p in range(first, last)]
 
 
 def pieces_by_sentence(
@@ -395,15 +381,30 @@ def pieces_by_sentence(
     return parts
 
 
+@dataclass
+class DocumentChecks:
+    """What is checked across an article's sentences, in order: glossary terms kept, names' spellings."""
+
+    occurrences: collections.Counter[str] = field(default_factory=collections.Counter)
+    lost_terms: set[str] = field(default_factory=set)
+    names: NameTracker = field(default_factory=NameTracker)
+
+    def terms(self, document: Document) -> tuple[TermReport, ...]:
+        return tuple(
+            TermReport(source, target, self.occurrences[source], source not in self.lost_terms)
+            for source, target in document.terms.items()
+        )
+
+
 def assemble_paragraph(
     pi: int,
     source: str,
     plan: Plan,
     parts: Mapping[tuple[int, int], list[tuple[Segment, Hypothesis]]],
-    occurrences: collections.Counter[str],
-    lost_terms: set[str],
+    checks: DocumentChecks,
 ) -> TranslatedParagraph:
-    """One paragraph from its sentences' hypotheses, checked; counts its glossary terms."""
+    """One paragraph from its sentences' hypotheses, checked; counts its glossary terms and names."""
+    occurrences, lost_terms = checks.occurrences, checks.lost_terms
     translated = []
     furniture = (Flag.BOILERPLATE,) if is_furniture(source) else ()
     for si, sentence in enumerate(plan.sentences[pi]):
@@ -433,6 +434,8 @@ def assemble_paragraph(
         flags += quality_flags(result.text, source_tokens, sum(h.num_tokens for _, h in pieces))
         if not numbers_match(sentence.source, result.text):
             flags.append(Flag.NUMBER_MISMATCH)
+        if checks.names.sentence(sentence.source, result.text):
+            flags.append(Flag.NAME_VARIANT)
         flags += furniture
         confidence = min(h.confidence for _, h in pieces)
         translated.append(

@@ -152,6 +152,7 @@ def info_pb(
         output_tokens=result.output_tokens,
         cached_sentences=result.cached,
         flag_counts=result.flag_counts(),
+        name_variants=[pb.NameVariant(source=v.source, renderings=v.renderings) for v in result.name_variants],
     )
 
 
@@ -177,6 +178,10 @@ def response_pb(
         terms=terms_pb(result),
         html=result.html,
     )
+
+
+def extraction_pb(article) -> pb.Extraction:  # noqa: ANN001 - extraction.ExtractedArticle
+    return pb.Extraction(title=article.title, author=article.author, date=article.date, dropped=article.dropped)
 
 
 def last_stream_pb(
@@ -323,7 +328,10 @@ class TranslatorServicer(pb_grpc.TranslatorServicer):
             from .html_doc import translated
 
             result = await text_work(is_small(document), translated, document.markup, result)
-        return await self._complete(started, document, result, summary_asked, deadline, response_pb)
+        response = await self._complete(started, document, result, summary_asked, deadline, response_pb)
+        if document.extraction is not None:
+            response.extraction.CopyFrom(extraction_pb(document.extraction))
+        return response
 
     async def TranslateStream(
         self, request: pb.TranslateRequest, context: grpc.aio.ServicerContext
@@ -357,7 +365,10 @@ class TranslatorServicer(pb_grpc.TranslatorServicer):
                 else:
                     yield pb.TranslateStreamResponse(id=document.id, paragraphs=[paragraph_pb(part)])
         assert result is not None  # the pipeline ends every stream with the document
-        yield await self._complete(started, document, result, summary_asked, deadline, last_stream_pb)
+        last = await self._complete(started, document, result, summary_asked, deadline, last_stream_pb)
+        if document.extraction is not None:
+            last.extraction.CopyFrom(extraction_pb(document.extraction))
+        yield last
 
     async def _translation_request(self, request: pb.TranslateRequest) -> tuple[Document, tuple[str, int] | None]:
         """The request checked: its document, and the summary length it asks for (None: no summary)."""

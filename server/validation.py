@@ -158,15 +158,26 @@ def document_from_request(
     """Validate a request against the limits and return its document; raises InvalidRequest."""
     html = request.html if isinstance(request, pb.TranslateRequest) else ""
     if sum(map(bool, (request.text, request.paragraphs, html))) > 1:
-        raise InvalidRequest("set one of text, paragraphs or html, not several")
-    markup = None
+        raise InvalidRequest("set either text or paragraphs or html: only one of them")
+    markup = extraction = None
+    extract = isinstance(request, pb.TranslateRequest) and request.options.extract_article
+    if extract and not html:
+        raise InvalidRequest("options.extract_article needs the page in html")
     if html:
         if not html.strip():
             raise InvalidRequest("html is only white space: there is nothing to translate")
-        from .html_doc import parse_html  # lxml: only for html requests
+        if extract:
+            from .extraction import extract_article  # trafilatura: only for saved pages
 
-        markup = parse_html(html)
-        paragraphs = tuple(markup.paragraphs)
+            extraction = extract_article(html)
+            if not extraction.body:
+                raise InvalidRequest("html: no article found in the page (the extractor found no main text)")
+            paragraphs = tuple(extraction.paragraphs)
+        else:
+            from .html_doc import parse_html  # lxml: only for html requests
+
+            markup = parse_html(html)
+            paragraphs = tuple(markup.paragraphs)
         if len(paragraphs) > settings.max_paragraphs:
             limit, count = settings.max_paragraphs, len(paragraphs)
             raise InvalidRequest(f"the html has {count} blocks to translate; this server accepts at most {limit}")
@@ -201,7 +212,12 @@ def document_from_request(
         strip_diacritics = request.options.strip_diacritics
         terms = glossary_from(request.options, settings, strip_diacritics)
     return Document(
-        id=request.id, paragraphs=paragraphs, terms=terms, strip_diacritics=strip_diacritics, markup=markup
+        id=request.id,
+        paragraphs=paragraphs,
+        terms=terms,
+        strip_diacritics=strip_diacritics,
+        markup=markup,
+        extraction=extraction,
     )
 
 

@@ -140,7 +140,7 @@ def test_bad_html_requests_are_refused_with_a_reason(hardened_server, memorised_
         for kwargs, expected in (
             ({"html": "<p>only English</p>"}, "no Arabic text"),
             ({"html": "<div>" * 300 + memorised_pairs[0][0]}, "nested"),
-            ({"html": "<p>نص</p>", "text": "نص"}, "not several"),
+            ({"html": "<p>نص</p>", "text": "نص"}, "only one of them"),
             ({"html": "<p>" + "نص " * 120_000 + "</p>"}, "characters"),
         ):
             text = kwargs.pop("text", None)
@@ -162,3 +162,36 @@ def test_the_cli_translates_an_html_file_to_html(hardened_server, memorised_pair
     assert done.returncode == 0, done.stderr
     out = fragment(done.stdout)
     assert words(out.find(".//h1")) == english["h1"] and out.find(".//pre").text == CODE
+
+
+def fake_translation(document, english: list[str]):  # noqa: ANN001, ANN201
+    """A TranslatedDocument giving each paragraph of `document` the English given, as one sentence."""
+    from tarjama.server.pipeline import TranslatedDocument, TranslatedParagraph, TranslatedSentence
+
+    paragraphs = tuple(
+        TranslatedParagraph(i, text, out, (TranslatedSentence(text, out, 0, len(text), (), 0.9, 3),))
+        for i, (text, out) in enumerate(zip(document.paragraphs, english, strict=True))
+    )
+    return TranslatedDocument("", paragraphs, (), len(paragraphs), 0, 0, 0, 0)
+
+
+def test_attributes_of_inline_markup_and_blocks_inside_links_are_translated() -> None:
+    from tarjama.server.html_doc import translated
+
+    document = parse_html(
+        '<p>قالت <a title="عنوان الرابط" href="/m">الوزارة</a> ذلك <img src="i.png" alt="صورة"> أمس.</p>'
+        '<a href="/card" class="card"><div>بطاقة الخبر</div></a>'
+    )
+    assert document.paragraphs == ["قالت الوزارة ذلك أمس.", "بطاقة الخبر", "عنوان الرابط", "صورة"]
+    result = translated(document, fake_translation(document, ["The ministry said so yesterday.", "The story card",
+                                                               "The link's title", "A picture"]))  # fmt: skip
+    out = fragment(result.html)
+    link = out.find(".//p/a")
+    assert link.get("title") == "The link's title" and link.get("href") == "/m" and link.text
+    assert out.find(".//p/img").get("alt") == "A picture" and out.find(".//p/img").get("src") == "i.png"
+    assert words(out.find(".//p")) == "The ministry said so yesterday."
+    card = out.find("a[@class='card']")
+    assert card.get("href") == "/card" and words(card.find("div")) == "The story card"
+    assert [p.locator for p in result.paragraphs] == ["p:nth-of-type(1)", "a:nth-of-type(1) > div:nth-of-type(1)",
+                                                      "p:nth-of-type(1) > a:nth-of-type(1)@title",
+                                                      "p:nth-of-type(1) > img:nth-of-type(1)@alt"]  # fmt: skip

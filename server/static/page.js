@@ -14,6 +14,7 @@ const FLAG_REASONS = {
   UNTRANSLATED_ARABIC: "Arabic left in the English",
   EMPTY: "the model gave no English",
   NUMBER_MISMATCH: "a number in the Arabic is missing from the English: check it",
+  NAME_VARIANT: "a name spelt differently than earlier in the article",
   MARKUP_PLACED: "a link or emphasis was placed by position: check which words it wraps",
   BOILERPLATE: "page furniture (a font widget, byline, credit or share line), left out of the summary",
 };

@@ -35,7 +35,7 @@ class TranslateRequest(_message.Message):
     def __init__(self, id: _Optional[str] = ..., text: _Optional[str] = ..., paragraphs: _Optional[_Iterable[str]] = ..., summarize: _Optional[bool] = ..., options: _Optional[_Union[TranslateOptions, _Mapping]] = ..., html: _Optional[str] = ...) -> None: ...
 
 class TranslateOptions(_message.Message):
-    __slots__ = ("terms", "strip_diacritics", "summary_length", "summary_sentences")
+    __slots__ = ("terms", "strip_diacritics", "summary_length", "summary_sentences", "extract_article")
     class TermsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -47,43 +47,69 @@ class TranslateOptions(_message.Message):
     STRIP_DIACRITICS_FIELD_NUMBER: _ClassVar[int]
     SUMMARY_LENGTH_FIELD_NUMBER: _ClassVar[int]
     SUMMARY_SENTENCES_FIELD_NUMBER: _ClassVar[int]
+    EXTRACT_ARTICLE_FIELD_NUMBER: _ClassVar[int]
     terms: _containers.ScalarMap[str, str]
     strip_diacritics: bool
     summary_length: SummaryLength
     summary_sentences: int
-    def __init__(self, terms: _Optional[_Mapping[str, str]] = ..., strip_diacritics: _Optional[bool] = ..., summary_length: _Optional[_Union[SummaryLength, str]] = ..., summary_sentences: _Optional[int] = ...) -> None: ...
+    extract_article: bool
+    def __init__(self, terms: _Optional[_Mapping[str, str]] = ..., strip_diacritics: _Optional[bool] = ..., summary_length: _Optional[_Union[SummaryLength, str]] = ..., summary_sentences: _Optional[int] = ..., extract_article: _Optional[bool] = ...) -> None: ...
+
+class NameVariant(_message.Message):
+    __slots__ = ("source", "renderings")
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    RENDERINGS_FIELD_NUMBER: _ClassVar[int]
+    source: str
+    renderings: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, source: _Optional[str] = ..., renderings: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class Extraction(_message.Message):
+    __slots__ = ("title", "author", "date", "dropped")
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    AUTHOR_FIELD_NUMBER: _ClassVar[int]
+    DATE_FIELD_NUMBER: _ClassVar[int]
+    DROPPED_FIELD_NUMBER: _ClassVar[int]
+    title: str
+    author: str
+    date: str
+    dropped: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, title: _Optional[str] = ..., author: _Optional[str] = ..., date: _Optional[str] = ..., dropped: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class TranslateResponse(_message.Message):
-    __slots__ = ("id", "paragraphs", "summary", "info", "terms", "html")
+    __slots__ = ("id", "paragraphs", "summary", "info", "terms", "html", "extraction")
     ID_FIELD_NUMBER: _ClassVar[int]
     PARAGRAPHS_FIELD_NUMBER: _ClassVar[int]
     SUMMARY_FIELD_NUMBER: _ClassVar[int]
     INFO_FIELD_NUMBER: _ClassVar[int]
     TERMS_FIELD_NUMBER: _ClassVar[int]
     HTML_FIELD_NUMBER: _ClassVar[int]
+    EXTRACTION_FIELD_NUMBER: _ClassVar[int]
     id: str
     paragraphs: _containers.RepeatedCompositeFieldContainer[Paragraph]
     summary: Summary
     info: ResponseInfo
     terms: _containers.RepeatedCompositeFieldContainer[TermReport]
     html: str
-    def __init__(self, id: _Optional[str] = ..., paragraphs: _Optional[_Iterable[_Union[Paragraph, _Mapping]]] = ..., summary: _Optional[_Union[Summary, _Mapping]] = ..., info: _Optional[_Union[ResponseInfo, _Mapping]] = ..., terms: _Optional[_Iterable[_Union[TermReport, _Mapping]]] = ..., html: _Optional[str] = ...) -> None: ...
+    extraction: Extraction
+    def __init__(self, id: _Optional[str] = ..., paragraphs: _Optional[_Iterable[_Union[Paragraph, _Mapping]]] = ..., summary: _Optional[_Union[Summary, _Mapping]] = ..., info: _Optional[_Union[ResponseInfo, _Mapping]] = ..., terms: _Optional[_Iterable[_Union[TermReport, _Mapping]]] = ..., html: _Optional[str] = ..., extraction: _Optional[_Union[Extraction, _Mapping]] = ...) -> None: ...
 
 class TranslateStreamResponse(_message.Message):
-    __slots__ = ("id", "paragraphs", "done", "summary", "info", "terms")
+    __slots__ = ("id", "paragraphs", "done", "summary", "info", "terms", "extraction")
     ID_FIELD_NUMBER: _ClassVar[int]
     PARAGRAPHS_FIELD_NUMBER: _ClassVar[int]
     DONE_FIELD_NUMBER: _ClassVar[int]
     SUMMARY_FIELD_NUMBER: _ClassVar[int]
     INFO_FIELD_NUMBER: _ClassVar[int]
     TERMS_FIELD_NUMBER: _ClassVar[int]
+    EXTRACTION_FIELD_NUMBER: _ClassVar[int]
     id: str
     paragraphs: _containers.RepeatedCompositeFieldContainer[Paragraph]
     done: bool
     summary: Summary
     info: ResponseInfo
     terms: _containers.RepeatedCompositeFieldContainer[TermReport]
-    def __init__(self, id: _Optional[str] = ..., paragraphs: _Optional[_Iterable[_Union[Paragraph, _Mapping]]] = ..., done: _Optional[bool] = ..., summary: _Optional[_Union[Summary, _Mapping]] = ..., info: _Optional[_Union[ResponseInfo, _Mapping]] = ..., terms: _Optional[_Iterable[_Union[TermReport, _Mapping]]] = ...) -> None: ...
+    extraction: Extraction
+    def __init__(self, id: _Optional[str] = ..., paragraphs: _Optional[_Iterable[_Union[Paragraph, _Mapping]]] = ..., done: _Optional[bool] = ..., summary: _Optional[_Union[Summary, _Mapping]] = ..., info: _Optional[_Union[ResponseInfo, _Mapping]] = ..., terms: _Optional[_Iterable[_Union[TermReport, _Mapping]]] = ..., extraction: _Optional[_Union[Extraction, _Mapping]] = ...) -> None: ...
 
 class TermReport(_message.Message):
     __slots__ = ("source", "target", "occurrences", "kept")
@@ -129,6 +155,7 @@ class Sentence(_message.Message):
         NUMBER_MISMATCH: _ClassVar[Sentence.Flag]
         BOILERPLATE: _ClassVar[Sentence.Flag]
         MARKUP_PLACED: _ClassVar[Sentence.Flag]
+        NAME_VARIANT: _ClassVar[Sentence.Flag]
     FLAG_UNSPECIFIED: Sentence.Flag
     SPLIT: Sentence.Flag
     PROTECTED_RESTORED: Sentence.Flag
@@ -143,6 +170,7 @@ class Sentence(_message.Message):
     NUMBER_MISMATCH: Sentence.Flag
     BOILERPLATE: Sentence.Flag
     MARKUP_PLACED: Sentence.Flag
+    NAME_VARIANT: Sentence.Flag
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     TRANSLATION_FIELD_NUMBER: _ClassVar[int]
     SOURCE_START_FIELD_NUMBER: _ClassVar[int]
@@ -208,7 +236,7 @@ class SummarizeResponse(_message.Message):
     def __init__(self, id: _Optional[str] = ..., summary: _Optional[_Union[Summary, _Mapping]] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ...) -> None: ...
 
 class ResponseInfo(_message.Message):
-    __slots__ = ("model", "decoding", "timings", "sentences", "source_tokens", "output_tokens", "cached_sentences", "flag_counts")
+    __slots__ = ("model", "decoding", "timings", "sentences", "source_tokens", "output_tokens", "cached_sentences", "flag_counts", "name_variants")
     class FlagCountsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -224,6 +252,7 @@ class ResponseInfo(_message.Message):
     OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
     CACHED_SENTENCES_FIELD_NUMBER: _ClassVar[int]
     FLAG_COUNTS_FIELD_NUMBER: _ClassVar[int]
+    NAME_VARIANTS_FIELD_NUMBER: _ClassVar[int]
     model: ModelInfo
     decoding: DecodingSettings
     timings: Timings
@@ -232,7 +261,8 @@ class ResponseInfo(_message.Message):
     output_tokens: int
     cached_sentences: int
     flag_counts: _containers.ScalarMap[str, int]
-    def __init__(self, model: _Optional[_Union[ModelInfo, _Mapping]] = ..., decoding: _Optional[_Union[DecodingSettings, _Mapping]] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ..., sentences: _Optional[int] = ..., source_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., cached_sentences: _Optional[int] = ..., flag_counts: _Optional[_Mapping[str, int]] = ...) -> None: ...
+    name_variants: _containers.RepeatedCompositeFieldContainer[NameVariant]
+    def __init__(self, model: _Optional[_Union[ModelInfo, _Mapping]] = ..., decoding: _Optional[_Union[DecodingSettings, _Mapping]] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ..., sentences: _Optional[int] = ..., source_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., cached_sentences: _Optional[int] = ..., flag_counts: _Optional[_Mapping[str, int]] = ..., name_variants: _Optional[_Iterable[_Union[NameVariant, _Mapping]]] = ...) -> None: ...
 
 class SegmentRequest(_message.Message):
     __slots__ = ("id", "text", "paragraphs")

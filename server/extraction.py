@@ -2,7 +2,8 @@
 furniture (menus, font widgets, share buttons, related stories), and a list of what was dropped.
 
 trafilatura does the extraction (a well-kept extractor, tuned on news pages); lxml lists the page's
-text blocks so that what it left out can be reported, not silently lost. Needs the `extract` extra.
+text blocks so that what it left out can be reported, not silently lost. Used by Translate's
+`options.extract_article` and the HTTP API's /v1/extract.
 """
 
 from __future__ import annotations
