@@ -85,10 +85,19 @@ def rendering(arabic_word: str, english: str) -> str | None:
         return None
     best, best_ratio = None, MATCH_RATIO
     for match in _CAPITALISED.finditer(english):
-        ratio = difflib.SequenceMatcher(None, skeleton, english_skeleton(match.group())).ratio()
+        other = english_skeleton(match.group())
+        if len(other) < MIN_SKELETON:
+            continue  # "For", "Al": too short to tell by sound
+        ratio = difflib.SequenceMatcher(None, skeleton, other).ratio()
         if ratio >= best_ratio:
             best, best_ratio = match.group(), ratio
     return best
+
+
+def same_spelling(a: str, b: str) -> bool:
+    """The same name, allowing for an ending: Africa / African, Roman / Romans, Tasmania / Tasmanian."""
+    a, b = a.lower(), b.lower()
+    return a.startswith(b) or b.startswith(a)
 
 
 class NameTracker:
@@ -112,7 +121,7 @@ class NameTracker:
             if found is None:
                 continue
             first = self.first.setdefault(stem, found)
-            if found.lower() != first.lower():
+            if not same_spelling(found, first):
                 renderings = self.variants.setdefault(stem, [first])
                 if found not in renderings:
                     renderings.append(found)
