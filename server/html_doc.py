@@ -318,34 +318,11 @@ def _render(node: dict, english: str) -> list[etree._Element | str]:
     return out
 
 
-def _append_content(element: etree._Element, content: list[etree._Element | str]) -> None:
-    last = None
-    for item in content:
-        if isinstance(item, str):
-            if last is None:
-                element.text = (element.text or "") + item
-            else:
-                last.tail = (last.tail or "") + item
-        else:
-            element.append(item)
-            last = item
-
-
-def replace_run(run: Run, content: list[etree._Element | str]) -> None:
-    """Put the run's new content where its old text and inline children were."""
-    parent = run.parent
-    old = list(parent)[run.first : run.first + run.count]
-    after = old[-1] if old else (parent[run.first - 1] if not run.leading and run.first > 0 else None)
-    # The node whose text or tail the run starts in.
-    anchor = None if run.leading else parent[run.first - 1]
-    tail = after.tail if old else None
-    for child in old:
-        parent.remove(child)
-    if anchor is None:
-        parent.text = None
-    else:
-        anchor.tail = None
-    insert_at = run.first
+def _insert(
+    parent: etree._Element, content: list[etree._Element | str], index: int, anchor: etree._Element | None
+) -> None:
+    """Put `content` into `parent` from child `index` on: text joins the anchor's tail (the parent's own
+    text when there is no anchor), then the tail of the element before it."""
     last = anchor
     for item in content:
         if isinstance(item, str):
@@ -354,10 +331,27 @@ def replace_run(run: Run, content: list[etree._Element | str]) -> None:
             else:
                 last.tail = (last.tail or "") + item
         else:
-            parent.insert(insert_at, item)
-            insert_at += 1
+            parent.insert(index, item)
+            index += 1
             last = item
-    del tail  # the run's trailing white space is not kept: the English ends the run
+
+
+def _append_content(element: etree._Element, content: list[etree._Element | str]) -> None:
+    _insert(element, content, 0, None)  # a fresh element: nothing in it yet
+
+
+def replace_run(run: Run, content: list[etree._Element | str]) -> None:
+    """Put the run's new content where its old text and inline children were (its trailing white
+    space goes with them: the English ends the run)."""
+    parent = run.parent
+    for child in list(parent)[run.first : run.first + run.count]:
+        parent.remove(child)
+    anchor = None if run.leading else parent[run.first - 1]  # the block child the run follows
+    if anchor is None:
+        parent.text = None
+    else:
+        anchor.tail = None
+    _insert(parent, content, run.first, anchor)
 
 
 def serialise(document: HtmlDocument) -> str:
