@@ -34,6 +34,8 @@ import grpc
 import uvicorn
 from google.protobuf import json_format
 from starlette.applications import Starlette
+from starlette.datastructures import MutableHeaders
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
@@ -92,6 +94,7 @@ class HttpApi:
 
     def app(self) -> Starlette:
         return Starlette(
+            middleware=[Middleware(PrivateHeaders)],
             routes=[
                 Route("/", self.page),
                 Route("/healthz", self.healthz),
@@ -279,6 +282,36 @@ class HttpApi:
 
 class Unauthorised(Exception):
     pass
+
+
+class PrivateHeaders:
+    """Headers on every answer: unpublished stories are not kept by caches on the way (no-store on the
+    API), and the page may load and send nothing but to this server (a content security policy)."""
+
+    POLICY = (
+        "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data: blob:; "
+        "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+    )
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        api = scope["path"].startswith("/v1/")
+
+        async def with_headers(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers["Content-Security-Policy"] = self.POLICY
+                headers["X-Content-Type-Options"] = "nosniff"
+                headers["Referrer-Policy"] = "no-referrer"
+                if api:
+                    headers["Cache-Control"] = "no-store"
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
 
 
 def parse_json(body: bytes, message_class: type) -> Any:

@@ -123,6 +123,11 @@ def test_bad_requests_get_the_grpc_message_and_the_right_http_status(http_server
     assert status == 400 and "xliff" in error_of(body)["message"]
     status, _, body = call(base, "/healthz", token=None)
     assert status == 200 and body == b"SERVING\n"
+    # Articles are not cached on the way; the page may talk to nothing but this server.
+    _, headers, _ = call(base, "/v1/translate", {"text": memorised_pairs[0][0]})
+    assert headers["cache-control"] == "no-store" and headers["x-content-type-options"] == "nosniff"
+    _, headers, _ = call(base, "/", token=None)
+    assert "connect-src 'self'" in headers["content-security-policy"] and headers["referrer-policy"] == "no-referrer"
     # Overload: a long streamed article holds the queue (--max-queue-tokens 3000); the next is refused.
     arabic, _ = article(memorised_pairs, [3] * 120)
     request = urllib.request.Request(
