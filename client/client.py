@@ -254,6 +254,7 @@ def response_from_stream(messages: Iterable[pb.TranslateStreamResponse]) -> pb.T
                 response.summary.CopyFrom(message.summary)
             if message.HasField("extraction"):
                 response.extraction.CopyFrom(message.extraction)
+            response.html = message.html
             response.info.CopyFrom(message.info)
             response.terms.extend(message.terms)
     return response

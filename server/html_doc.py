@@ -19,6 +19,7 @@ or "~N" for the element's Nth run of inline text when block children split it (f
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import lxml.etree as etree
@@ -26,7 +27,7 @@ import lxml.html
 
 from .errors import InvalidRequest
 from .flags import Flag
-from .pipeline import TranslatedDocument
+from .pipeline import TranslatedDocument, TranslatedParagraph
 from .segmentation import has_arabic
 
 BLOCKS = frozenset(
@@ -253,8 +254,9 @@ def _by_position(offset: int, sentence: SentenceSpan, english: str, end: bool = 
     return target
 
 
-def fill(run: Run, english: str, sentences: list[SentenceSpan]) -> tuple[list[etree._Element | str], set[int]]:
-    """The run's new content (text and elements), and the sentences whose markup was placed by position."""
+def fill(run: Run, english: str, sentences: list[SentenceSpan]) -> tuple[dict, set[int]]:
+    """Where the run's markup goes in the English (a tree of spans, rendered by `_render` once the
+    attributes are translated), and the sentences whose markup was placed by position."""
     placed: list[tuple[int, int, Wrapper]] = []
     estimated: set[int] = set()
     for wrapper in run.wrappers:
@@ -270,7 +272,7 @@ def fill(run: Run, english: str, sentences: list[SentenceSpan]) -> tuple[list[et
                 following = english.find(" ", start + 1)
                 end = len(english) if following < 0 else following
         placed.append((start, max(start, end), wrapper))
-    return _build(english, placed), estimated
+    return _nest(english, placed), estimated
 
 
 def _sentence_at(offset: int, sentences: list[SentenceSpan]) -> int:
@@ -280,9 +282,8 @@ def _sentence_at(offset: int, sentences: list[SentenceSpan]) -> int:
     return max(0, len(sentences) - 1)
 
 
-def _build(english: str, placed: list[tuple[int, int, Wrapper]]) -> list[etree._Element | str]:
-    """Nest the wrappers (in document order, each kept inside its parent and after its previous
-    sibling) and fill them with the English between their bounds."""
+def _nest(english: str, placed: list[tuple[int, int, Wrapper]]) -> dict:
+    """Nest the wrappers in document order, each kept inside its parent and after its previous sibling."""
     root: dict = {"start": 0, "end": len(english), "children": [], "depth": -1}
     stack = [root]
     for start, end, wrapper in placed:
@@ -295,7 +296,7 @@ def _build(english: str, placed: list[tuple[int, int, Wrapper]]) -> list[etree._
         node = {"start": start, "end": end, "children": [], "depth": wrapper.depth, "wrapper": wrapper}
         parent["children"].append(node)
         stack.append(node)
-    return _render(root, english)
+    return root
 
 
 def _render(node: dict, english: str) -> list[etree._Element | str]:
@@ -363,29 +364,50 @@ def serialise(document: HtmlDocument) -> str:
     return "".join(inner)
 
 
-def translated(document: HtmlDocument, result: TranslatedDocument) -> TranslatedDocument:
-    """The translation put back into the document: `html` filled in, each paragraph's locator set, and
-    MARKUP_PLACED on the sentences whose inline markup was placed by position."""
-    paragraphs = list(result.paragraphs)
-    runs = len(document.runs)
-    # Attributes first: the runs' markup is rebuilt from the elements' attributes.
-    for j, unit in enumerate(document.attributes):
-        paragraph = paragraphs[runs + j]
-        unit.element.set(unit.name, paragraph.translation)
-        paragraphs[runs + j] = replace(paragraph, locator=unit.locator)
-    for i in reversed(range(runs)):  # from the end, so earlier runs' positions stay as they were
-        paragraph, run = paragraphs[i], document.runs[i]
+class HtmlTranslation:
+    """Puts a document's translation back into it, paragraph by paragraph (a stream's order), then whole.
+
+    `paragraph()` gives each translated paragraph its locator and MARKUP_PLACED flags as it comes;
+    `finish()` writes the attributes, then the runs' English with their markup, and serialises."""
+
+    def __init__(self, document: HtmlDocument) -> None:
+        self.document = document
+        self.placements: dict[int, tuple[dict, str]] = {}  # run index -> (markup tree, English)
+
+    def paragraph(self, paragraph: TranslatedParagraph) -> TranslatedParagraph:
+        runs = self.document.runs
+        index = paragraph.index
+        if index >= len(runs):
+            return replace(paragraph, locator=self.document.attributes[index - len(runs)].locator)
         spans, position = [], 0
         for sentence in paragraph.sentences:
             if sentence.translation and position:
                 position += 1  # the space the paragraph's translation puts between sentences
             spans.append(SentenceSpan(sentence.start, sentence.end, position, position + len(sentence.translation)))
             position += len(sentence.translation)
-        content, estimated = fill(run, paragraph.translation, spans)
-        replace_run(run, content)
+        tree, estimated = fill(runs[index], paragraph.translation, spans)
+        self.placements[index] = (tree, paragraph.translation)
         sentences = tuple(
             replace(s, flags=(*s.flags, Flag.MARKUP_PLACED)) if n in estimated else s
             for n, s in enumerate(paragraph.sentences)
         )
-        paragraphs[i] = replace(paragraph, sentences=sentences, locator=run.locator)
-    return replace(result, paragraphs=tuple(paragraphs), html=serialise(document))
+        return replace(paragraph, sentences=sentences, locator=runs[index].locator)
+
+    def finish(self, paragraphs: Sequence[TranslatedParagraph]) -> str:
+        """The document in English; `paragraphs` are all of them, as `paragraph()` returned them."""
+        runs = len(self.document.runs)
+        # Attributes first: the runs' markup is rebuilt from the elements' (translated) attributes.
+        for j, unit in enumerate(self.document.attributes):
+            unit.element.set(unit.name, paragraphs[runs + j].translation)
+        for i in reversed(range(runs)):  # from the end, so earlier runs' positions stay as they were
+            tree, english = self.placements[i]
+            replace_run(self.document.runs[i], _render(tree, english))
+        return serialise(self.document)
+
+
+def translated(document: HtmlDocument, result: TranslatedDocument) -> TranslatedDocument:
+    """The translation put back into the document: `html` filled in, each paragraph's locator set, and
+    MARKUP_PLACED on the sentences whose inline markup was placed by position."""
+    translation = HtmlTranslation(document)
+    paragraphs = tuple(translation.paragraph(p) for p in result.paragraphs)
+    return replace(result, paragraphs=paragraphs, html=translation.finish(paragraphs))

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from typing import TypeVar
 
 import grpc
@@ -18,7 +19,7 @@ from tarjama.v1 import tarjama_pb2_grpc as pb_grpc
 from . import auth
 from .access_log import note
 from .engines.base import EngineInfo
-from .errors import FeatureUnavailable, InvalidRequest, NotReady, ShuttingDown, private_traceback, status_for
+from .errors import FeatureUnavailable, NotReady, ShuttingDown, private_traceback, status_for
 from .flags import Flag
 from .pipeline import Document, Plan, TranslatedDocument, TranslatedParagraph, is_small
 from .runtime import Runtime
@@ -199,6 +200,7 @@ def last_stream_pb(
         info=info_pb(result, model, settings, total_ms, summarize_ms),
         summary=summary_pb(summary),
         terms=terms_pb(result),
+        html=result.html,
     )
 
 
@@ -353,18 +355,27 @@ class TranslatorServicer(pb_grpc.TranslatorServicer):
         """TranslateStream without gRPC: a message per paragraph as it is done, in order, then the rest."""
         started = time.perf_counter()
         document, summary_asked = await self._translation_request(request)
+        small = is_small(document)
+        markup = None
         if document.markup is not None:
-            raise InvalidRequest("html is not streamed yet: send it with Translate")
-        result = None
+            from .html_doc import HtmlTranslation
+
+            markup = HtmlTranslation(document.markup)
+        result, sent = None, []
         # aclosing: a consumer that stops early (an HTTP client gone) closes the pipeline's stream now,
         # which drops its queued sentences, rather than whenever the generator is collected.
         async with contextlib.aclosing(self._ready_pipeline().translate_stream(document, deadline)) as parts:
             async for part in parts:
                 if isinstance(part, TranslatedDocument):
                     result = part
-                else:
-                    yield pb.TranslateStreamResponse(id=document.id, paragraphs=[paragraph_pb(part)])
+                    continue
+                if markup is not None:  # its locator and markup flags, as it comes
+                    part = await text_work(small, markup.paragraph, part)
+                    sent.append(part)
+                yield pb.TranslateStreamResponse(id=document.id, paragraphs=[paragraph_pb(part)])
         assert result is not None  # the pipeline ends every stream with the document
+        if markup is not None:
+            result = replace(result, paragraphs=tuple(sent), html=await text_work(small, markup.finish, sent))
         last = await self._complete(started, document, result, summary_asked, deadline, last_stream_pb)
         if document.extraction is not None:
             last.extraction.CopyFrom(extraction_pb(document.extraction))

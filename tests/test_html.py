@@ -12,7 +12,6 @@ import pytest
 from tarjama.client import TarjamaClient, TarjamaError
 from tarjama.server.html_doc import parse_html
 from tarjama.v1 import tarjama_pb2 as pb
-from tarjama.v1 import tarjama_pb2_grpc as pb_grpc
 
 from conftest import run_cli
 
@@ -147,11 +146,21 @@ def test_bad_html_requests_are_refused_with_a_reason(hardened_server, memorised_
             with pytest.raises(TarjamaError) as refused:
                 client.translate(text, **kwargs)
             assert refused.value.code == grpc.StatusCode.INVALID_ARGUMENT and expected in refused.value.message
-    with grpc.insecure_channel(hardened_server.address) as channel:
-        call = pb_grpc.TranslatorStub(channel).TranslateStream(pb.TranslateRequest(html="<p>نص</p>"), timeout=30)
-        with pytest.raises(grpc.RpcError) as streamed:
-            list(call)
-    assert streamed.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "not streamed" in streamed.value.details()
+
+
+def test_html_streams_its_blocks_then_the_document(hardened_server, memorised_pairs) -> None:
+    from tarjama.client.client import response_from_stream
+
+    html, _ = cms_article(memorised_pairs)
+    with TarjamaClient(hardened_server.address, timeout=60) as client:
+        messages = list(client.translate_stream(html=html, id="cms"))
+        whole = client.translate(html=html, id="cms")
+    assert not messages[-1].paragraphs and messages[-1].done and messages[-1].html
+    assert [p.locator for m in messages[:-1] for p in m.paragraphs] == parse_html(html).locators
+    streamed = response_from_stream(messages)
+    streamed.info.ClearField("timings")
+    whole.info.ClearField("timings")
+    assert streamed == whole
 
 
 def test_the_cli_translates_an_html_file_to_html(hardened_server, memorised_pairs, tmp_path) -> None:

@@ -94,7 +94,7 @@ class TranslateResponse(_message.Message):
     def __init__(self, id: _Optional[str] = ..., paragraphs: _Optional[_Iterable[_Union[Paragraph, _Mapping]]] = ..., summary: _Optional[_Union[Summary, _Mapping]] = ..., info: _Optional[_Union[ResponseInfo, _Mapping]] = ..., terms: _Optional[_Iterable[_Union[TermReport, _Mapping]]] = ..., html: _Optional[str] = ..., extraction: _Optional[_Union[Extraction, _Mapping]] = ...) -> None: ...
 
 class TranslateStreamResponse(_message.Message):
-    __slots__ = ("id", "paragraphs", "done", "summary", "info", "terms", "extraction")
+    __slots__ = ("id", "paragraphs", "done", "summary", "info", "terms", "extraction", "html")
     ID_FIELD_NUMBER: _ClassVar[int]
     PARAGRAPHS_FIELD_NUMBER: _ClassVar[int]
     DONE_FIELD_NUMBER: _ClassVar[int]
@@ -102,6 +102,7 @@ class TranslateStreamResponse(_message.Message):
     INFO_FIELD_NUMBER: _ClassVar[int]
     TERMS_FIELD_NUMBER: _ClassVar[int]
     EXTRACTION_FIELD_NUMBER: _ClassVar[int]
+    HTML_FIELD_NUMBER: _ClassVar[int]
     id: str
     paragraphs: _containers.RepeatedCompositeFieldContainer[Paragraph]
     done: bool
@@ -109,7 +110,8 @@ class TranslateStreamResponse(_message.Message):
     info: ResponseInfo
     terms: _containers.RepeatedCompositeFieldContainer[TermReport]
     extraction: Extraction
-    def __init__(self, id: _Optional[str] = ..., paragraphs: _Optional[_Iterable[_Union[Paragraph, _Mapping]]] = ..., done: _Optional[bool] = ..., summary: _Optional[_Union[Summary, _Mapping]] = ..., info: _Optional[_Union[ResponseInfo, _Mapping]] = ..., terms: _Optional[_Iterable[_Union[TermReport, _Mapping]]] = ..., extraction: _Optional[_Union[Extraction, _Mapping]] = ...) -> None: ...
+    html: str
+    def __init__(self, id: _Optional[str] = ..., paragraphs: _Optional[_Iterable[_Union[Paragraph, _Mapping]]] = ..., done: _Optional[bool] = ..., summary: _Optional[_Union[Summary, _Mapping]] = ..., info: _Optional[_Union[ResponseInfo, _Mapping]] = ..., terms: _Optional[_Iterable[_Union[TermReport, _Mapping]]] = ..., extraction: _Optional[_Union[Extraction, _Mapping]] = ..., html: _Optional[str] = ...) -> None: ...
 
 class TermReport(_message.Message):
     __slots__ = ("source", "target", "occurrences", "kept")

@@ -96,7 +96,8 @@ class TranslatorServicer:
     def TranslateStream(self, request, context):
         """Translate, with the paragraphs sent as they are done: each message carries the next paragraphs
         in order, as soon as they and every paragraph before them are translated; the last message
-        carries the summary, the term reports and `info`. Deadlines and cancellation as for Translate.
+        carries the summary, the term reports, `info` and, for `html`, the document. Deadlines and
+        cancellation as for Translate.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
