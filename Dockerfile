@@ -40,9 +40,9 @@ RUN if [ "$MODELS" = 1 ]; then tarjama models download; fi
 
 # 0.0.0.0 is only safe with tokens: mount a tokens file and set TARJAMA_AUTH_TOKENS_FILE (the server
 # warns at start-up otherwise); TLS through TARJAMA_TLS_CERT / TARJAMA_TLS_KEY; metrics with
-# TARJAMA_METRICS_PORT=9100.
+# TARJAMA_METRICS_PORT=9100; the HTTP API and reading page with TARJAMA_HTTP_PORT=8080.
 VOLUME /cache
-EXPOSE 50051 9100
+EXPOSE 50051 9100 8080
 HEALTHCHECK --interval=15s --timeout=5s --start-period=600s --retries=3 \
     CMD tarjama health --server 127.0.0.1:50051 || exit 1
 STOPSIGNAL SIGTERM
