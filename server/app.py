@@ -71,6 +71,7 @@ def check_server_dependencies() -> None:
 
 def load_models(settings: Settings) -> Models:
     """Load the translation model (and the summariser) and run one input through each."""
+    preload_text_formats()
     pipeline = load_pipeline(settings)
     try:
         summarizer = load_summarizer(settings)
@@ -78,6 +79,17 @@ def load_models(settings: Settings) -> Models:
         pipeline.close(ENGINE_STOP_S)
         raise
     return Models(pipeline, summarizer)
+
+
+def preload_text_formats() -> None:
+    """Import what a first html or saved-page request would, before SERVING: an import holds the
+    interpreter (lxml's and trafilatura's for up to a second), and health checks would wait on it."""
+    from . import html_doc  # noqa: F401
+
+    try:
+        import trafilatura  # noqa: F401
+    except ImportError:  # options.extract_article then answers that it needs the server extra
+        pass
 
 
 def load_pipeline(settings: Settings) -> TranslationPipeline:

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .errors import FeatureUnavailable, InvalidRequest
+from .html_doc import MAX_DEPTH, MAX_ELEMENTS, shape_of
+
 BLOCKS = ("p", "h1", "h2", "h3", "h4", "h5", "h6", "li", "td", "th", "blockquote", "figcaption", "dd", "dt",
           "div", "nav", "footer", "header", "aside", "section", "article", "figure", "main", "body")  # fmt: skip
 SKIP = ("script", "style", "noscript", "template", "svg")
@@ -30,9 +33,15 @@ class ExtractedArticle:
 
 
 def extract_article(html: str) -> ExtractedArticle:
-    """The article of a saved page; an empty body when the page has none (the caller says so)."""
-    import trafilatura
-
+    """The article of a saved page; an empty body when the page has none (the caller says so).
+    Raises InvalidRequest for a page over the HTML limits, FeatureUnavailable without trafilatura."""
+    try:
+        import trafilatura
+    except ImportError:
+        raise FeatureUnavailable(
+            "options.extract_article needs trafilatura on the server: pip install 'tarjama[server]'"
+        ) from None
+    check_size(html)
     found = trafilatura.bare_extraction(html, with_metadata=True, include_comments=False, favor_precision=True)
     if found is None:
         return ExtractedArticle(dropped=page_blocks(html))
@@ -47,6 +56,22 @@ def extract_article(html: str) -> ExtractedArticle:
     kept = "\n".join(article.paragraphs)
     article.dropped = [block for block in page_blocks(html) if block not in kept]
     return article
+
+
+def check_size(html: str) -> None:
+    """The limits HTML in, HTML out has (nesting, number of elements), for the same reasons."""
+    import lxml.html
+
+    try:
+        root = lxml.html.document_fromstring(html)
+    except (ValueError, lxml.etree.ParserError) as exc:
+        raise InvalidRequest(f"html: cannot be parsed ({exc})") from None
+    depth, elements = shape_of(root)
+    if depth >= MAX_DEPTH or elements > MAX_ELEMENTS:
+        raise InvalidRequest(
+            f"html: the page has {elements} elements nested {depth} deep; this server accepts at most "
+            f"{MAX_ELEMENTS} elements nested less than {MAX_DEPTH} deep"
+        )
 
 
 def page_blocks(html: str) -> list[str]:

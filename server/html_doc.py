@@ -18,6 +18,7 @@ or "~N" for the element's Nth run of inline text when block children split it (f
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -45,6 +46,10 @@ UNTOUCHED = frozenset("script style code pre kbd samp var textarea template nosc
 BLOCK_LEVEL_UNTOUCHED = frozenset("pre textarea template svg math iframe object noscript".split())
 TRANSLATED_ATTRIBUTES = ("alt", "title")
 MAX_DEPTH = 200  # libxml2 flattens markup nested deeper than 255; refused before that happens
+# A long CMS article has a few thousand elements. The work per element is small, but each is a few
+# Python objects, and past this many the collector's full passes over them (which hold the GIL) were
+# seen to delay health checks by half a second.
+MAX_ELEMENTS = 20_000
 _SPACE = re.compile(r"\s+")
 
 
@@ -77,9 +82,28 @@ class Run:
     first: int  # index in parent of the first child in the run (len(parent) when it has none)
     count: int  # children in the run
     leading: bool  # whether the run starts with the parent's own text (not a child's tail)
-    locator: str
-    text: str = ""
+    locator: str = ""
+    text: str = ""  # set by `done()`; while the run is read, its pieces (joined once, not re-copied)
     wrappers: list[Wrapper] = field(default_factory=list)
+    pieces: list[str] = field(default_factory=list)
+    length: int = 0
+    ends_in_space: bool = True  # (at the start: leading white space is dropped)
+
+    def add(self, text: str | None) -> None:
+        """Append text with white space collapsed (offsets are in the collapsed text the model sees)."""
+        if not text:
+            return
+        collapsed = _SPACE.sub(" ", text)
+        if self.ends_in_space and collapsed.startswith(" "):
+            collapsed = collapsed[1:]
+        if collapsed:
+            self.pieces.append(collapsed)
+            self.length += len(collapsed)
+            self.ends_in_space = collapsed.endswith(" ")
+
+    def done(self) -> None:
+        self.text = "".join(self.pieces).rstrip()
+        self.pieces = []
 
 
 @dataclass
@@ -107,8 +131,12 @@ class HtmlDocument:
         return [r.locator for r in self.runs] + [a.locator for a in self.attributes]
 
 
-def parse_html(html: str) -> HtmlDocument:
-    """The document's translatable paragraphs; raises InvalidRequest for markup that cannot be used."""
+def parse_html(html: str, max_paragraphs: int = 1_000_000) -> HtmlDocument:
+    """The document's translatable paragraphs; raises InvalidRequest for markup that cannot be used.
+
+    Linear in the document: one walk that does not enter untouched subtrees, each element's children
+    read once, and locators computed only for what is translated (hostile markup, such as 100,000
+    sibling elements, must not make any step quadratic)."""
     whole = re.search(r"<\s*(?:!doctype|html|body)\b", html[:4096], re.IGNORECASE) is not None
     try:
         if whole:
@@ -117,98 +145,115 @@ def parse_html(html: str) -> HtmlDocument:
             root = lxml.html.fragment_fromstring(html, create_parent="div")
     except (etree.ParserError, ValueError) as exc:
         raise InvalidRequest(f"html: cannot be parsed ({exc})") from None
-    if depth_of(root) >= MAX_DEPTH:
+    depth, elements = shape_of(root)
+    if depth >= MAX_DEPTH:
         raise InvalidRequest(f"html: elements are nested {MAX_DEPTH} or more deep; this server accepts less")
+    if elements > MAX_ELEMENTS:
+        raise InvalidRequest(f"html: it has {elements} elements; this server accepts at most {MAX_ELEMENTS}")
     doctype = root.getroottree().docinfo.doctype if whole else ""
+    locate = Locator(root)
     runs: list[Run] = []
     attributes: list[AttributeUnit] = []
-    for element in root.iter():
-        if not isinstance(element.tag, str) or any(untouched(a) for a in [element, *element.iterancestors()]):
-            continue
+    stack = [root]
+    while stack:
+        element = stack.pop()
+        if untouched(element):
+            continue  # nor anything inside it
         for name in TRANSLATED_ATTRIBUTES:
             value = element.get(name)
             if value and has_arabic(value):
-                attributes.append(AttributeUnit(element, name, f"{selector(element, root)}@{name}", value))
-        if element.tag in INLINE:
-            continue  # its text belongs to the run of the block around it
-        runs.extend(r for r in runs_of(element, root) if has_arabic(r.text))
+                attributes.append(AttributeUnit(element, name, f"{locate(element)}@{name}", value))
+        if element.tag not in INLINE:  # an inline element's text belongs to the run around it
+            runs.extend(runs_of(element, locate))
+        if len(runs) + len(attributes) > max_paragraphs:
+            raise InvalidRequest(
+                f"the html has more than {max_paragraphs} blocks to translate, the most this server accepts"
+            )
+        stack.extend(reversed(element))  # document order
     if not runs and not attributes:
         raise InvalidRequest("html: there is no Arabic text to translate in it")
     return HtmlDocument(root, whole, doctype or "", runs, attributes)
 
 
-def depth_of(root: etree._Element) -> int:
-    deepest, stack = 0, [(root, 0)]
+def shape_of(root: etree._Element) -> tuple[int, int]:
+    """How deep the markup is nested, and how many nodes it has."""
+    deepest, count, stack = 0, 0, [(root, 0)]
     while stack:
         element, depth = stack.pop()
-        deepest = max(deepest, depth)
+        deepest, count = max(deepest, depth), count + 1
         stack.extend((child, depth + 1) for child in element)
-    return deepest
+    return deepest, count
 
 
-def selector(element: etree._Element, root: etree._Element) -> str:
-    """A CSS selector of `element` from the document (or fragment) root."""
-    parts = []
-    while element is not None and element is not root:
+class Locator:
+    """CSS selectors of elements from the root, with each parent's children counted once."""
+
+    def __init__(self, root: etree._Element) -> None:
+        self.root = root
+        self.position: dict[etree._Element, int] = {}  # an element's place among its same-tag siblings
+        self.counted: set[etree._Element] = set()
+        self.cache: dict[etree._Element, str] = {root: ""}
+
+    def __call__(self, element: etree._Element) -> str:
+        if element in self.cache:
+            return self.cache[element] or ":root"
         parent = element.getparent()
-        same = [c for c in parent if c.tag == element.tag] if parent is not None else [element]
-        parts.append(f"{element.tag}:nth-of-type({same.index(element) + 1})")
-        element = parent
-    return " > ".join(reversed(parts)) or ":root"
+        if parent not in self.counted:
+            self.counted.add(parent)
+            seen: dict[str, int] = {}
+            for child in parent:
+                if isinstance(child.tag, str):
+                    seen[child.tag] = seen.get(child.tag, 0) + 1
+                    self.position[child] = seen[child.tag]
+        above = self(parent) if parent is not self.root else ""
+        own = f"{element.tag}:nth-of-type({self.position[element]})"
+        self.cache[element] = f"{above} > {own}" if above else own
+        return self.cache[element]
 
 
-def runs_of(element: etree._Element, root: etree._Element) -> list[Run]:
-    """The element's runs of inline content, split by its block (or untouched block-level) children."""
+def runs_of(element: etree._Element, locate: Locator) -> list[Run]:
+    """The element's runs of inline content with Arabic in them, split by its block (or untouched
+    block-level) children."""
     runs: list[Run] = []
-    base = selector(element, root)
-    current = Run(element, 0, 0, True, base)
-    _add_text(current, element.text)
+    current = Run(element, 0, 0, True)
+    current.add(element.text)
     for index, child in enumerate(element):
         if isinstance(child.tag, str) and (child.tag in BLOCKS or child.tag in BLOCK_LEVEL_UNTOUCHED):
             runs.append(current)
-            current = Run(element, index + 1, 0, False, base)
-            _add_text(current, child.tail)
+            current = Run(element, index + 1, 0, False)
+            current.add(child.tail)
             continue
         if current.count == 0:
             current.first = index
         current.count += 1
         _add_inline(current, child, 0)
-        _add_text(current, child.tail)
+        current.add(child.tail)
     runs.append(current)
-    runs = [r for r in runs if r.text.strip()]
-    for n, run in enumerate(runs):
-        run.text = run.text.strip()
-        if len(runs) > 1:
-            run.locator = f"{base}~{n}"
-    return runs
-
-
-def _add_text(run: Run, text: str | None) -> None:
-    """Append text with white space collapsed (offsets are in the collapsed text the model sees)."""
-    if not text:
-        return
-    collapsed = _SPACE.sub(" ", text)
-    if run.text.endswith(" ") and collapsed.startswith(" "):
-        collapsed = collapsed[1:]
-    if not run.text and collapsed.startswith(" "):
-        collapsed = collapsed[1:]
-    run.text += collapsed
+    for run in runs:
+        run.done()
+    runs = [r for r in runs if r.text]
+    kept = [r for r in runs if has_arabic(r.text)]
+    if kept:
+        base = locate(element)
+        for n, run in enumerate(runs):
+            run.locator = f"{base}~{n}" if len(runs) > 1 else base
+    return kept
 
 
 def _add_inline(run: Run, element: etree._Element, depth: int) -> None:
-    start = len(run.text)
+    start = run.length
     if untouched(element) or not isinstance(element.tag, str) or element.tag not in INLINE:
         run.wrappers.append(Wrapper(element, start, start, depth, keep_whole=True))
         if element.tag == "br":
-            _add_text(run, " ")  # a line break separates words (and sentences) for the model
+            run.add(" ")  # a line break separates words (and sentences) for the model
         return
     wrapper = Wrapper(element, start, start, depth)
     run.wrappers.append(wrapper)
-    _add_text(run, element.text)
+    run.add(element.text)
     for child in element:
         _add_inline(run, child, depth + 1)
-        _add_text(run, child.tail)
-    wrapper.end = len(run.text)
+        run.add(child.tail)
+    wrapper.end = run.length
 
 
 # -- putting the English back ---------------------------------------------------------------------
@@ -224,15 +269,11 @@ class SentenceSpan:
     english_end: int
 
 
-def place(wrapper: Wrapper, source: str, english: str, sentences: list[SentenceSpan]) -> tuple[int, int, bool]:
-    """The English span for an inline element, and whether it was placed by position (not anchored)."""
+def place(wrapper: Wrapper, source: str, english: str, sentence: SentenceSpan) -> tuple[int, int, bool]:
+    """The English span for an inline element in its sentence, and whether it was placed by position."""
     text = source[wrapper.start : wrapper.end].strip()
-    whole = SentenceSpan(0, len(source), 0, len(english))
-    sentence = sentences[_sentence_at(wrapper.start, sentences)] if sentences else whole
-    if text and not has_arabic(text):
-        found = english.find(text, sentence.english_start)
-        if found < 0:
-            found = english.find(text)
+    if text and not has_arabic(text):  # kept by the model as written (a protected span): anchored to it
+        found = english.find(text, sentence.english_start, sentence.english_end)
         if found >= 0:
             return found, found + len(text), False
     return _by_position(wrapper.start, sentence, english), _by_position(wrapper.end, sentence, english, end=True), True
@@ -244,14 +285,15 @@ def _by_position(offset: int, sentence: SentenceSpan, english: str, end: bool = 
     ratio = min(1.0, max(0.0, (offset - sentence.source_start) / length))
     target = sentence.english_start + round(ratio * (sentence.english_end - sentence.english_start))
     target = max(sentence.english_start, min(target, sentence.english_end))
-    # Move to a word boundary: forward for an end, backward for a start.
+    # To a word boundary, searched in C (a 200,000-character "word" must not cost a Python loop each):
+    # forward for an end, backward for a start.
     if end:
-        while target < sentence.english_end and target > 0 and english[target - 1] != " " and english[target] != " ":
-            target += 1
-    else:
-        while target > sentence.english_start and english[target - 1] != " ":
-            target -= 1
-    return target
+        if 0 < target < sentence.english_end and english[target - 1] != " ":
+            space = english.find(" ", target, sentence.english_end)
+            target = sentence.english_end if space < 0 else space
+        return target
+    space = english.rfind(" ", sentence.english_start, target)
+    return sentence.english_start if space < 0 else space + 1
 
 
 def fill(run: Run, english: str, sentences: list[SentenceSpan]) -> tuple[dict, set[int]]:
@@ -259,27 +301,23 @@ def fill(run: Run, english: str, sentences: list[SentenceSpan]) -> tuple[dict, s
     attributes are translated), and the sentences whose markup was placed by position."""
     placed: list[tuple[int, int, Wrapper]] = []
     estimated: set[int] = set()
+    ends = [s.source_end for s in sentences]
+    whole = SentenceSpan(0, len(run.text), 0, len(english))
     for wrapper in run.wrappers:
+        index = min(bisect.bisect_right(ends, wrapper.start), len(sentences) - 1) if sentences else 0
+        sentence = sentences[index] if sentences else whole
         if wrapper.keep_whole and wrapper.start == wrapper.end:
-            sentence = _sentence_at(wrapper.start, sentences)
-            position = _by_position(wrapper.start, sentences[sentence], english) if sentences else len(english)
+            position = _by_position(wrapper.start, sentence, english)
             placed.append((position, position, wrapper))
             continue
-        start, end, by_position = place(wrapper, run.text, english, sentences)
+        start, end, by_position = place(wrapper, run.text, english, sentence)
         if by_position:
-            estimated.add(_sentence_at(wrapper.start, sentences))
+            estimated.add(index)
             if end <= start and wrapper.end > wrapper.start:  # it wrapped words: it wraps at least one
-                following = english.find(" ", start + 1)
-                end = len(english) if following < 0 else following
+                following = english.find(" ", start + 1, sentence.english_end)
+                end = sentence.english_end if following < 0 else following
         placed.append((start, max(start, end), wrapper))
     return _nest(english, placed), estimated
-
-
-def _sentence_at(offset: int, sentences: list[SentenceSpan]) -> int:
-    for i, s in enumerate(sentences):
-        if offset < s.source_end:
-            return i
-    return max(0, len(sentences) - 1)
 
 
 def _nest(english: str, placed: list[tuple[int, int, Wrapper]]) -> dict:
@@ -319,40 +357,39 @@ def _render(node: dict, english: str) -> list[etree._Element | str]:
     return out
 
 
-def _insert(
-    parent: etree._Element, content: list[etree._Element | str], index: int, anchor: etree._Element | None
-) -> None:
-    """Put `content` into `parent` from child `index` on: text joins the anchor's tail (the parent's own
-    text when there is no anchor), then the tail of the element before it."""
-    last = anchor
+def _laid_out(content: list[etree._Element | str]) -> tuple[str, list[etree._Element]]:
+    """Content as lxml holds it: the text before the first element, and the elements, each followed by
+    its text as its tail."""
+    leading: list[str] = []
+    elements: list[etree._Element] = []
     for item in content:
         if isinstance(item, str):
-            if last is None:
-                parent.text = (parent.text or "") + item
+            if elements:
+                elements[-1].tail = (elements[-1].tail or "") + item
             else:
-                last.tail = (last.tail or "") + item
+                leading.append(item)
         else:
-            parent.insert(index, item)
-            index += 1
-            last = item
+            elements.append(item)
+    return "".join(leading), elements
 
 
 def _append_content(element: etree._Element, content: list[etree._Element | str]) -> None:
-    _insert(element, content, 0, None)  # a fresh element: nothing in it yet
+    leading, elements = _laid_out(content)
+    element.text = leading or None
+    element.extend(elements)  # a fresh element: appended in one go, not inserted one by one
 
 
 def replace_run(run: Run, content: list[etree._Element | str]) -> None:
     """Put the run's new content where its old text and inline children were (its trailing white
-    space goes with them: the English ends the run)."""
+    space goes with them: the English ends the run). One slice assignment: a run of 100,000 elements
+    must not be inserted one index at a time."""
     parent = run.parent
-    for child in list(parent)[run.first : run.first + run.count]:
-        parent.remove(child)
-    anchor = None if run.leading else parent[run.first - 1]  # the block child the run follows
-    if anchor is None:
-        parent.text = None
-    else:
-        anchor.tail = None
-    _insert(parent, content, run.first, anchor)
+    leading, elements = _laid_out(content)
+    parent[run.first : run.first + run.count] = elements
+    if run.leading:
+        parent.text = leading or None
+    else:  # the run follows a block child: its text is that child's tail
+        parent[run.first - 1].tail = leading or None
 
 
 def serialise(document: HtmlDocument) -> str:

@@ -120,6 +120,36 @@ def test_pathological_text_is_answered_in_seconds_with_health_answering(hardened
     )
 
 
+ADVERSARIAL_HTML = {
+    "19,000 line breaks": "<p>ب" + "<br>" * 19_000 + "</p>",
+    "19,000 sibling blocks": "<div>" + "<p>x</p>" * 19_000 + "<p>خبر</p></div>",
+    "19,000 inline elements around Arabic": "<p>" + "<span>ب</span>" * 19_000 + "</p>",
+    "19,000 inline elements around Latin": "<p>خبر " + "<b>a</b> " * 19_000 + "</p>",
+    "1,900 blocks split by text": "<div>" + "خبر<p>x</p>" * 1_900 + "</div>",
+    "199 levels of nesting": "<div>" * 199 + "خبر",
+    "200,000 elements (refused)": "<p>ب" + "<br>" * 200_000 + "</p>",
+    "300 levels of nesting (refused)": "<div>" * 300 + "خبر",
+}
+
+
+@pytest.mark.parametrize("name", list(ADVERSARIAL_HTML))
+def test_pathological_html_is_answered_in_seconds_with_health_answering(hardened_server, name: str) -> None:
+    html = ADVERSARIAL_HTML[name]
+    with HealthMonitor(hardened_server.address) as health, TarjamaClient(hardened_server.address) as client:
+        started = time.monotonic()
+        try:
+            translated = client.translate(html=html, timeout=120)
+        except TarjamaError as exc:
+            assert "refused" in name and exc.code == grpc.StatusCode.INVALID_ARGUMENT, exc
+        else:
+            assert "refused" not in name and translated.html and translated.paragraphs
+        elapsed = time.monotonic() - started
+    assert elapsed < 60, f"{name}: {elapsed:.1f}s"
+    assert health.checks > 0 and health.worst_s < HEALTH_BOUND_S, (
+        f"{name}: health took {health.worst_s * 1000:.0f} ms ({health.failures})"
+    )
+
+
 def test_the_server_still_translates_after_the_adversarial_set(hardened_server, memorised_pairs) -> None:
     assert_still_translates(hardened_server.address, memorised_pairs)
 
