@@ -78,19 +78,23 @@ def _stem(word: str) -> str:
     return word
 
 
-def rendering(arabic_word: str, english: str) -> str | None:
-    """The capitalised English word that sounds like `arabic_word`, if one does."""
+def candidates(english: str) -> list[tuple[str, str]]:
+    """A sentence's capitalised English words long enough to tell by sound ("For", "Al" are not), with
+    their skeletons: computed once per sentence, then matched against each of its Arabic words."""
+    words = ((m.group(), english_skeleton(m.group())) for m in _CAPITALISED.finditer(english))
+    return [(word, skeleton) for word, skeleton in words if len(skeleton) >= MIN_SKELETON]
+
+
+def rendering(arabic_word: str, english: str | list[tuple[str, str]]) -> str | None:
+    """The capitalised English word (of a sentence, or of its `candidates`) that sounds like `arabic_word`."""
     skeleton = arabic_skeleton(arabic_word)
     if len(skeleton) < MIN_SKELETON:
         return None
     best, best_ratio = None, MATCH_RATIO
-    for match in _CAPITALISED.finditer(english):
-        other = english_skeleton(match.group())
-        if len(other) < MIN_SKELETON:
-            continue  # "For", "Al": too short to tell by sound
+    for word, other in candidates(english) if isinstance(english, str) else english:
         ratio = difflib.SequenceMatcher(None, skeleton, other).ratio()
         if ratio >= best_ratio:
-            best, best_ratio = match.group(), ratio
+            best, best_ratio = word, ratio
     return best
 
 
@@ -110,6 +114,9 @@ class NameTracker:
 
     def sentence(self, arabic: str, english: str) -> bool:
         """Record a sentence; True when a name in it is rendered unlike its first occurrence."""
+        english_words = candidates(english)
+        if not english_words:
+            return False  # no capitalised word: no name to compare
         differs = False
         seen: set[str] = set()
         for word in _ARABIC_WORD.findall(normalize(arabic, strip_diacritics=True)):
@@ -117,7 +124,7 @@ class NameTracker:
             if stem in seen:
                 continue
             seen.add(stem)
-            found = rendering(stem, english)
+            found = rendering(stem, english_words)
             if found is None:
                 continue
             first = self.first.setdefault(stem, found)
@@ -137,4 +144,3 @@ def variants_of(sentences: Iterable[tuple[str, str]]) -> tuple[list[bool], tuple
     tracker = NameTracker()
     flags = [tracker.sentence(arabic, english) for arabic, english in sentences]
     return flags, tracker.report()
-

@@ -289,8 +289,8 @@ class TranslationPipeline:
             work = await text_work(small, self._prepare, document)
         plan = work.plan
         # Paragraph p is complete once the segments before ends[p] are: segments are in paragraph order.
-        ends = list(itertools.accumulate(collections.Counter(seg.paragraph for seg in plan.segments)[p]
-                                         for p in range(len(document.paragraphs))))  # fmt: skip
+        per_paragraph = collections.Counter(seg.paragraph for seg in plan.segments)
+        ends = list(itertools.accumulate(per_paragraph[p] for p in range(len(document.paragraphs))))
         loop = asyncio.get_running_loop()
         arrived: asyncio.Queue[list[Hypothesis] | None] = asyncio.Queue()
 
