@@ -92,3 +92,27 @@ def test_the_cli_streams_one_article_in_text_and_markdown(hardened_server, memor
         whole = client.translate("\n\n".join(arabic), id="story.txt", summarize=True)
     assert outputs["text"] == render(whole, "text")
     assert outputs["markdown"] == render(whole, "markdown")
+
+
+def test_a_reader_that_stops_early_gets_no_traceback(hardened_server, memorised_pairs, tmp_path) -> None:
+    """`tarjama translate article.txt | head -c 100`: the pipe closes mid-stream; the CLI stops quietly."""
+    import subprocess
+    import sys
+
+    arabic, _ = article(memorised_pairs, [1] * 300)
+    source = tmp_path / "long.txt"
+    source.write_text("\n\n".join(arabic), encoding="utf-8")
+    command = [
+        sys.executable,
+        "-m",
+        "tarjama.client.cli",
+        "translate",
+        str(source),
+        "--server",
+        hardened_server.address,
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.read(100)
+    process.stdout.close()
+    _, stderr = process.communicate(timeout=60)
+    assert b"Traceback" not in stderr and process.returncode in (0, 1), stderr.decode()
