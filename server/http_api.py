@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import math
@@ -144,23 +145,13 @@ class HttpApi:
 
     async def extract(self, request: Request) -> Response:
         """{"html": a saved page} -> its article (title, author, date, paragraphs) and what was dropped."""
-        method = "POST /v1/extract"
-        started, record = time.perf_counter(), new_record()
-        try:
-            self._authorise(request)
-            body = await self._body(request)
-            try:
-                page = json.loads(body).get("html")
-            except (ValueError, AttributeError, RecursionError):
-                page = None
-            if not isinstance(page, str) or not page.strip():
-                raise InvalidRequest('send {"html": "<the saved page>"}')
+
+        async def call(page: str, deadline: float | None) -> Any:
             article = await text_work(False, extract_article, page)
-        except Exception as exc:
-            return self._failed(method, exc, record, started)
-        log_call(self.runtime.observer, method, "OK", record, time.perf_counter() - started)
-        fields = {"title": article.title, "author": article.author, "date": article.date}
-        return JSONResponse({**fields, "paragraphs": article.paragraphs, "dropped": article.dropped})
+            fields = {"title": article.title, "author": article.author, "date": article.date}
+            return JSONResponse({**fields, "paragraphs": article.paragraphs, "dropped": article.dropped})
+
+        return await self._unary(request, "POST /v1/extract", page_of, call)
 
     async def translate_stream(self, request: Request) -> Response:
         method = "POST /v1/translate:stream"
@@ -203,15 +194,16 @@ class HttpApi:
         self,
         request: Request,
         method: str,
-        message_class: type,
+        body: type | Callable[[bytes], Any],
         call: Callable[[Any, float | None], Awaitable[Any]],
     ) -> Response:
-        """Authorise, parse, call, answer: as the gRPC handler does, with the access line and metrics."""
+        """Authorise, parse, call, answer: as the gRPC handler does, with the access line and metrics.
+        `body` is the proto message class the body holds (in proto3 JSON), or a function that reads it."""
         started, record = time.perf_counter(), new_record()
         self.runtime.in_flight += 1
         try:
             self._authorise(request)
-            message = await self._message(request, message_class)
+            message = await self._message(request, body)
             result = await call(message, self._deadline(request))
         except Exception as exc:
             return self._failed(method, exc, record, started)
@@ -243,12 +235,13 @@ class HttpApi:
             raise Unauthorised(f"{why}: send 'Authorization: Bearer <token>'")
         auth.caller.set(name)
 
-    async def _message(self, request: Request, message_class: type) -> Any:
-        """The body as a proto3 JSON message, within --max-message-bytes."""
+    async def _message(self, request: Request, read: type | Callable[[bytes], Any]) -> Any:
+        """The body, within --max-message-bytes, as a proto3 JSON message of class `read`, or as `read`
+        reads it. A large body is parsed off the event loop, as gRPC's large requests are checked: the
+        loop also answers health checks."""
         body = await self._body(request)
-        # A large body is parsed off the event loop, as gRPC's large requests are checked: the loop also
-        # answers health checks.
-        return await text_work(len(body) <= INLINE_CHECK_BYTES, parse_json, body, message_class)
+        parse = functools.partial(parse_json, message_class=read) if isinstance(read, type) else read
+        return await text_work(len(body) <= INLINE_CHECK_BYTES, parse, body)
 
     async def _body(self, request: Request) -> bytes:
         """The body, within --max-message-bytes."""
@@ -323,6 +316,17 @@ def parse_json(body: bytes, message_class: type) -> Any:
         raise InvalidRequest("the body is not UTF-8") from None
     except json_format.ParseError as exc:
         raise InvalidRequest(f"the body is not a {name} in proto3 JSON: {str(exc)[:300]}") from None
+
+
+def page_of(body: bytes) -> str:
+    """/v1/extract's body: {"html": "<the saved page>"}."""
+    try:
+        page = json.loads(body).get("html")
+    except (ValueError, AttributeError, RecursionError):
+        page = None
+    if not isinstance(page, str) or not page.strip():
+        raise InvalidRequest('send {"html": "<the saved page>"}')
+    return page
 
 
 def json_response(message: Any) -> JSONResponse:
