@@ -214,6 +214,22 @@ class ServerProcess:
             self.proc.wait()
 
 
+def serve_memorised(fixture_models, cache_dir, *args: str) -> ServerProcess:  # noqa: ANN001
+    """`tarjama serve` with the memorised model and extractive summaries, plus `args`."""
+    process = ServerProcess(
+        [
+            "--translation-model",
+            str(fixture_models["memorised"]),
+            "--summary-model",
+            "extractive",
+            "--cache-dir",
+            str(cache_dir),
+            *args,
+        ]  # fmt: skip
+    )
+    return process
+
+
 _MONITOR = """
 import json, sys, time, grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc

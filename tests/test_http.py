@@ -16,7 +16,7 @@ import pytest
 from tarjama.client import TarjamaClient
 from tarjama.client.client import to_dict
 
-from conftest import ServerProcess, article, free_port, saved_page
+from conftest import article, free_port, saved_page, serve_memorised
 
 TOKEN = "http-desk-token-0123456789abcdef"
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -27,22 +27,8 @@ def http_server(fixture_models, cache_dir, tmp_path_factory):  # noqa: ANN001, A
     tokens = tmp_path_factory.mktemp("http-auth") / "tokens.txt"
     tokens.write_text(f"desk:{TOKEN}\n")
     port = free_port()
-    process = ServerProcess(
-        [
-            "--translation-model",
-            str(fixture_models["memorised"]),
-            "--summary-model",
-            "extractive",
-            "--cache-dir",
-            str(cache_dir),
-            "--auth-tokens-file",
-            str(tokens),
-            "--http-port",
-            str(port),
-            "--max-queue-tokens",
-            "3000",
-        ]  # fmt: skip
-    )
+    process = serve_memorised(fixture_models, cache_dir, "--auth-tokens-file", str(tokens), "--http-port", str(port),
+                              "--max-queue-tokens", "3000")  # fmt: skip
     try:
         process.wait_serving(client_options={"token": TOKEN})
         process.http = f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]

@@ -20,6 +20,7 @@ from tarjama.server.flags import Flag
 from tarjama.v1 import tarjama_pb2 as pb
 
 from conftest import ServerProcess, free_port
+from conftest import serve_memorised as serve
 
 EDITOR_TOKEN = "editor-token-0123456789abcdef"
 WIRE_TOKEN = "wire-desk-token-fedcba9876543210"
@@ -34,21 +35,6 @@ def translate_stub(channel: grpc.Channel):  # noqa: ANN201
         request_serializer=pb.TranslateRequest.SerializeToString,
         response_deserializer=pb.TranslateResponse.FromString,
     )
-
-
-def serve(fixture_models, cache_dir, *args: str) -> ServerProcess:  # noqa: ANN001
-    process = ServerProcess(
-        [
-            "--translation-model",
-            str(fixture_models["memorised"]),
-            "--summary-model",
-            "extractive",
-            "--cache-dir",
-            str(cache_dir),
-            *args,
-        ]  # fmt: skip
-    )
-    return process
 
 
 # -- tokens ------------------------------------------------------------------------------------------
