@@ -22,8 +22,11 @@ MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 # (round_robin), skipping replicas whose health is not SERVING (still loading, or draining).
 SERVICE_CONFIG = {
     "loadBalancingConfig": [{"round_robin": {}}],
-    # Retries stop while more than about half the recent calls fail, so an overload is not multiplied.
-    "retryThrottling": {"maxTokens": 10, "tokenRatio": 0.1},
+    # Retries stop once failures outrun successes (a failure costs a token, a success returns a tenth)
+    # by about 50, so an overload is not multiplied. With 10 tokens, the few calls in flight on a
+    # replica that died, plus those sent to one draining, switched retries off: the replica test lost
+    # a call in about one run in four.
+    "retryThrottling": {"maxTokens": 100, "tokenRatio": 0.1},
     "healthCheckConfig": {"serviceName": "tarjama.v1.Translator"},
     "methodConfig": [
         {
