@@ -56,6 +56,10 @@ class Settings:
     max_message_bytes: int = 4 * 1024 * 1024
     max_glossary_terms: int = 10_000
     max_term_characters: int = 200
+    max_id_characters: int = 256
+    # The longest deadline a call may ask for: a gRPC deadline past it is clamped to it, an HTTP
+    # ?timeout= past it is refused (nothing may wait on a timer the platform cannot represent).
+    max_deadline_s: float = 3600.0
     max_batch_tokens: int = 8192
     max_batch_size: int = 0  # 0: by the rule in parallelism.py (16 with several workers, 32 with one)
     max_batch_delay_ms: float = 50.0
@@ -80,6 +84,11 @@ class Settings:
     max_connection_age_s: float = 300.0
     max_connection_age_grace_s: float = 30.0
     max_concurrent_streams: int = 1000  # per connection
+    # The HTTP door: connections open at once (503 past it), and how long a client may take to send
+    # its request headers, then its body (slow clients must not hold the file descriptors).
+    max_http_connections: int = 256
+    http_header_timeout_s: float = 10.0
+    http_body_timeout_s: float = 30.0
 
     def resolved_threads(self) -> int:
         if self.threads > 0:
@@ -111,6 +120,8 @@ class Settings:
             "max_segment_tokens",
             "max_glossary_terms",
             "max_term_characters",
+            "max_id_characters",
+            "max_http_connections",
         ):
             if getattr(self, name) < 1:
                 problems.append(f"--{name.replace('_', '-')} must be at least 1")
@@ -139,6 +150,10 @@ class Settings:
             problems.append("--tls-client-ca needs --tls-cert and --tls-key (mTLS is TLS with client certificates)")
         if self.max_connection_age_s <= 0 or self.max_connection_age_grace_s < 0:
             problems.append("--max-connection-age-s must be positive and --max-connection-age-grace-s not negative")
+        for name in ("max_deadline_s", "http_header_timeout_s", "http_body_timeout_s"):
+            value = getattr(self, name)
+            if not 0 < value <= 86_400:  # also refuses nan and inf
+                problems.append(f"--{name.replace('_', '-')} must be more than 0 and at most 86400 seconds")
         if self.max_concurrent_streams < 1:
             problems.append("--max-concurrent-streams must be at least 1")
         if problems:
@@ -169,6 +184,8 @@ _HELP = {
     "max_message_bytes": "largest request message accepted, in bytes",
     "max_glossary_terms": "most entries in a request's glossary (options.terms)",
     "max_term_characters": "longest glossary term or target, in characters",
+    "max_id_characters": "longest document id accepted, in characters",
+    "max_deadline_s": "longest deadline a call may ask for: gRPC deadlines past it are clamped, HTTP ?timeout= refused",
     "max_batch_tokens": "token budget of one engine batch (batch size x longest sentence)",
     "max_batch_size": "most sentences in one engine batch (0: 16 with several workers, 32 with one; 64 on GPU)",
     "max_batch_delay_ms": "longest wait for more requests before a partial batch (also at most 10%% of a batch's time)",
@@ -190,6 +207,9 @@ _HELP = {
     "max_connection_age_s": "close connections after this many seconds, so clients re-resolve and rebalance",
     "max_connection_age_grace_s": "how long calls in flight may finish on a connection being closed for age",
     "max_concurrent_streams": "most calls in flight on one connection; beyond it RESOURCE_EXHAUSTED",
+    "max_http_connections": "most HTTP connections open at once; beyond it 503",
+    "http_header_timeout_s": "how long an HTTP client may take to send its request headers",
+    "http_body_timeout_s": "how long an HTTP client may take to send its request body",
 }
 
 

@@ -402,15 +402,25 @@ class DecodingSettings(_message.Message):
     def __init__(self, beam_size: _Optional[int] = ..., max_output_tokens: _Optional[int] = ..., max_output_ratio: _Optional[float] = ..., max_output_offset: _Optional[int] = ...) -> None: ...
 
 class Limits(_message.Message):
-    __slots__ = ("max_characters", "max_paragraphs", "max_message_bytes", "max_glossary_terms", "max_term_characters")
+    __slots__ = ("max_characters", "max_paragraphs", "max_message_bytes", "max_glossary_terms", "max_term_characters", "max_id_characters", "max_deadline_s", "max_http_connections", "http_header_timeout_s", "http_body_timeout_s")
     MAX_CHARACTERS_FIELD_NUMBER: _ClassVar[int]
     MAX_PARAGRAPHS_FIELD_NUMBER: _ClassVar[int]
     MAX_MESSAGE_BYTES_FIELD_NUMBER: _ClassVar[int]
     MAX_GLOSSARY_TERMS_FIELD_NUMBER: _ClassVar[int]
     MAX_TERM_CHARACTERS_FIELD_NUMBER: _ClassVar[int]
+    MAX_ID_CHARACTERS_FIELD_NUMBER: _ClassVar[int]
+    MAX_DEADLINE_S_FIELD_NUMBER: _ClassVar[int]
+    MAX_HTTP_CONNECTIONS_FIELD_NUMBER: _ClassVar[int]
+    HTTP_HEADER_TIMEOUT_S_FIELD_NUMBER: _ClassVar[int]
+    HTTP_BODY_TIMEOUT_S_FIELD_NUMBER: _ClassVar[int]
     max_characters: int
     max_paragraphs: int
     max_message_bytes: int
     max_glossary_terms: int
     max_term_characters: int
-    def __init__(self, max_characters: _Optional[int] = ..., max_paragraphs: _Optional[int] = ..., max_message_bytes: _Optional[int] = ..., max_glossary_terms: _Optional[int] = ..., max_term_characters: _Optional[int] = ...) -> None: ...
+    max_id_characters: int
+    max_deadline_s: float
+    max_http_connections: int
+    http_header_timeout_s: float
+    http_body_timeout_s: float
+    def __init__(self, max_characters: _Optional[int] = ..., max_paragraphs: _Optional[int] = ..., max_message_bytes: _Optional[int] = ..., max_glossary_terms: _Optional[int] = ..., max_term_characters: _Optional[int] = ..., max_id_characters: _Optional[int] = ..., max_deadline_s: _Optional[float] = ..., max_http_connections: _Optional[int] = ..., http_header_timeout_s: _Optional[float] = ..., http_body_timeout_s: _Optional[float] = ...) -> None: ...
