@@ -8,12 +8,17 @@
 
 Written with the standard library's ElementTree (escaping is its job, not ours). XML 1.0 cannot carry
 most control characters at all: the few an article may hold are replaced by U+FFFD.
+
+A response is checked before it is rendered (`check_export`): sentence offsets in their paragraph, in
+order and not overlapping, known flags. So each character of a paragraph's source is written once (in
+a segment's sentence or in one `<ignorable>`) and the output is linear in the response.
 """
 
 from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from dataclasses import dataclass
 
 from tarjama import __version__
 from tarjama.v1 import tarjama_pb2 as pb
@@ -21,7 +26,68 @@ from tarjama.v1 import tarjama_pb2 as pb
 XLIFF_NS = "urn:oasis:names:tc:xliff:document:2.0"
 XML_SPACE = "{http://www.w3.org/XML/1998/namespace}space"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+_FLAG_NAMES = frozenset(pb.Sentence.Flag.values())
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+
+
+class ExportError(ValueError):
+    """A response that cannot be exported; the message names the paragraph, the sentence and the field."""
+
+
+@dataclass(frozen=True)
+class ExportLimits:
+    """What a server accepts in one export (`--max-paragraphs`, `--max-characters`, `--max-id-characters`)."""
+
+    max_paragraphs: int
+    max_characters: int
+    max_id_characters: int
+
+
+def check_export(response: pb.TranslateResponse, limits: ExportLimits | None = None) -> None:
+    """Raise ExportError unless `response` can be exported as its paragraphs say: every sentence's
+    0 <= source_start <= source_end <= len(source), in order and not overlapping, paragraph indices
+    increasing, flags that exist; and, given `limits`, within them. Linear in the response."""
+    if limits is not None:
+        if len(response.id) > limits.max_id_characters:
+            raise ExportError(f"id has {len(response.id)} characters; this server accepts at most "
+                              f"{limits.max_id_characters}")  # fmt: skip
+        if len(response.paragraphs) > limits.max_paragraphs:
+            raise ExportError(f"the export has {len(response.paragraphs)} paragraphs; this server accepts at most "
+                              f"{limits.max_paragraphs}")  # fmt: skip
+    characters = sentences = 0
+    previous_index = -1
+    for p, paragraph in enumerate(response.paragraphs):
+        where = f"paragraphs[{p}]"
+        if paragraph.index <= previous_index:
+            raise ExportError(f"{where}.index is {paragraph.index}, not after the one before ({previous_index}): "
+                              "paragraphs go in order, each index once")  # fmt: skip
+        previous_index = paragraph.index
+        length = len(paragraph.source)
+        characters += length
+        sentences += len(paragraph.sentences)
+        position = 0
+        for s, sentence in enumerate(paragraph.sentences):
+            at = f"{where}.sentences[{s}]"
+            start, end = sentence.source_start, sentence.source_end
+            if not 0 <= start <= end <= length:
+                raise ExportError(f"{at}: source_start {start} and source_end {end} must satisfy 0 <= source_start "
+                                  f"<= source_end <= {length} (the length of {where}.source)")  # fmt: skip
+            if start < position:
+                raise ExportError(f"{at}.source_start is {start}, before the end of the sentence before it "
+                                  f"({position}): sentences go in order and do not overlap")  # fmt: skip
+            position = end
+            for flag in sentence.flags:
+                if flag not in _FLAG_NAMES:
+                    raise ExportError(f"{at}.flags: {flag} is not a Sentence.Flag")
+    if limits is not None:
+        if characters > limits.max_characters:
+            raise ExportError(f"the paragraphs' sources have {characters} characters; this server accepts at most "
+                              f"{limits.max_characters}")  # fmt: skip
+        # A sentence is at least a character of its paragraph in any response the server gives: so at most
+        # --max-characters of them, which bounds the per-sentence markup of an export.
+        if sentences > limits.max_characters:
+            raise ExportError(f"the export has {sentences} sentences; this server accepts at most "
+                              f"{limits.max_characters}")  # fmt: skip
 
 
 def xml_text(text: str) -> str:
@@ -44,7 +110,9 @@ def _preserved(parent: ET.Element, tag: str, text: str) -> ET.Element:
 
 
 def render_xliff(response: pb.TranslateResponse) -> str:
-    """The response as an XLIFF 2.0 document (Arabic source, English target)."""
+    """The response as an XLIFF 2.0 document (Arabic source, English target); ExportError if it is not
+    one `check_export` accepts."""
+    check_export(response)
     ET.register_namespace("", XLIFF_NS)
     q = f"{{{XLIFF_NS}}}"
     root = ET.Element(f"{q}xliff", {"version": "2.0", "srcLang": "ar", "trgLang": "en"})
@@ -76,7 +144,8 @@ def render_xliff(response: pb.TranslateResponse) -> str:
 
 
 def render_tmx(response: pb.TranslateResponse) -> str:
-    """The response's sentence pairs as a TMX 1.4 translation memory."""
+    """The response's sentence pairs as a TMX 1.4 translation memory; ExportError as for XLIFF."""
+    check_export(response)
     root = ET.Element("tmx", {"version": "1.4"})
     ET.SubElement(
         root,

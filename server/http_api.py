@@ -43,7 +43,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from tarjama.client.client import to_dict
-from tarjama.client.exports import render_tmx, render_xliff
+from tarjama.client.exports import ExportError, ExportLimits, check_export, render_tmx, render_xliff
 from tarjama.v1 import tarjama_pb2 as pb
 
 from . import auth
@@ -98,6 +98,7 @@ class HttpApi:
             middleware=[Middleware(PrivateHeaders)],
             routes=[
                 Route("/", self.page),
+                Route("/favicon.ico", self.favicon),
                 Route("/healthz", self.healthz),
                 Route("/v1/translate", self.translate, methods=["POST"]),
                 Route("/v1/translate:stream", self.translate_stream, methods=["POST"]),
@@ -111,6 +112,11 @@ class HttpApi:
 
     async def page(self, request: Request) -> Response:
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+    async def favicon(self, request: Request) -> Response:
+        """Browsers ask for /favicon.ico whatever the page says: the page's icon, not a 404 in every log."""
+        icon = STATIC / "favicon.svg"
+        return FileResponse(icon, media_type="image/svg+xml", headers={"Cache-Control": "max-age=86400"})
 
     async def healthz(self, request: Request) -> Response:
         serving = self.runtime.models is not None and not self.runtime.shutting_down
@@ -136,10 +142,14 @@ class HttpApi:
         renderers = {"xliff": (render_xliff, "application/xliff+xml"), "tmx": (render_tmx, "application/x-tmx+xml")}
         chosen = renderers.get(request.query_params.get("format", ""))
 
+        settings = self.runtime.settings
+        limits = ExportLimits(settings.max_paragraphs, settings.max_characters, settings.max_id_characters)
+
         async def call(message: Any, deadline: float | None) -> Any:
             if chosen is None:
                 raise InvalidRequest(f"format must be one of {', '.join(renderers)}")
-            return Response(chosen[0](message), media_type=chosen[1])
+            small = message.ByteSize() <= INLINE_CHECK_BYTES  # a large one is checked and written off the loop
+            return Response(await text_work(small, exported, message, chosen[0], limits), media_type=chosen[1])
 
         return await self._unary(request, "POST /v1/export", pb.TranslateResponse, call)
 
@@ -327,6 +337,17 @@ def page_of(body: bytes) -> str:
     if not isinstance(page, str) or not page.strip():
         raise InvalidRequest('send {"html": "<the saved page>"}')
     return page
+
+
+def exported(
+    message: pb.TranslateResponse, render: Callable[[pb.TranslateResponse], str], limits: ExportLimits
+) -> bytes:
+    """/v1/export's answer: the response checked against the limits, then rendered (UTF-8)."""
+    try:
+        check_export(message, limits)
+        return render(message).encode()
+    except ExportError as exc:
+        raise InvalidRequest(str(exc)) from None
 
 
 def json_response(message: Any) -> JSONResponse:

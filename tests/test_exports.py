@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import time
+import urllib.error
+import urllib.request
 import xml.etree.ElementTree as ET
 
+import pytest
+
+from tarjama.client.client import to_dict
 from tarjama.client.formats import render
 from tarjama.v1 import tarjama_pb2 as pb
 
@@ -11,6 +18,7 @@ from conftest import article, run_cli
 
 XLIFF = "{urn:oasis:names:tc:xliff:document:2.0}"
 LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+HEALTH_BOUND_S = 0.1  # as in test_adversarial
 
 
 def response_of(paragraphs: list[list[tuple[str, str, list[int]]]], gap: str = "  ") -> pb.TranslateResponse:
@@ -93,10 +101,122 @@ def test_the_cli_exports_a_served_article(hardened_server, memorised_pairs, tmp_
         done = run_cli("translate", str(source), "--format", fmt, "--output-dir", str(tmp_path / "out"),
                        "--server", hardened_server.address)  # fmt: skip
         assert done.returncode == 0, done.stderr
-    xliff = ET.parse(tmp_path / "out" / "story.xlf").getroot()
+    xliff = ET.parse(tmp_path / "out" / "story.en.xlf").getroot()
     targets = [[t.text for t in u.iter(f"{XLIFF}target")] for u in xliff.iter(f"{XLIFF}unit")]
     assert [" ".join(t) for t in targets] == english
-    tmx = ET.parse(tmp_path / "out" / "story.tmx").getroot()
+    tmx = ET.parse(tmp_path / "out" / "story.en.tmx").getroot()
     assert len(tmx.findall("body/tu")) == 6
     two = run_cli("translate", str(source), str(source), "--format", "tmx", "--server", hardened_server.address)
     assert two.returncode == 2 and "give --output-dir" in two.stderr
+
+
+# -- issue 17 item 2: an export is checked, and its output is linear in what it is given ------------
+
+
+def test_check_export_names_the_paragraph_sentence_and_field(memorised_pairs) -> None:
+    from tarjama.client.exports import ExportError, ExportLimits, check_export
+
+    limits = ExportLimits(max_paragraphs=3, max_characters=10_000, max_id_characters=256)
+    check_export(tricky(memorised_pairs), limits)  # what the server gives is accepted
+
+    def refused(response: pb.TranslateResponse) -> str:
+        with pytest.raises(ExportError) as error:
+            check_export(response, limits)
+        return str(error.value)
+
+    def broken(change) -> pb.TranslateResponse:  # noqa: ANN001
+        response = tricky(memorised_pairs)
+        change(response)
+        return response
+
+    first = lambda r: r.paragraphs[0].sentences  # noqa: E731
+    assert "paragraphs[0].sentences[0]: source_start 1000000 and source_end 0" in refused(
+        broken(lambda r: (setattr(first(r)[0], "source_start", 1_000_000), setattr(first(r)[0], "source_end", 0)))
+    )
+    assert "paragraphs[0].sentences[1]: source_start 0 and source_end 999" in refused(
+        broken(lambda r: (setattr(first(r)[1], "source_start", 0), setattr(first(r)[1], "source_end", 999)))
+    )
+    assert "paragraphs[0].sentences[1].source_start is 0, before the end of the sentence before it" in refused(
+        broken(lambda r: setattr(first(r)[1], "source_start", 0))
+    )
+    assert "paragraphs[0].sentences[0].flags: 999 is not a Sentence.Flag" in refused(
+        broken(lambda r: first(r)[0].flags.append(999))
+    )
+    assert "paragraphs[1].index is 0" in refused(broken(lambda r: setattr(r.paragraphs[1], "index", 0)))
+    assert "4 paragraphs; this server accepts at most 3" in refused(
+        broken(lambda r: r.paragraphs.append(pb.Paragraph(index=3)))
+    )
+    assert "id has 300 characters" in refused(broken(lambda r: setattr(r, "id", "x" * 300)))
+    assert "sources have 10161 characters; this server accepts at most 10000" in refused(
+        broken(lambda r: setattr(r.paragraphs[2], "source", r.paragraphs[2].source + "x" * 10_000))
+    )
+    # Empty sentences cost no input characters but a segment each: their number is capped too.
+    empty = pb.Sentence(source_start=9, source_end=9)  # at the end of paragraph 3's "Reuters \x0b"
+    assert "10004 sentences; this server accepts at most 10000" in refused(
+        broken(lambda r: r.paragraphs[2].sentences.extend([empty] * 10_000))
+    )
+    with pytest.raises(ExportError):  # the CLI's renderers check the offsets too
+        render(broken(lambda r: setattr(first(r)[0], "source_end", 10_000)), "xliff")
+
+
+def large_response(memorised_pairs) -> pb.TranslateResponse:  # noqa: ANN001
+    """A response as the server gives one for an article near --max-characters (200,000)."""
+    sentences = [(a, e, []) for a, e in memorised_pairs]
+    shape, total = [], 0
+    while total < 190_000:
+        paragraph = [sentences[(len(shape) * 3 + j) % len(sentences)] for j in range(3)]
+        shape.append(paragraph)
+        total += sum(len(a) + 2 for a, _, _ in paragraph)
+    return response_of(shape)
+
+
+@pytest.fixture(scope="module")
+def export_server(fixture_models, cache_dir):  # noqa: ANN001, ANN201
+    from conftest import free_port, serve_memorised
+
+    port = free_port()
+    process = serve_memorised(fixture_models, cache_dir, "--http-port", str(port))
+    try:
+        process.wait_serving()
+        process.http = f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]
+        yield process
+    finally:
+        process.stop()
+
+
+def post(url: str, body: bytes, timeout: float = 60) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as answer:
+            return answer.status, answer.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def test_inverted_offsets_are_refused_and_a_large_export_is_linear(export_server, memorised_pairs) -> None:
+    from conftest import HealthMonitor
+
+    # The report: one paragraph with a large source and K sentences at sourceStart 1000000, sourceEnd 0
+    # wrote the whole source into an <ignorable> per sentence (K=300: a 0.97 MB body gave 287 MB).
+    source = "ب" * 190_000
+    bogus = {"source": "س", "translation": "x", "sourceStart": 1_000_000, "sourceEnd": 0}
+    inverted = json.dumps({"paragraphs": [{"source": source, "sentences": [bogus] * 300}]}).encode()
+    valid = large_response(memorised_pairs)
+    valid_body = json.dumps(to_dict(valid), ensure_ascii=False).encode()
+    assert len(valid_body) > 1_000_000
+    base = export_server.http
+    with HealthMonitor(export_server.address) as health:
+        for fmt in ("xliff", "tmx"):
+            started = time.monotonic()
+            status, answer = post(f"{base}/v1/export?format={fmt}", inverted)
+            assert time.monotonic() - started < 5
+            message = json.loads(answer)["error"]["message"]
+            assert status == 400 and "paragraphs[0].sentences[0]: source_start 1000000 and source_end 0" in message
+            status, answer = post(f"{base}/v1/export?format={fmt}", valid_body)
+            assert status == 200
+            # Each character is written a constant number of times: the answer is about the size of the body.
+            assert len(answer) < 2 * len(valid_body), f"{fmt}: {len(answer)} bytes for a {len(valid_body)}-byte body"
+            if fmt == "xliff":
+                units = ET.fromstring(answer).findall(f".//{XLIFF}unit")
+                assert len(units) == len(valid.paragraphs)
+    assert health.checks > 0 and health.worst_s < HEALTH_BOUND_S, f"health took {health.worst_s * 1000:.0f} ms"
