@@ -34,6 +34,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.run(args))
     except TarjamaError as exc:
+        if nobody_answers(exc):
+            server = getattr(args, "server", None) or DEFAULT_SERVER
+            print(f"tarjama: error: no Tarjama server answers at {server} (is `tarjama serve` running? "
+                  "--server or TARJAMA_SERVER name another)", file=sys.stderr)  # fmt: skip
+            return 1
         print(f"tarjama: error: {exc.code.name}: {exc.message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -41,6 +46,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as the Python docs advise
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+
+
+# What grpc says when nothing listens at the address (or the name does not resolve).
+UNREACHABLE = ("failed to connect", "connections to all backends failing", "connection refused", "dns resolution")
+
+
+def nobody_answers(exc: TarjamaError) -> bool:
+    return exc.code == grpc.StatusCode.UNAVAILABLE and any(m in exc.message.lower() for m in UNREACHABLE)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,7 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     translate.add_argument(
         "--no-summary", action="store_true", help="skip the summary (asked for by default when the server has one)"
     )
-    translate.add_argument("--summary-length", choices=("short", "medium", "long"), default="medium")
+    translate.add_argument("--summary-length", "--length", dest="summary_length", choices=("short", "medium", "long"),
+                           default="medium", help="summary length (default medium)")  # fmt: skip
     translate.add_argument(
         "--input-format",
         choices=("auto", "text", "html"),
@@ -94,7 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _server_option(summarize)
     summarize.add_argument("--format", choices=("text", "json"), default="text", help="output format (default text)")
-    summarize.add_argument("--length", choices=("short", "medium", "long"), default="medium")
+    summarize.add_argument("--length", "--summary-length", dest="length", choices=("short", "medium", "long"),
+                           default="medium", help="summary length (default medium)")  # fmt: skip
     summarize.set_defaults(run=run_summarize)
 
     info = commands.add_parser("info", help="print the server's version, models, decoding settings and limits")
@@ -105,8 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
         "eval",
         help="score a running server on reference sets (chrF, BLEU), with its speed and flags",
         description="Translate SOURCE files (one sentence per line) with a running server and score them against "
-        "their REFERENCE files with sacrebleu, e.g. ../shared/data/flores200-devtest.ara "
-        "../shared/data/flores200-devtest.eng ../shared/data/tico19-test.ara ../shared/data/tico19-test.eng",
+        "their REFERENCE files with sacrebleu, e.g. tests/fixtures/data/flores200-devtest.ara "
+        "tests/fixtures/data/flores200-devtest.eng tests/fixtures/data/tico19-test.ara "
+        "tests/fixtures/data/tico19-test.eng (in a clone of the repository)",
     )
     evaluate.add_argument("pairs", nargs="+", metavar="SOURCE REFERENCE", help="pairs of aligned files")
     _server_option(evaluate)
@@ -195,6 +211,10 @@ def run_translate(args: argparse.Namespace) -> int:
         print(f"tarjama: error: --format {args.format} writes one document per article: give --output-dir",
               file=sys.stderr)  # fmt: skip
         return 2
+    if "-" in sources and sys.stdin.isatty():  # not a silent wait for input nobody knows is expected
+        print("tarjama: reading the Arabic article from the terminal; end it with Ctrl-D "
+              "(or give a file: tarjama translate article.txt)", file=sys.stderr)  # fmt: skip
+    inputs = {Path(source).resolve() for source in sources if source != "-"}
     progress = Progress(len(sources)) if several and sys.stderr.isatty() else None
     failures = 0
     with connect(args, timeout=args.timeout) as client:
@@ -229,15 +249,21 @@ def run_translate(args: argparse.Namespace) -> int:
                     detail = f"{result.code.name}: {result.message}" if isinstance(result, TarjamaError) else result
                     print(f"tarjama: error: {source}: {detail}", file=sys.stderr)
                     continue
-                html_out = result.html and args.format in STREAMED_FORMATS  # type: ignore[union-attr]
-                if html_out:  # HTML in, HTML out
+                # HTML in, HTML out for the default format; markdown, json and the exports are made from
+                # the paragraphs, as for text (the format asked for is the format written).
+                html_out = bool(result.html) and args.format == "text"  # type: ignore[union-attr]
+                if html_out:
                     output = result.html  # type: ignore[union-attr]
                 else:
                     output = render(result, args.format, compact=several and not args.output_dir)  # type: ignore[arg-type]
                 if args.output_dir:
-                    name = "stdin" if source == "-" else Path(source).stem
-                    extension = "html" if html_out else EXTENSIONS[args.format]
-                    (args.output_dir / f"{name}.{extension}").write_text(output, encoding="utf-8")
+                    target = output_path(args.output_dir, source, "html" if html_out else EXTENSIONS[args.format])
+                    if target.resolve() in inputs:  # never write over an article being translated
+                        failures += 1
+                        print(f"tarjama: error: {source}: the output {target} would replace an input; "
+                              "choose another --output-dir", file=sys.stderr)  # fmt: skip
+                        continue
+                    target.write_text(output, encoding="utf-8")
                 elif several and args.format != "json":
                     sys.stdout.write(f"==> {source} <==\n{output}\n")
                 else:
@@ -249,6 +275,13 @@ def run_translate(args: argparse.Namespace) -> int:
 
 
 HTML_SUFFIXES = (".html", ".htm")
+
+
+def output_path(directory: Path, source: str, extension: str) -> Path:
+    """Where --output-dir writes a file's English: `story.txt` -> `story.en.txt` (`stdin.en.txt` for stdin),
+    so that it never takes the Arabic file's name, even with --output-dir beside the inputs."""
+    name = "stdin" if source == "-" else Path(source).stem
+    return directory / f"{name}.en.{extension}"
 
 
 def is_html(source: str, input_format: str) -> bool:
@@ -379,7 +412,16 @@ def segment_locally(text: str, id: str) -> pb.SegmentResponse:
 
 
 def run_summarize(args: argparse.Namespace) -> int:
+    if args.file == "-" and sys.stdin.isatty():
+        print("tarjama: reading the English text from the terminal; end it with Ctrl-D", file=sys.stderr)
     text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
+    if not text.strip():
+        print("tarjama: error: there is nothing to summarise: the input is empty", file=sys.stderr)
+        return 1
+    if arabic_share(text) > 0.3:  # summarize takes English; an Arabic text is summarised as it is
+        print("tarjama: warning: this text is mostly Arabic; `tarjama summarize` summarises English text as it "
+              "is. For an English summary of an Arabic article: tarjama translate --format text FILE "
+              "(the summary comes after the paragraphs)", file=sys.stderr)  # fmt: skip
     with connect(args) as client:
         response = client.summarize(text, length=pb.SummaryLength.Value(args.length.upper()))
     if args.format == "json":
@@ -387,6 +429,12 @@ def run_summarize(args: argparse.Namespace) -> int:
     else:
         print(summary_lines(response.summary))
     return 0
+
+
+def arabic_share(text: str) -> float:
+    """The share of the text's letters that are Arabic script."""
+    letters = [c for c in text if c.isalpha()]
+    return sum("\u0600" <= c <= "\u06ff" or "\u0750" <= c <= "\u077f" for c in letters) / max(1, len(letters))
 
 
 def run_info(args: argparse.Namespace) -> int:
@@ -422,8 +470,7 @@ def run_eval(args: argparse.Namespace) -> int:
 
 
 def run_models_download(args: argparse.Namespace) -> int:
-    from tarjama.server.app import check_server_dependencies
-    from tarjama.server.engines import download_models
+    from tarjama.server.dependencies import check_server_dependencies
     from tarjama.server.errors import StartupError
     from tarjama.server.models import stay_offline
     from tarjama.server.settings import settings_from
@@ -437,6 +484,8 @@ def run_models_download(args: argparse.Namespace) -> int:
         stay_offline()
     try:
         check_server_dependencies()
+        from tarjama.server.engines import download_models
+
         for line in download_models(settings):
             print(line, flush=True)
     except StartupError as exc:
@@ -446,11 +495,14 @@ def run_models_download(args: argparse.Namespace) -> int:
 
 
 def run_bulk(args: argparse.Namespace) -> int:
-    import importlib.util
+    from tarjama.server.dependencies import SERVER_MODULES, check_server_dependencies
+    from tarjama.server.errors import StartupError
 
-    missing = [m for m in ("ray", "pyarrow", "tqdm") if importlib.util.find_spec(m) is None]
-    if missing:
-        print(f"tarjama bulk: error: needs {', '.join(missing)}: pip install 'tarjama[server,bulk]'", file=sys.stderr)
+    try:
+        bulk_modules = (*SERVER_MODULES, "ray", "pyarrow", "tqdm")
+        check_server_dependencies(bulk_modules, install="pip install 'tarjama[server,bulk]'")
+    except StartupError as exc:
+        print(f"tarjama bulk: error: {exc}", file=sys.stderr)
         return 1
     from tarjama.server.bulk import run
 
@@ -458,6 +510,14 @@ def run_bulk(args: argparse.Namespace) -> int:
 
 
 def run_serve(args: argparse.Namespace) -> int:
+    from tarjama.server.dependencies import check_server_dependencies
+    from tarjama.server.errors import StartupError
+
+    try:  # before the server's modules import what may be missing (a client-only install)
+        check_server_dependencies()
+    except StartupError as exc:
+        print(f"tarjama serve: error: {exc}", file=sys.stderr)
+        return 1
     from tarjama.server.app import run_with
 
     return run_with(args)

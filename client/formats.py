@@ -49,7 +49,11 @@ def paragraph_block(fmt: str, p: pb.Paragraph) -> str:
             if s.flags
         )
         english += f"\n\n> ⚠ {notes}"
-    return f'## ¶{p.index + 1}\n\n<div dir="rtl" lang="ar">\n\n{p.source}\n\n</div>\n\n{english}'
+    if p.sentences and all(pb.Sentence.PASSTHROUGH in s.flags for s in p.sentences):
+        source = p.source  # no Arabic (an English quote, a byline): not marked up as right-to-left Arabic
+    else:
+        source = f'<div dir="rtl" lang="ar">\n\n{p.source}\n\n</div>'
+    return f"## ¶{p.index + 1}\n\n{source}\n\n{english}"
 
 
 def tail_blocks(fmt: str, summary: pb.Summary | None) -> list[str]:

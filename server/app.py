@@ -31,11 +31,12 @@ from tarjama.v1 import tarjama_pb2 as pb
 
 from . import tracing
 from .access_log import AccessLog, JsonFormatter, TextFormatter
-from .auth import AuthInterceptor, TokenFile, TokenFileError
+from .auth import AuthInterceptor, ScrapeToken, TokenFile, TokenFileError
 from .connections import StreamLimit, exposure_warning, tls_credentials
+from .dependencies import check_server_dependencies
 from .errors import ModelUnavailable, StartupError
 from .metrics import serve_metrics
-from .models import stay_offline
+from .models import public_model_id, stay_offline
 from .pipeline import TranslationPipeline
 from .runtime import Models, Runtime
 from .servicer import TranslatorServicer
@@ -52,21 +53,6 @@ PENDING_CALLS_LIMIT = 1_000_000
 # After the grace period, how long the engines may take to finish the batch they are running.
 ENGINE_STOP_S = 3.0
 T = TypeVar("T")
-
-
-def check_server_dependencies() -> None:
-    """The base install has no torch; say how to get the server's packages instead of a traceback."""
-    import importlib.util
-
-    missing = [
-        m
-        for m in ("torch", "transformers", "sentencepiece", "ctranslate2", "sacremoses")
-        if importlib.util.find_spec(m) is None
-    ]
-    if missing:
-        raise ModelUnavailable(
-            f"the server needs {', '.join(missing)}: install them with pip install 'tarjama[server]'"
-        )
 
 
 def load_models(settings: Settings) -> Models:
@@ -121,12 +107,14 @@ async def serve(
 ) -> int:
     """Serve until SIGTERM/SIGINT (or until `stop` is set, for callers that own the signals)."""
     tokens = TokenFile(settings.auth_tokens_file) if settings.auth_tokens_file else None
+    scrape_token = ScrapeToken(settings.metrics_token_file) if settings.metrics_token_file else None
     credentials = tls_credentials(settings)
     runtime = Runtime(settings, auth=tokens is not None)
     observers: list[Observer] = []
     if settings.metrics_port:
-        labels = {"model": settings.translation_model, "engine": settings.engine}
-        observers.append(serve_metrics(settings.host, settings.metrics_port, runtime.stats, labels)[0])
+        # The model as callers without a token see it: a label must not tell where the weights lie.
+        labels = {"model": public_model_id(settings.translation_model), "engine": settings.engine}
+        observers.append(serve_metrics(settings, runtime.stats, labels, scrape_token)[0])
     traced = tracing.configure()
     if traced:
         observers.append(tracing.BatchSpans())
@@ -191,8 +179,9 @@ async def serve(
     if stop is None:
         stop = asyncio.Event()
         install_signal_handlers(stop)
-    if tokens is not None and hasattr(signal, "SIGHUP"):
-        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, tokens.reload)
+    reloadable = [t for t in (tokens, scrape_token) if t is not None]
+    if reloadable and hasattr(signal, "SIGHUP"):
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, lambda: [t.reload() for t in reloadable])
 
     loading = in_daemon_thread(load, settings)
     waiting_for_stop = asyncio.ensure_future(stop.wait())

@@ -221,12 +221,14 @@ class ArticleTranslator:
     """A Ray actor's work: the models loaded once, then batches of articles translated in-process."""
 
     def __init__(self, settings: Settings, summarize: bool, summary_length: str) -> None:
-        from .app import check_server_dependencies, load_models
-        from .runtime import Runtime
-        from .servicer import TranslatorServicer
+        from .dependencies import check_server_dependencies
 
         logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr)
         check_server_dependencies()
+        from .app import load_models
+        from .runtime import Runtime
+        from .servicer import TranslatorServicer
+
         self._servicer = TranslatorServicer(Runtime(settings, models=load_models(settings)))
         self._summarize = summarize
         self._options = pb.TranslateOptions(summary_length=pb.SummaryLength.Value(summary_length))

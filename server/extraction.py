@@ -37,9 +37,10 @@ def extract_article(html: str) -> ExtractedArticle:
     Raises InvalidRequest for a page over the HTML limits, FeatureUnavailable without trafilatura."""
     try:
         import trafilatura
-    except ImportError:
+    except ImportError as exc:  # said as it is: "needs X" for an X that is installed but broken misleads
         raise FeatureUnavailable(
-            "options.extract_article needs trafilatura on the server: pip install 'tarjama[server]'"
+            f"options.extract_article needs trafilatura on the server, which does not import "
+            f"({' '.join(str(exc).split())[:200]}): pip install 'tarjama[server]'"
         ) from None
     check_size(html)
     found = trafilatura.bare_extraction(html, with_metadata=True, include_comments=False, favor_precision=True)

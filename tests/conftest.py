@@ -25,9 +25,24 @@ sys.path.insert(0, str(HERE / "fixtures"))
 warnings.filterwarnings("ignore", message="Recommended: pip install sacremoses")
 
 
+def needs(module: str, extra: str):  # noqa: ANN201
+    """`module`, imported; the test is skipped only when it is not installed at all. A module that is
+    installed but fails to import fails the test: pytest.importorskip would hide a broken install."""
+    import importlib
+    import importlib.util
+
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
+        pytest.skip(f"{module} is not installed (pip install 'tarjama[{extra}]')")
+    return importlib.import_module(module)
+
+
 @pytest.fixture(scope="session")
 def fixture_models() -> dict[str, Path]:
-    pytest.importorskip("torch")
+    needs("torch", "server")
     from build_models import ensure_models
 
     return ensure_models()

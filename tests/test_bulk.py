@@ -19,7 +19,7 @@ from tarjama.client.client import to_dict
 from tarjama.server.bulk import article_of, input_files
 from tarjama.server.bulk_output import OutputDir, OutputError, id_key
 
-from conftest import article
+from conftest import article, needs
 
 EMPTY_AT = 17  # the one article of the 200 with an empty text
 
@@ -75,8 +75,8 @@ def check_complete(found: list[dict], english: dict[object, list[str]]) -> None:
 
 @pytest.fixture(scope="module")
 def ray_available() -> None:
-    pytest.importorskip("ray")
-    pytest.importorskip("pyarrow")
+    needs("ray", "bulk")
+    needs("pyarrow", "bulk")
 
 
 def test_an_archive_is_translated_article_by_article_as_the_server_does(

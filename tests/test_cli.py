@@ -121,7 +121,7 @@ def test_several_files_write_one_output_each(server, memorised_pairs, tmp_path):
     )
     assert result.returncode == 0, result.stderr
     for k in range(3):
-        text = (out / f"story{k}.md").read_text(encoding="utf-8")
+        text = (out / f"story{k}.en.md").read_text(encoding="utf-8")
         assert memorised_pairs[k][0] in text and memorised_pairs[k][1] in text
 
 
@@ -143,7 +143,58 @@ def test_health_and_info(server):
 def test_unreachable_server_is_one_line_error():
     result = cli("translate", stdin="نص", server="127.0.0.1:1", timeout=60)
     assert result.returncode == 1
-    assert "UNAVAILABLE" in result.stderr and result.stderr.strip().count("\n") == 0
+    assert result.stderr.strip().count("\n") == 0
+    # Said for a person, not grpc's "connections to all backends failing; last error: UNKNOWN: ipv4:…".
+    assert "no Tarjama server answers at 127.0.0.1:1 (is `tarjama serve` running?" in result.stderr
+    assert "backends" not in result.stderr
+
+
+def test_output_dir_never_replaces_an_input(server, memorised_pairs, tmp_path):
+    """Regression: `--output-dir . b.txt` wrote the English over the Arabic b.txt, exit 0."""
+    arabic, english = article(memorised_pairs, [1, 1])
+    source = tmp_path / "b.txt"
+    source.write_text("\n".join(arabic), encoding="utf-8")
+    result = cli("translate", "--no-summary", "--output-dir", str(tmp_path), str(source), server=server.address)
+    assert result.returncode == 0, result.stderr
+    assert source.read_text(encoding="utf-8") == "\n".join(arabic)
+    assert (tmp_path / "b.en.txt").read_text(encoding="utf-8").strip().split("\n\n") == english
+    # An input named as an output would be (b.en.txt translated into the same folder) is refused, not replaced.
+    again = tmp_path / "c.en.txt"
+    again.write_text(arabic[0], encoding="utf-8")
+    clash = tmp_path / "c.txt"
+    clash.write_text(arabic[1], encoding="utf-8")
+    result = cli("translate", "--no-summary", "--output-dir", str(tmp_path), str(clash), str(again),
+                 server=server.address)  # fmt: skip
+    assert result.returncode == 1 and "would replace an input" in result.stderr
+    assert again.read_text(encoding="utf-8") == arabic[0]
+
+
+def test_markdown_of_an_html_file_is_markdown(server, memorised_pairs, tmp_path):
+    """Regression: `--format markdown story.html` silently wrote HTML."""
+    arabic, english = article(memorised_pairs, [1, 1])
+    story = tmp_path / "story.html"
+    story.write_text("".join(f"<p>{a}</p>" for a in arabic), encoding="utf-8")
+    markdown = cli("translate", "--no-summary", "--format", "markdown", str(story), server=server.address)
+    assert markdown.returncode == 0, markdown.stderr
+    assert "<p>" not in markdown.stdout and "## ¶1" in markdown.stdout
+    assert english[0] in markdown.stdout and arabic[1] in markdown.stdout
+    html = cli("translate", "--no-summary", str(story), server=server.address)  # text: HTML in, HTML out
+    assert html.returncode == 0 and html.stdout.count("<p>") == 2 and english[1] in html.stdout
+
+
+def test_summarize_says_what_it_takes(server, memorised_pairs):
+    empty = cli("summarize", stdin="  \n", server=server.address)
+    assert empty.returncode == 1 and "nothing to summarise" in empty.stderr and "translate" not in empty.stderr
+    arabic = cli("summarize", "--summary-length", "short", stdin=memorised_pairs[0][0], server=server.address)
+    assert "mostly Arabic" in arabic.stderr and "tarjama translate" in arabic.stderr
+    english = cli("summarize", "--length", "short", stdin=memorised_pairs[0][1], server=server.address)
+    assert english.returncode == 0 and "Arabic" not in english.stderr
+
+
+def test_translate_takes_either_length_flag(server, memorised_pairs):
+    for flag in ("--length", "--summary-length"):
+        result = cli("translate", flag, "short", stdin=memorised_pairs[0][0], server=server.address)
+        assert result.returncode == 0 and memorised_pairs[0][1] in result.stdout, result.stderr
 
 
 def test_sigterm_finishes_in_flight_requests_then_exits_zero(fixture_models, cache_dir, memorised_pairs):
@@ -233,6 +284,20 @@ def test_segment_runs_locally_with_the_translate_json_shape(tmp_path):
     assert second["sentences"][0]["flags"] == ["PASSTHROUGH"]
     plain = cli("segment", stdin=text)
     assert plain.stdout == "قال د. أحمد إن الاجتماع انتهى؟\nنعم.\n\nReuters\n"
+
+
+def test_markdown_leaves_a_passthrough_paragraph_unmarked():
+    """Regression: an English (passthrough) paragraph was wrapped in <div dir="rtl" lang="ar">."""
+    from tarjama.client.formats import render
+
+    passthrough = [pb.Sentence(source="Reuters", translation="Reuters", flags=[pb.Sentence.PASSTHROUGH])]
+    arabic = [pb.Sentence(source="نص.", translation="Text.")]
+    response = pb.TranslateResponse(paragraphs=[
+        pb.Paragraph(index=0, source="نص.", translation="Text.", sentences=arabic),
+        pb.Paragraph(index=1, source="Reuters", translation="Reuters", sentences=passthrough),
+    ])  # fmt: skip
+    first, second = render(response, "markdown").split("## ¶")[1:]
+    assert '<div dir="rtl" lang="ar">' in first and "<div" not in second and "Reuters" in second
 
 
 def test_markdown_marks_flagged_sentences():

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import article, run_cli, saved_page
+from conftest import article, needs, run_cli, saved_page
 
-pytest.importorskip("trafilatura")
+needs("trafilatura", "server")
 
 from tarjama.server.extraction import extract_article  # noqa: E402
 

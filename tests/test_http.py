@@ -16,7 +16,7 @@ import pytest
 from tarjama.client import TarjamaClient
 from tarjama.client.client import to_dict
 
-from conftest import article, free_port, saved_page, serve_memorised
+from conftest import article, free_port, needs, saved_page, serve_memorised
 
 TOKEN = "http-desk-token-0123456789abcdef"
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -109,6 +109,8 @@ def test_bad_requests_get_the_grpc_message_and_the_right_http_status(http_server
     assert status == 400 and "xliff" in error_of(body)["message"]
     status, _, body = call(base, "/healthz", token=None)
     assert status == 200 and body == b"SERVING\n"
+    status, headers, body = call(base, "/favicon.ico", token=None)
+    assert status == 200 and headers["content-type"].startswith("image/svg+xml") and body.startswith(b"<svg")
     # Articles are not cached on the way; the page may talk to nothing but this server.
     _, headers, _ = call(base, "/v1/translate", {"text": memorised_pairs[0][0]})
     assert headers["cache-control"] == "no-store" and headers["x-content-type-options"] == "nosniff"
@@ -140,7 +142,7 @@ def test_export_turns_a_response_into_xliff_and_tmx(http_server, memorised_pairs
 
 
 def test_extract_keeps_the_article_of_a_saved_page(http_server, memorised_pairs) -> None:
-    pytest.importorskip("trafilatura")
+    needs("trafilatura", "server")
     body = [memorised_pairs[i][0] for i in range(4)]
     status, _, answer = call(http_server.http, "/v1/extract", {"html": saved_page(body)})
     assert status == 200, answer
@@ -158,7 +160,7 @@ def chromium() -> str | None:
 
 
 def test_the_reading_page_in_headless_chromium(http_server, memorised_pairs) -> None:
-    sync_api = pytest.importorskip("playwright.sync_api")
+    sync_api = needs("playwright.sync_api", "test")
     executable = chromium()
     if executable is None:
         pytest.skip("Debian's chromium is needed (CI installs it)")
@@ -191,9 +193,13 @@ def test_the_reading_page_in_headless_chromium(http_server, memorised_pairs) -> 
             assert lit.count() == 1 and lit.inner_text() in arabic[0] and lit.get_attribute("data-key") == "0-1"
             rows.nth(2).locator(".ar .sentence").nth(2).focus()
             assert page.locator(".en .sentence.hl").get_attribute("data-key") == "2-2"
-            # The passthrough byline carries its flag and the reason.
+            # The passthrough byline carries its flag and the reason, and reads left to right even in the
+            # Arabic column (its final period at the end, not the start).
             flagged = rows.nth(4).locator(".en .sentence.flagged")
             assert flagged.count() == 1 and "returned as written" in flagged.get_attribute("title")
+            latin = rows.nth(4).locator(".ar")
+            assert latin.get_attribute("dir") == "ltr"
+            assert latin.evaluate("node => getComputedStyle(node).direction") == "ltr"
             # The summary's paragraph references jump to their paragraph.
             references = page.locator("#summary-list a[data-jump]")
             assert references.count() >= 1
@@ -201,6 +207,14 @@ def test_the_reading_page_in_headless_chromium(http_server, memorised_pairs) -> 
             references.first.click()
             assert page.locator(f"#p{target}").get_attribute("class") == "jumped"
             page.screenshot(path=str(ARTIFACTS / "reading-page.png"), full_page=True)
+            # A phone's width (390 px): nothing runs past the edge, every button is on the screen.
+            page.set_viewport_size({"width": 390, "height": 844})
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390
+            for button in ("#download-xliff", "#download-json", "#copy", "#translate"):
+                box = page.locator(button).bounding_box()
+                assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390, (button, box)
+            page.screenshot(path=str(ARTIFACTS / "reading-page-390.png"), full_page=True)
+            page.set_viewport_size({"width": 1366, "height": 900})
             with page.expect_download() as download:
                 page.click("#download-xliff")
             assert download.value.suggested_filename.endswith(".xlf")
@@ -211,6 +225,10 @@ def test_the_reading_page_in_headless_chromium(http_server, memorised_pairs) -> 
             page.wait_for_selector("#extracted:not([hidden])", timeout=30_000)
             assert page.input_value("#source").split("\n\n")[3:] == arabic[1:]
             assert "dropped" in page.inner_text("#extracted")
+            # One paragraph is "1 paragraph", not "1 paragraphs".
+            page.fill("#source", arabic[0])
+            page.click("#translate")
+            page.wait_for_selector("#progress:has-text('1 paragraph in')", timeout=60_000)
             assert not errors, errors
         finally:
             browser.close()

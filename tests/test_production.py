@@ -19,7 +19,7 @@ from tarjama.server.auth import TokenFile, TokenFileError, bearer_token, parse_t
 from tarjama.server.flags import Flag
 from tarjama.v1 import tarjama_pb2 as pb
 
-from conftest import ServerProcess, free_port
+from conftest import ServerProcess, free_port, needs
 from conftest import serve_memorised as serve
 
 EDITOR_TOKEN = "editor-token-0123456789abcdef"
@@ -379,7 +379,7 @@ def console_spans(text: str) -> list[dict]:  # type: ignore[type-arg]
 
 
 def test_tracing_spans_each_rpc_with_children_and_batch_links(fixture_models, cache_dir) -> None:
-    pytest.importorskip("opentelemetry.sdk")
+    needs("opentelemetry.sdk", "otel")
     process = ServerProcess(
         ["--translation-model", str(fixture_models["memorised"]), "--summary-model", "extractive",
          "--cache-dir", str(cache_dir)],

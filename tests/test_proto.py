@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from conftest import article
+from conftest import article, needs
 
 ROOT = Path(__file__).resolve().parent.parent
 INTEROP = ROOT / "tests" / "interop"
 
 
 def test_generated_code_matches_the_proto():
-    pytest.importorskip("grpc_tools")
+    needs("grpc_tools", "test")
     result = subprocess.run(
         [sys.executable, str(ROOT / "proto" / "compile_protos.py"), "--check"], capture_output=True, text=True
     )

@@ -14,7 +14,7 @@ import pytest
 
 from tarjama.client import TarjamaClient
 
-from conftest import InProcessServer
+from conftest import InProcessServer, needs
 
 MODEL = os.environ.get("TARJAMA_TEST_MODEL")
 DATA = Path(__file__).resolve().parent / "fixtures" / "data"
@@ -27,7 +27,7 @@ pytestmark = [
 
 @pytest.mark.parametrize("engine", ["ctranslate2", "torch"])
 def test_flores_sentences_reach_a_sensible_chrf(engine, base_settings):
-    sacrebleu = pytest.importorskip("sacrebleu")
+    sacrebleu = needs("sacrebleu", "test")
     arabic = (DATA / "flores200-devtest.ara").read_text(encoding="utf-8").splitlines()[:20]
     english = (DATA / "flores200-devtest.eng").read_text(encoding="utf-8").splitlines()[:20]
     server = InProcessServer(replace(base_settings, translation_model=MODEL, engine=engine))

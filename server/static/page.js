@@ -71,8 +71,15 @@ function sentenceSpan(paragraph, i, side) {
   return span;
 }
 
+function count(n, noun) {
+  return `${n} ${noun}${n === 1 ? "" : "s"}`;
+}
+
 function cell(paragraph, side) {
-  const attributes = side === "ar" ? { class: "ar", dir: "rtl", lang: "ar" } : { class: "en", lang: "en" };
+  // A paragraph with no Arabic (an English quote, a byline) reads left to right even in the Arabic column.
+  const arabic = /[\u0600-\u06ff\u0750-\u077f\u08a0-\u08ff\ufb50-\ufdff\ufe70-\ufeff]/.test(paragraph.source);
+  const attributes = side === "en" ? { class: "en", lang: "en" }
+    : arabic ? { class: "ar", dir: "rtl", lang: "ar" } : { class: "ar latin", dir: "ltr" };
   const node = element("div", attributes);
   // The text between sentences (spaces, stray marks) stays as it was in the Arabic.
   let position = 0;
@@ -186,7 +193,7 @@ async function translate() {
       }
     }
     const seconds = ((performance.now() - started) / 1000).toFixed(1);
-    $("progress").textContent = `${current.paragraphs.length} paragraphs in ${seconds} s`;
+    $("progress").textContent = `${count(current.paragraphs.length, "paragraph")} in ${seconds} s`;
   } catch (error) {
     showError(error.message);
     $("progress").textContent = "";
@@ -202,7 +209,7 @@ function receive(message) {
     current.paragraphs.push(p);
     addParagraph(p);
   }
-  $("progress").textContent = `Translating… ${current.paragraphs.length} paragraphs so far`;
+  $("progress").textContent = `Translating… ${count(current.paragraphs.length, "paragraph")} so far`;
   if (message.done) {
     current.info = message.info;
     current.terms = message.terms || [];
@@ -234,7 +241,7 @@ async function loadFile(file) {
   if (!body.paragraphs.length) return showError("No article found in that page.");
   $("source").value = body.paragraphs.join("\n\n");
   $("progress").textContent = "";
-  $("extracted").textContent = `From the page: kept ${body.paragraphs.length} paragraphs; dropped ${body.dropped.length} blocks of page furniture` +
+  $("extracted").textContent = `From the page: kept ${count(body.paragraphs.length, "paragraph")}; dropped ${count(body.dropped.length, "block")} of page furniture` +
     (body.dropped.length ? ` (${body.dropped.slice(0, 5).map((b) => `“${b.slice(0, 40)}”`).join(", ")}${body.dropped.length > 5 ? ", …" : ""})` : "") + ".";
   $("extracted").hidden = false;
 }
