@@ -5,6 +5,11 @@ characters, tokens in and out, and the queue and total milliseconds. **Never the
 translation**, at any level: a test sends a distinctive word and looks for it in the log. Health
 checks are logged at debug level (probes call every few seconds); everything else at info.
 `--log-format json` writes each log record, access lines included, as one JSON object.
+
+What a client sends (the document id) cannot forge or flood a line: every field is capped at
+FIELD_CHARACTERS (its start, "…" and its true length), and characters that are not printable (line
+breaks, other controls, bidi and format characters) are escaped, in both formats. In text, a value
+with a space, `"`, `=` or a backslash is quoted, so that no value can pass for another field.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import asyncio
 import contextvars
 import json
 import logging
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -28,6 +34,11 @@ log = logging.getLogger("tarjama.access")
 # What the servicer tells the access line about the current call (ids and sizes, never text).
 _record: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("tarjama_access", default=None)
 FIELDS = ("document_id", "paragraphs", "characters", "tokens_in", "tokens_out", "queue_ms")
+# The longest string one access-line field holds; past it, its start, "…" and its length. As long as
+# the default --max-id-characters, so that an id the server accepts is logged whole.
+FIELD_CHARACTERS = 256
+_SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\", '"': '\\"'}
+_BARE = re.compile(r'[^ "=\\]+')  # a text value written without quotes (once known to be printable)
 
 
 def note(**fields: Any) -> None:
@@ -121,10 +132,13 @@ class JsonFormatter(logging.Formatter):
         }
         access = getattr(record, "access", None)
         if access:
-            out.update(access)
+            out.update({k: bounded(v) if isinstance(v, str) else v for k, v in access.items()})
         if record.exc_info:
             out["exception"] = self.formatException(record.exc_info)
-        return json.dumps(out, ensure_ascii=False)
+        line = json.dumps(out, ensure_ascii=False)
+        # json.dumps escapes the C0 controls; what else is not printable (U+2028, bidi controls, a lone
+        # surrogate from a JSON body) is escaped too, as JSON reads it back: the same value, one plain line.
+        return line if line.isprintable() else "".join(c if c.isprintable() else _json_escape(c) for c in line)
 
 
 class TextFormatter(logging.Formatter):
@@ -137,5 +151,41 @@ class TextFormatter(logging.Formatter):
         line = super().format(record)
         access = getattr(record, "access", None)
         if access:
-            line += " " + " ".join(f"{k}={v}" for k, v in access.items() if k not in ("method", "status"))
+            fields = " ".join(f"{k}={text_value(v)}" for k, v in access.items() if k not in ("method", "status"))
+            line = f"{escaped(line)} {fields}"
         return line
+
+
+def bounded(value: str, limit: int = FIELD_CHARACTERS) -> str:
+    """`value`, or its first `limit` characters, "…" and how long it was."""
+    return value if len(value) <= limit else f"{value[:limit]}…({len(value)} characters)"
+
+
+def _escape(c: str) -> str:
+    code = ord(c)
+    if c in _SHORT_ESCAPES:
+        return _SHORT_ESCAPES[c]
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def _json_escape(c: str) -> str:
+    code = ord(c)
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    code -= 0x10000
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"  # a surrogate pair, as JSON spells it
+
+
+def escaped(text: str) -> str:
+    """`text` with each character that is not printable written as a Python-style escape (`\\n`,
+    `\\x1b`, `\\u2028`): whatever it holds, it stays on one line and cannot reorder the line's display."""
+    return text if text.isprintable() else "".join(c if c.isprintable() else _escape(c) for c in text)
+
+
+def text_value(value: Any) -> str:
+    """A field's value in a text access line: capped; bare when it is printable and holds no space,
+    quote, `=` or backslash; otherwise quoted, with backslash escapes (logfmt)."""
+    text = bounded(value if isinstance(value, str) else str(value))
+    if _BARE.fullmatch(text) and text.isprintable():
+        return text
+    return '"' + "".join(_escape(c) if c in _SHORT_ESCAPES or not c.isprintable() else c for c in text) + '"'

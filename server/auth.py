@@ -53,6 +53,19 @@ def parse_tokens(text: str, source: str) -> dict[str, bytes]:
     return tokens
 
 
+def read_token_text(path: Path, flag: str) -> str:
+    """A tokens file's text; TokenFileError (one line) when it cannot be read or is not UTF-8."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise TokenFileError(f"cannot read {flag} {path}: {exc.strerror or exc}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:  # a ValueError, not an OSError: it used to escape as a traceback
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise TokenFileError(f"{path}:{line}: {flag} is not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+
+
 class TokenFile:
     """The tokens of `--auth-tokens-file`; `reload()` swaps them atomically, or keeps the old on error."""
 
@@ -61,11 +74,7 @@ class TokenFile:
         self._tokens = self._read()
 
     def _read(self) -> dict[str, bytes]:
-        try:
-            text = self.path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise TokenFileError(f"cannot read --auth-tokens-file {self.path}: {exc.strerror or exc}") from None
-        return parse_tokens(text, str(self.path))
+        return parse_tokens(read_token_text(self.path, "--auth-tokens-file"), str(self.path))
 
     def reload(self) -> bool:
         """Re-read the file (on SIGHUP). A broken file is logged and the tokens in use are kept."""
@@ -92,6 +101,41 @@ class TokenFile:
             if hmac.compare_digest(candidate, token):
                 found = name
         return found
+
+
+class ScrapeToken:
+    """The one token of `--metrics-token-file`: the whole file, trimmed, as Prometheus reads its
+    `authorization: credentials_file`, so both can read the same file. `reload()` as TokenFile's."""
+
+    FLAG = "--metrics-token-file"
+
+    def __init__(self, path: str) -> None:
+        self.path = Path(path)
+        self._token = self._read()
+
+    def _read(self) -> bytes:
+        token = read_token_text(self.path, self.FLAG).strip()
+        if not token or any(c.isspace() for c in token):
+            raise TokenFileError(f"{self.path}: {self.FLAG} must hold one token and nothing else")
+        if len(token) < 16:
+            raise TokenFileError(f"{self.path}: the token in {self.FLAG} is shorter than 16 characters")
+        return token.encode()
+
+    def reload(self) -> bool:
+        try:
+            token = self._read()
+        except TokenFileError as exc:
+            log.error("metrics token not reloaded, the previous one stays in force: %s", exc)
+            return False
+        self._token = token
+        log.info("metrics token reloaded from %s", self.path)
+        return True
+
+    def accepts(self, authorization: str | None) -> bool:
+        """Whether an `Authorization` header value is `Bearer <this token>` (compared in constant time)."""
+        header = authorization or ""
+        presented = header[7:].strip() if header[:7].lower() == "bearer " else ""
+        return hmac.compare_digest(presented.encode("utf-8", "replace"), self._token)
 
 
 def bearer_token(metadata: tuple | None) -> str | None:  # type: ignore[type-arg]

@@ -3,24 +3,41 @@
 Counters and gauges are read at scrape time from `Runtime.stats()`, the snapshot GetInfo reports,
 so the two can never disagree. Histograms (request, batch, queue and summary times) are observed as
 things happen, through the `Observer` the batchers and the access log call. Names are a contract.
+
+Exposure is a choice: the exporter listens on `--metrics-host` (loopback unless told otherwise, and
+independent of `--host`), speaks TLS (and mTLS) when the server does, and with `--metrics-token-file`
+answers 401 to a scrape without that bearer token. Labels hold no server paths: `model` is the id
+callers without a token see (`public_model_id`). `caller` is the token's name (never the token):
+operators choose those names, and who may read them is what the host and token above decide.
 """
 
 from __future__ import annotations
 
 import logging
+import socket
+import ssl
+import threading
 from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Histogram, make_wsgi_app
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import ThreadingWSGIServer
 from prometheus_client.registry import Collector
 
+from .auth import ScrapeToken
+from .connections import LOOPBACK
 from .errors import StartupError
+from .settings import Settings
 from .stats import Observer, StatsSnapshot
 
 log = logging.getLogger(__name__)
 
 SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 SIZES = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+# How long a scraper may take to send its request (and finish a TLS handshake) before it is dropped.
+SCRAPE_TIMEOUT_S = 10.0
 
 
 class SnapshotCollector(Collector):
@@ -119,17 +136,107 @@ class PrometheusObserver(Observer):
         self.summary_seconds.labels(*self._labels.values()).observe(seconds)
 
 
+class ScrapeHandler(WSGIRequestHandler):
+    """One scrape; quiet (no line per request), and a client that sends nothing is dropped."""
+
+    timeout = SCRAPE_TIMEOUT_S  # the socket's timeout while the request is read and answered
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
+        pass
+
+
+class MetricsServer(ThreadingWSGIServer):
+    """prometheus-client's threaded WSGI server, with TLS negotiated on each connection's own thread:
+    wrapping the listening socket (as `start_http_server` does) runs every handshake inside accept(),
+    where one client that connects and stays silent stops all scrapes."""
+
+    def __init__(self, address: tuple[str, int], family: int, tls: ssl.SSLContext | None) -> None:
+        self.address_family = family
+        self.tls = tls
+        super().__init__(address, ScrapeHandler)
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        if self.tls is None:
+            return super().finish_request(request, client_address)
+        request.settimeout(SCRAPE_TIMEOUT_S)
+        try:
+            secure = self.tls.wrap_socket(request, server_side=True)
+        except OSError as exc:  # a handshake that fails or times out: that client's problem only
+            log.debug("metrics: TLS handshake with %s failed: %s", client_address, exc)
+            return
+        try:
+            super().finish_request(secure, client_address)
+        finally:
+            secure.close()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # socketserver prints a traceback to stderr for any error, a scraper that times out included.
+        log.debug("metrics: request from %s failed", client_address, exc_info=True)
+
+
+def guarded(app: Callable[..., Any], token: ScrapeToken | None) -> Callable[..., Any]:
+    """The exporter's WSGI app, answering 401 to a scrape without `Authorization: Bearer <token>`."""
+    if token is None:
+        return app
+
+    def guarded_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if token.accepts(environ.get("HTTP_AUTHORIZATION")):
+            return app(environ, start_response)
+        headers = [("Content-Type", "text/plain; charset=utf-8"), ("WWW-Authenticate", 'Bearer realm="metrics"')]
+        start_response("401 Unauthorized", headers)
+        return [b"send 'Authorization: Bearer <the token of --metrics-token-file>'\n"]
+
+    return guarded_app
+
+
+def tls_context(settings: Settings) -> ssl.SSLContext | None:
+    """The server's own TLS (and mTLS) for the exporter, from the same PEM files; None for plaintext."""
+    if not settings.tls_cert:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(settings.tls_cert, settings.tls_key)
+        if settings.tls_client_ca:
+            context.load_verify_locations(settings.tls_client_ca)
+            context.verify_mode = ssl.CERT_REQUIRED
+    except (OSError, ssl.SSLError) as exc:
+        raise StartupError(f"cannot serve metrics with TLS from --tls-cert/--tls-key/--tls-client-ca: {exc}") from None
+    return context
+
+
 def serve_metrics(
-    host: str, port: int, snapshot: Callable[[], StatsSnapshot], labels: dict[str, str]
-) -> tuple[PrometheusObserver, int]:
-    """Start the exporter on http://host:port/metrics; the observer to hand the server, and the port."""
+    settings: Settings, snapshot: Callable[[], StatsSnapshot], labels: dict[str, str], token: ScrapeToken | None
+) -> tuple[PrometheusObserver, MetricsServer]:
+    """Start the exporter on --metrics-host:--metrics-port (https when the server has TLS, behind the
+    scrape token when there is one); the observer to hand the server, and the exporter's server."""
+    host, port = settings.metrics_host, settings.metrics_port
     registry = CollectorRegistry()
     registry.register(SnapshotCollector(snapshot, labels))
     observer = PrometheusObserver(registry, labels)
+    tls = tls_context(settings)
     try:
-        server, _ = start_http_server(port, addr=host, registry=registry)
+        family = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0][0]
+        server = MetricsServer((host, port), family, tls)
     except OSError as exc:
         raise StartupError(f"cannot serve metrics on {host}:{port}: {exc.strerror or exc}") from None
+    server.set_app(guarded(make_wsgi_app(registry), token))
+    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
     bound = server.server_address[1]
-    log.info("metrics on http://%s:%d/metrics", host, bound)
-    return observer, bound
+    scheme = "https" if tls else "http"
+    log.info(
+        "metrics on %s://%s:%d/metrics (%s)", scheme, host, bound, "scrape token required" if token else "no token"
+    )
+    warning = metrics_exposure_warning(host, token=token is not None)
+    if warning:
+        log.warning(warning)
+    return observer, server
+
+
+def metrics_exposure_warning(host: str, *, token: bool) -> str | None:
+    """What to say when other machines can scrape without a token (the labels name the callers)."""
+    if token or host in LOOPBACK or host.startswith("127."):
+        return None
+    return (
+        f"metrics on {host} without --metrics-token-file: anyone who can reach the port can read the request "
+        "counts of every caller; give it a token, or keep --metrics-host 127.0.0.1"
+    )

@@ -72,6 +72,15 @@ def resolve_model(ref: str, revision: str | None, cache_dir: str, role: str, off
     return ResolvedModel(ref, snapshot.name, str(snapshot), role)
 
 
+def public_model_id(ref: str) -> str:
+    """A model as those without a token may see it (GetInfo, responses, metrics labels): a hub id as
+    it is, a local directory by its name only, never where it lies on the server."""
+    local = Path(ref).expanduser()
+    if local.is_dir() or ref.startswith((".", "/", "~")):  # as resolve_model tells a directory from a hub id
+        return local.resolve().name or ref
+    return ref
+
+
 def stay_offline() -> None:
     """Keep huggingface_hub and transformers off the network (`--offline`). Call it before they are
     imported: they read these variables once."""

@@ -21,6 +21,7 @@ from .access_log import note
 from .engines.base import EngineInfo
 from .errors import FeatureUnavailable, NotReady, ShuttingDown, private_traceback, status_for
 from .flags import Flag
+from .models import public_model_id
 from .pipeline import Document, Plan, TranslatedDocument, TranslatedParagraph, is_small
 from .runtime import Runtime
 from .settings import Settings
@@ -91,9 +92,11 @@ def model_pbs(runtime: Runtime) -> list[pb.ModelInfo]:
 
 
 def without_path(model: pb.ModelInfo) -> pb.ModelInfo:
+    """The model as a caller without a token sees it: no `path`, and a local directory's id by its name."""
     copy = pb.ModelInfo()
     copy.CopyFrom(model)
     copy.ClearField("path")
+    copy.id = public_model_id(model.id)
     return copy
 
 

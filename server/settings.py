@@ -79,6 +79,9 @@ class Settings:
     tls_key: str = ""
     tls_client_ca: str = ""
     metrics_port: int = 0  # 0: no metrics endpoint
+    # The exporter's own address (loopback unless chosen: its labels name callers) and scrape token.
+    metrics_host: str = "127.0.0.1"
+    metrics_token_file: str = ""
     http_port: int = 0  # 0: no HTTP API and reading page
     # Connections: closed after this age (with a grace for calls in flight), so balancers rebalance.
     max_connection_age_s: float = 300.0
@@ -89,6 +92,9 @@ class Settings:
     max_http_connections: int = 256
     http_header_timeout_s: float = 10.0
     http_body_timeout_s: float = 30.0
+    # Without tokens, the Host names the HTTP door answers to besides localhost and IP addresses
+    # (comma-separated; "*" for any): a browser page elsewhere must not reach it by DNS rebinding.
+    http_allowed_hosts: str = ""
 
     def resolved_threads(self) -> int:
         if self.threads > 0:
@@ -142,6 +148,8 @@ class Settings:
             problems.append("--metrics-port must be between 1 and 65535 and not --port (0 turns metrics off)")
         if not 0 <= self.http_port <= 65535 or (self.http_port and self.http_port in (self.port, self.metrics_port)):
             problems.append("--http-port must be between 1 and 65535 and not --port or --metrics-port (0: off)")
+        if self.metrics_token_file and not self.metrics_port:
+            problems.append("--metrics-token-file needs --metrics-port")
         if self.log_format not in LOG_FORMATS:
             problems.append(f"--log-format must be one of {', '.join(LOG_FORMATS)}")
         if bool(self.tls_cert) != bool(self.tls_key):
@@ -202,7 +210,9 @@ _HELP = {
     "tls_cert": "PEM certificate chain: serve TLS (with --tls-key)",
     "tls_key": "PEM private key of --tls-cert",
     "tls_client_ca": "PEM CA: require client certificates it signed (mTLS)",
-    "metrics_port": "serve Prometheus metrics on http://HOST:PORT/metrics (0: off)",
+    "metrics_port": "serve Prometheus metrics on http://METRICS_HOST:PORT/metrics (https with --tls-cert; 0: off)",
+    "metrics_host": "address the metrics exporter listens on (independent of --host)",
+    "metrics_token_file": "file of one token scrapers must send as 'Authorization: Bearer' (SIGHUP re-reads it)",
     "http_port": "also serve the API as HTTP/JSON and the reading page on http://HOST:PORT/ (0: off)",
     "max_connection_age_s": "close connections after this many seconds, so clients re-resolve and rebalance",
     "max_connection_age_grace_s": "how long calls in flight may finish on a connection being closed for age",
@@ -210,6 +220,8 @@ _HELP = {
     "max_http_connections": "most HTTP connections open at once; beyond it 503",
     "http_header_timeout_s": "how long an HTTP client may take to send its request headers",
     "http_body_timeout_s": "how long an HTTP client may take to send its request body",
+    "http_allowed_hosts": "without tokens: host names the HTTP API answers to besides localhost and IP addresses "
+    "(comma-separated, * for any)",
 }
 
 

@@ -156,6 +156,9 @@ def document_from_request(
     request: pb.TranslateRequest | pb.SegmentRequest | pb.SummarizeRequest, settings: Settings
 ) -> Document:
     """Validate a request against the limits and return its document; raises InvalidRequest."""
+    if len(request.id) > settings.max_id_characters:  # it is logged and echoed: bounded like the text
+        limit = settings.max_id_characters
+        raise InvalidRequest(f"id has {len(request.id)} characters; this server accepts at most {limit}")
     html = request.html if isinstance(request, pb.TranslateRequest) else ""
     if sum(map(bool, (request.text, request.paragraphs, html))) > 1:
         raise InvalidRequest("set either text or paragraphs or html: only one of them")
