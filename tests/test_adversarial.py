@@ -27,9 +27,8 @@ from tarjama.server.summary import (
 from tarjama.server.text_rules import prepare
 from tarjama.v1 import tarjama_pb2 as pb
 
-from conftest import HealthMonitor, article, raw_call
+from conftest import HEALTH_BOUND_S, HealthMonitor, article, raw_call  # noqa: F401 - the bound, for the others
 
-HEALTH_BOUND_S = 0.1
 LIMIT = 200_000  # --max-characters
 
 
@@ -72,7 +71,7 @@ def test_self_containing_glossary_through_the_server_short_and_long(hardened_ser
             response = client.translate(text, terms=terms)
             reports = {t.source: t.occurrences for t in response.terms}
             assert reports["مصر"] == 2 * text.count(short)
-    assert health.worst_s < HEALTH_BOUND_S, f"health took {health.worst_s * 1000:.0f} ms"
+    health.check()
     assert_still_translates(hardened_server.address, memorised_pairs)
 
 
@@ -115,9 +114,7 @@ def test_pathological_text_is_answered_in_seconds_with_health_answering(hardened
         assert covered.replace(" ", "") == paragraph.source.replace(" ", ""), "every character is in a sentence"
     assert summarized.summary.sentences
     assert elapsed < 90, f"{name}: {elapsed:.1f}s"
-    assert health.checks > 0 and health.worst_s < HEALTH_BOUND_S, (
-        f"{name}: health took {health.worst_s * 1000:.0f} ms ({health.failures})"
-    )
+    health.check(name)
 
 
 ADVERSARIAL_HTML = {
@@ -145,9 +142,7 @@ def test_pathological_html_is_answered_in_seconds_with_health_answering(hardened
             assert "refused" not in name and translated.html and translated.paragraphs
         elapsed = time.monotonic() - started
     assert elapsed < 60, f"{name}: {elapsed:.1f}s"
-    assert health.checks > 0 and health.worst_s < HEALTH_BOUND_S, (
-        f"{name}: health took {health.worst_s * 1000:.0f} ms ({health.failures})"
-    )
+    health.check(name)
 
 
 def test_the_server_still_translates_after_the_adversarial_set(hardened_server, memorised_pairs) -> None:
@@ -184,7 +179,7 @@ def test_a_large_glossary_is_matched_off_the_event_loop_and_capped(hardened_serv
         info = client.info()
     kept = {t.source: t.occurrences for t in response.terms if t.occurrences}
     assert kept == {"مصطلح7": 1, "مصطلح9999": 1}
-    assert health.worst_s < HEALTH_BOUND_S, f"health took {health.worst_s * 1000:.0f} ms"
+    health.check()
     assert info.limits.max_glossary_terms == 10_000 and info.limits.max_term_characters == 200
     with TarjamaClient(hardened_server.address, timeout=60) as client, pytest.raises(TarjamaError) as error:
         client.translate("نص.", terms={**terms, "زائد": "extra"})

@@ -18,7 +18,7 @@ import random
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
-from test_adversarial import HEALTH_BOUND_S, _field, _varint, assert_still_translates
+from test_adversarial import _field, _varint, assert_still_translates
 
 from tarjama.v1 import tarjama_pb2 as pb
 
@@ -140,7 +140,7 @@ def test_ten_thousand_mutated_messages_get_defined_answers(hardened_server, memo
     assert sum(codes.values()) == MESSAGES
     assert not surprises, f"seed {SEED}: {len(surprises)} undefined answers, e.g. {surprises[:3]}; all: {codes}"
     assert codes["OK"] > 100 and codes["INVALID_ARGUMENT"] > 1000, codes
-    assert health.worst_s < HEALTH_BOUND_S, f"health took {health.worst_s * 1000:.0f} ms ({health.failures})"
+    health.check("fuzz")
     log = hardened_server.log()
     assert "Traceback" not in log and "ERROR" not in log
     assert_still_translates(hardened_server.address, memorised_pairs)
