@@ -33,6 +33,9 @@ log = logging.getLogger("tarjama.access")
 
 # What the servicer tells the access line about the current call (ids and sizes, never text).
 _record: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("tarjama_access", default=None)
+# grpc-core ends a call at its deadline by its own clock, which reads up to some milliseconds ahead of
+# the time_remaining() the servicer sees; a call stopped this close to its deadline ran out of time.
+DEADLINE_SLACK_S = 0.1
 FIELDS = ("document_id", "paragraphs", "characters", "tokens_in", "tokens_out", "queue_ms")
 # The longest string one access-line field holds; past it, its start, "…" and its length. As long as
 # the default --max-id-characters, so that an id the server accepts is logged whole.
@@ -65,6 +68,24 @@ def log_call(observer: Observer, method: str, code: str, record: dict[str, Any],
         log.log(level, "%s %s", method, code, extra={"access": line})
 
 
+def call_status(context: grpc.aio.ServicerContext, error: BaseException | None) -> str:
+    """The status a finished call ends with, as its client sees it.
+
+    grpc sets no code for a call that ends early: a client that cancels (or whose deadline passes) stops
+    the handler with CancelledError, or, when a stream's writes are blocked because its client stopped
+    reading, leaves the stream's generator to be closed later (GeneratorExit). Such calls were logged as
+    UNKNOWN (issue 17, item 11).
+    """
+    if isinstance(error, (asyncio.CancelledError, GeneratorExit)):
+        remaining = context.time_remaining()
+        expired = remaining is not None and remaining < DEADLINE_SLACK_S
+        return "DEADLINE_EXCEEDED" if expired else "CANCELLED"
+    status = context.code()
+    if isinstance(status, grpc.StatusCode):
+        return status.name
+    return "UNKNOWN" if error else "OK"
+
+
 class AccessLog(HandlerInterceptor):
     """Times each RPC, takes its status, logs one line and tells the observer."""
 
@@ -78,12 +99,7 @@ class AccessLog(HandlerInterceptor):
         def finish(
             record: dict[str, Any], context: grpc.aio.ServicerContext, started: float, error: BaseException | None
         ) -> None:
-            if isinstance(error, asyncio.CancelledError):
-                code = "CANCELLED"
-            else:
-                status = context.code()
-                code = status.name if isinstance(status, grpc.StatusCode) else ("UNKNOWN" if error else "OK")
-            log_call(observer, method, code, record, time.perf_counter() - started)
+            log_call(observer, method, call_status(context, error), record, time.perf_counter() - started)
 
         def wrap(behavior: Callable) -> Callable:  # type: ignore[type-arg]
             if is_streaming(handler):
