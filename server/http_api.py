@@ -29,7 +29,7 @@ import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 import uvicorn
@@ -37,7 +37,7 @@ from google.protobuf import json_format
 from starlette.applications import Starlette
 from starlette.datastructures import MutableHeaders
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
@@ -49,13 +49,16 @@ from tarjama.v1 import tarjama_pb2 as pb
 from . import auth
 from .access_log import log_call, new_record
 from .auth import TokenFile
-from .errors import InvalidRequest, TarjamaError, private_traceback, status_for
+from .errors import Cancelled, DeadlineExceeded, InvalidRequest, TarjamaError, private_traceback, status_for
 from .extraction import extract_article
+from .http_guard import ACCEPT_BATCH, READ_TIMED_OUT, BrowserGuard, HttpLimits, guarded_protocol
+from .openapi import openapi_json
 from .runtime import Runtime
 from .servicer import INLINE_CHECK_BYTES, TranslatorServicer
 from .text_work import text_work
 
 log = logging.getLogger("tarjama.http")
+T = TypeVar("T")
 
 STATIC = Path(__file__).resolve().parent / "static"
 # An oversized body is read (and dropped) up to this much, so that a client still sending gets its 413
@@ -95,11 +98,12 @@ class HttpApi:
 
     def app(self) -> Starlette:
         return Starlette(
-            middleware=[Middleware(PrivateHeaders)],
+            middleware=[Middleware(PrivateHeaders), *self._browser_guard()],
             routes=[
                 Route("/", self.page),
                 Route("/favicon.ico", self.favicon),
                 Route("/healthz", self.healthz),
+                Route("/openapi.json", openapi_json),
                 Route("/v1/translate", self.translate, methods=["POST"]),
                 Route("/v1/translate:stream", self.translate_stream, methods=["POST"]),
                 Route("/v1/segment", self.segment, methods=["POST"]),
@@ -109,6 +113,14 @@ class HttpApi:
                 Mount("/static", StaticFiles(directory=STATIC), name="static"),
             ]
         )
+
+    def _browser_guard(self) -> list[Middleware]:
+        """Without tokens, the checks that keep other sites' pages out (see http_guard.BrowserGuard)."""
+        if self.tokens is not None:
+            return []
+        settings = self.runtime.settings
+        names = [settings.host, *settings.http_allowed_hosts.split(",")]
+        return [Middleware(BrowserGuard, allowed_hosts=names)]
 
     async def page(self, request: Request) -> Response:
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
@@ -172,7 +184,9 @@ class HttpApi:
             messages = self.servicer.translate_stream(message, self._deadline(request))
             self.runtime.in_flight += 1
             try:
-                first = await anext(messages)  # errors before the first paragraph get their own status
+                # Errors before the first paragraph get their own status; a client that leaves before
+                # it is noticed here (after it, StreamingResponse watches for the disconnect).
+                first = await while_connected(request, anext(messages))
             except BaseException:
                 self.runtime.in_flight -= 1
                 raise
@@ -214,7 +228,7 @@ class HttpApi:
         try:
             self._authorise(request)
             message = await self._message(request, body)
-            result = await call(message, self._deadline(request))
+            result = await while_connected(request, call(message, self._deadline(request)))
         except Exception as exc:
             return self._failed(method, exc, record, started)
         finally:
@@ -258,12 +272,18 @@ class HttpApi:
         limit = self.runtime.settings.max_message_bytes
         body = bytearray()
         seen = 0
-        async for chunk in request.stream():
-            seen += len(chunk)
-            if seen <= limit:
-                body += chunk
-            elif seen > DRAIN_BYTES:
-                break  # stop reading: the connection closes without the rest
+        try:
+            async for chunk in request.stream():
+                seen += len(chunk)
+                if seen <= limit:
+                    body += chunk
+                elif seen > DRAIN_BYTES:
+                    break  # stop reading: the connection closes without the rest
+        except ClientDisconnect:
+            timed_out = request.scope.get(READ_TIMED_OUT)
+            if timed_out:  # the protocol answered 408 and closed (http_guard)
+                raise DeadlineExceeded(timed_out) from None
+            raise Cancelled("the client disconnected before sending the whole body") from None
         if seen > limit:
             size = f"{seen}" if seen <= DRAIN_BYTES else f"more than {DRAIN_BYTES}"
             raise PayloadTooLarge(f"the body has {size} bytes; this server accepts at most {limit}")
@@ -315,6 +335,30 @@ class PrivateHeaders:
             await send(message)
 
         await self.app(scope, receive, with_headers)
+
+
+async def while_connected(request: Request, work: Awaitable[T]) -> T:
+    """`work`, cancelled if the client disconnects first (then Cancelled). Starlette cancels nothing
+    for a handler that does not stream, and a translation nobody waits for would hold the engine: its
+    cancellation drops its queued sentences from the batcher, as a gRPC cancellation does."""
+    task = asyncio.ensure_future(work)
+    gone = asyncio.ensure_future(_disconnect(request))
+    try:
+        await asyncio.wait((task, gone), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        gone.cancel()
+        if not task.done():  # the client left, or this handler itself is being cancelled
+            task.cancel()
+            await asyncio.wait((task,))
+    if task.cancelled():
+        raise Cancelled("the client disconnected")
+    return task.result()
+
+
+async def _disconnect(request: Request) -> None:
+    """Returns when the client has gone (the body is read: receive() has nothing else to say)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
 
 def parse_json(body: bytes, message_class: type) -> Any:
@@ -378,6 +422,12 @@ async def start_http(
         access_log=False,
         lifespan="off",
         timeout_graceful_shutdown=max(1, int(settings.grace_period_s)),
+        # The h11 protocol with the connection cap and the header and body timeouts (http_guard).
+        http=guarded_protocol(
+            HttpLimits(settings.max_http_connections, settings.http_header_timeout_s, settings.http_body_timeout_s)
+        ),
+        backlog=ACCEPT_BATCH,
+        ws="none",  # no WebSocket routes; an upgraded connection would leave the count the cap keeps
         **tls,
     )
     server = EmbeddedServer(config)
