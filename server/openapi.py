@@ -1,0 +1,326 @@
+"""The HTTP API's contract: an OpenAPI 3.1 document, served at GET /openapi.json.
+
+The bodies are JSON Schemas made from the .proto's message descriptors, so they cannot drift from
+the contract. Requests are described as `json_format.Parse` reads them (proto3 JSON: lowerCamelCase or
+the proto's field names, integers as numbers or decimal strings, enums as names or numbers, null for
+an unset field); answers as the server writes them (the proto's field names, every field without
+presence there, 64-bit integers as strings, enums as names). tests/test_http_schema.py keeps the paths
+equal to http_api's routes and fuzzes a live server from this document (schemathesis).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import mimetypes
+from pathlib import Path
+from typing import Any
+
+import grpc
+from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
+from starlette.requests import Request
+from starlette.responses import Response
+
+from tarjama import __version__
+from tarjama.v1 import tarjama_pb2 as pb
+
+from .settings import Settings
+
+STATIC = Path(__file__).resolve().parent / "static"
+JSON = "application/json"
+NDJSON = "application/x-ndjson"
+
+_T = FieldDescriptor
+_SIGNED32, _UNSIGNED32 = (-(2**31), 2**31 - 1), (0, 2**32 - 1)
+_INT32 = {_T.TYPE_INT32: _SIGNED32, _T.TYPE_SINT32: _SIGNED32, _T.TYPE_SFIXED32: _SIGNED32,
+          _T.TYPE_UINT32: _UNSIGNED32, _T.TYPE_FIXED32: _UNSIGNED32}  # fmt: skip
+_SIGNED64, _UNSIGNED64 = (-(2**63), 2**63 - 1), (0, 2**64 - 1)
+_INT64 = {_T.TYPE_INT64: _SIGNED64, _T.TYPE_SINT64: _SIGNED64, _T.TYPE_SFIXED64: _SIGNED64,
+          _T.TYPE_UINT64: _UNSIGNED64, _T.TYPE_FIXED64: _UNSIGNED64}  # fmt: skip
+_FLOAT_MAX = 3.4028234663852886e38
+_NON_FINITE = {"type": "string", "enum": ["NaN", "Infinity", "-Infinity"]}
+
+
+class _Schemas:
+    """Component schemas for proto messages, in the form a request takes ("input") or an answer has."""
+
+    def __init__(self) -> None:
+        self.components: dict[str, Any] = {}
+
+    def ref(self, message: Descriptor, output: bool) -> dict[str, str]:
+        name = message.name if output or message.name.endswith("Request") else message.name + "Input"
+        if name not in self.components:
+            self.components[name] = {}  # reserved before the fields: messages may nest themselves
+            self.components[name] = self._message(message, output)
+        return {"$ref": f"#/components/schemas/{name}"}
+
+    def _message(self, message: Descriptor, output: bool) -> dict[str, Any]:
+        properties: dict[str, Any] = {}
+        for field in message.fields:
+            schema = self._field(field, output)
+            if output:
+                properties[field.name] = schema
+            else:  # either spelling; null leaves the field unset
+                properties[field.json_name] = properties[field.name] = {"anyOf": [schema, {"type": "null"}]}
+        schema: dict[str, Any] = {
+            "type": "object",
+            "title": message.full_name,
+            "properties": properties,
+            "additionalProperties": False,
+        }
+        if output:  # what has no presence is always written (always_print_fields_with_no_presence)
+            schema["required"] = [field.name for field in message.fields if not field.has_presence]
+        return schema
+
+    def _field(self, field: FieldDescriptor, output: bool) -> dict[str, Any]:
+        if field.message_type is not None and field.message_type.GetOptions().map_entry:
+            key, value = field.message_type.fields_by_name["key"], field.message_type.fields_by_name["value"]
+            schema: dict[str, Any] = {"type": "object", "additionalProperties": self._single(value, output)}
+            if key.type != _T.TYPE_STRING:
+                schema["propertyNames"] = {"pattern": "^-?[0-9]+$" if key.type != _T.TYPE_BOOL else "^(true|false)$"}
+            return schema
+        if field.is_repeated:
+            return {"type": "array", "items": self._single(field, output)}
+        return self._single(field, output)
+
+    def _single(self, field: FieldDescriptor, output: bool) -> dict[str, Any]:
+        kind = field.type
+        if kind == _T.TYPE_MESSAGE:
+            return self.ref(field.message_type, output)
+        if kind == _T.TYPE_ENUM:
+            return _enum(field.enum_type, output)
+        if kind == _T.TYPE_STRING:
+            return {"type": "string"}
+        if kind == _T.TYPE_BYTES:
+            return {"type": "string", "contentEncoding": "base64"}
+        if kind == _T.TYPE_BOOL:
+            return {"type": "boolean"}
+        if kind in (_T.TYPE_FLOAT, _T.TYPE_DOUBLE):
+            number: dict[str, Any] = {"type": "number"}
+            if kind == _T.TYPE_FLOAT and not output:
+                number |= {"minimum": -_FLOAT_MAX, "maximum": _FLOAT_MAX}
+            return {"anyOf": [number, _NON_FINITE]}
+        low, high = _INT32.get(kind) or _INT64[kind]
+        integer = {"type": "integer", "minimum": low, "maximum": high}
+        decimal = {"type": "string", "pattern": "^-?[0-9]+$" if low < 0 else "^[0-9]+$"}
+        if output:  # 64-bit integers are strings in proto3 JSON (JavaScript numbers lose them)
+            return decimal if kind in _INT64 else integer
+        return {"anyOf": [integer, decimal]}
+
+
+def _enum(enum: EnumDescriptor, output: bool) -> dict[str, Any]:
+    names = {"type": "string", "enum": [value.name for value in enum.values]}
+    if output:
+        return names
+    return {"anyOf": [names, {"type": "integer", "minimum": -(2**31), "maximum": 2**31 - 1}]}
+
+
+ERROR = {
+    "type": "object",
+    "title": "Error",
+    "description": "Every error of the API: the HTTP status, the gRPC status name and a message that names the field "
+    "or the limit (the gRPC API's message for the same request).",
+    "required": ["error"],
+    "additionalProperties": False,
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "status", "message"],
+            "additionalProperties": False,
+            "properties": {
+                "code": {"type": "integer", "minimum": 400, "maximum": 599},
+                "status": {"type": "string", "enum": [code.name for code in grpc.StatusCode if code.name != "OK"]},
+                "message": {"type": "string"},
+            },
+        }
+    },
+}
+EXTRACTED = {
+    "type": "object",
+    "title": "ExtractedArticle",
+    "description": "The article of a saved page: headline, byline, date, then the body (`paragraphs`, what "
+    "Translate would be sent), and the page's other text blocks (`dropped`).",
+    "required": ["title", "author", "date", "paragraphs", "dropped"],
+    "additionalProperties": False,
+    "properties": {
+        "title": {"type": "string"},
+        "author": {"type": "string"},
+        "date": {"type": "string"},
+        "paragraphs": {"type": "array", "items": {"type": "string"}},
+        "dropped": {"type": "array", "items": {"type": "string"}},
+    },
+}
+
+# Why each status is answered (the mapping from gRPC codes is http_api.HTTP_STATUS; the door's own
+# refusals are http_guard's).
+WHY = {
+    400: "INVALID_ARGUMENT (a field, the body or ?timeout= is wrong; the message names it) or FAILED_PRECONDITION "
+    "(the request asks for something this server runs without)",
+    401: "UNAUTHENTICATED: no bearer token or an unknown one (only with --auth-tokens-file)",
+    403: "PERMISSION_DENIED: without tokens, a request whose Origin is not this server's",
+    408: "DEADLINE_EXCEEDED: the headers or the body took longer than --http-header-timeout-s or "
+    "--http-body-timeout-s",
+    413: "the body is over --max-message-bytes",
+    415: "INVALID_ARGUMENT: without tokens, a POST to /v1/ whose Content-Type is not application/json",
+    421: "PERMISSION_DENIED: without tokens, a Host name this server does not answer to (--http-allowed-hosts)",
+    429: "RESOURCE_EXHAUSTED: the queue is full (--max-queue-tokens); retry later",
+    500: "INTERNAL: the engine failed on the request (the server log says why); never expected",
+    503: "UNAVAILABLE: the models are loading or the server is draining, or --max-http-connections are open "
+    "(with Retry-After)",
+    504: "DEADLINE_EXCEEDED: the ?timeout= passed",
+}
+# What the door answers before any route runs, on every route; and the /v1/ routes' own errors.
+GUARD = (403, 408, 421, 503)
+DOOR = (*GUARD, 400, 401, 413, 415)
+ENGINE = (429, 500, 504)
+TIMEOUT = {
+    "name": "timeout",
+    "in": "query",
+    "required": False,
+    "description": "a deadline in seconds, as a gRPC deadline; at most --max-deadline-s (GetInfo.limits)",
+    "schema": {"type": "number", "exclusiveMinimum": 0, "maximum": Settings.max_deadline_s},
+}
+BEARER = [{"bearer": []}]
+OPEN: list[dict[str, list[str]]] = []
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    answers: dict[str, Any] = {}
+    for code in codes:
+        error = {"schema": {"$ref": "#/components/schemas/Error"}}
+        answer: dict[str, Any] = {"description": WHY[code], "content": {JSON: error}}
+        if code == 401:
+            answer["headers"] = {"WWW-Authenticate": {"schema": {"type": "string", "const": "Bearer"}}}
+        if code == 503:
+            answer["headers"] = {"Retry-After": {"schema": {"type": "string"}}}
+        answers[str(code)] = answer
+    return answers
+
+
+def _post(summary: str, body: dict[str, Any], answers: dict[str, Any], errors: tuple[int, ...], **extra: Any) -> Any:
+    return {
+        "post": {
+            "summary": summary,
+            "security": BEARER,
+            "parameters": [TIMEOUT, *extra.pop("parameters", [])],
+            "requestBody": {"required": True, "content": {JSON: {"schema": body}}},
+            "responses": {**answers, **_errors(*sorted(set(errors)))},
+            **extra,
+        }
+    }
+
+
+def _ok(schema: dict[str, Any], media_type: str = JSON, description: str = "OK") -> dict[str, Any]:
+    return {"200": {"description": description, "content": {media_type: {"schema": schema}}}}
+
+
+@functools.cache
+def openapi() -> dict[str, Any]:
+    """The document, built once (treat it as read-only)."""
+    schemas = _Schemas()
+    translate_request = schemas.ref(pb.TranslateRequest.DESCRIPTOR, output=False)
+    stream = schemas.ref(pb.TranslateStreamResponse.DESCRIPTOR, output=True)
+    stream_line = {"title": "TranslateStreamLine", "anyOf": [stream, {"$ref": "#/components/schemas/Error"}]}
+    static_types = sorted({mimetypes.guess_type(p.name)[0] or "application/octet-stream" for p in STATIC.iterdir()})
+    text = {"type": "string"}
+    health = {**_ok({"type": "string", "const": "SERVING\n"}, "text/plain"), **_errors(*GUARD)}
+    health["503"]["content"]["text/plain"] = {"schema": {"type": "string", "const": "NOT_SERVING\n"}}
+    paths = {
+        "/v1/translate": _post(
+            "Translate an Arabic article (TranslateRequest) into English (TranslateResponse), as the gRPC Translate",
+            translate_request,
+            _ok(schemas.ref(pb.TranslateResponse.DESCRIPTOR, output=True)),
+            DOOR + ENGINE,
+        ),
+        "/v1/translate:stream": _post(
+            "Translate, with one TranslateStreamResponse per line (NDJSON) as paragraphs are done; an error after "
+            "the first line is the last line, as an Error",
+            translate_request,
+            _ok({"$ref": "#/components/schemas/TranslateStreamLine"}, NDJSON, "one TranslateStreamLine per line"),
+            DOOR + ENGINE,
+        ),
+        "/v1/segment": _post(
+            "Paragraphs and sentences as Translate would see them, with token counts (SegmentResponse)",
+            schemas.ref(pb.SegmentRequest.DESCRIPTOR, output=False),
+            _ok(schemas.ref(pb.SegmentResponse.DESCRIPTOR, output=True)),
+            DOOR + (500,),
+        ),
+        "/v1/summarize": _post(
+            "Summarise English text (SummarizeResponse)",
+            schemas.ref(pb.SummarizeRequest.DESCRIPTOR, output=False),
+            _ok(schemas.ref(pb.SummarizeResponse.DESCRIPTOR, output=True)),
+            DOOR + ENGINE,
+        ),
+        "/v1/export": _post(
+            "A TranslateResponse (as /v1/translate answers it) as XLIFF 2.0 or TMX 1.4",
+            schemas.ref(pb.TranslateResponse.DESCRIPTOR, output=False),
+            {"200": {"description": "the document", "content": {"application/xliff+xml": {"schema": text},
+                                                                "application/x-tmx+xml": {"schema": text}}}},
+            DOOR + (500,),
+            parameters=[{"name": "format", "in": "query", "required": True,
+                         "schema": {"type": "string", "enum": ["xliff", "tmx"]}}],
+        ),  # fmt: skip
+        "/v1/extract": _post(
+            "The article of a saved news page and what was dropped",
+            {"type": "object", "required": ["html"], "properties": {"html": {"type": "string", "minLength": 1}}},
+            _ok({"$ref": "#/components/schemas/ExtractedArticle"}),
+            DOOR + (429, 500, 504),
+        ),
+        "/healthz": {"get": {
+            "summary": "SERVING, or NOT_SERVING while the models load or the server drains (open, no token)",
+            "security": OPEN,
+            "responses": health,
+        }},
+        "/favicon.ico": {"get": {
+            "summary": "The page's icon (open)",
+            "security": OPEN,
+            "responses": {**_ok(text, "image/svg+xml"), **_errors(*GUARD)},
+        }},
+        "/": {"get": {
+            "summary": "The reading page (open: it holds no data)",
+            "security": OPEN,
+            "responses": {**_ok(text, "text/html"), **_errors(*GUARD)},
+        }},
+        "/openapi.json": {"get": {
+            "summary": "This document (open)",
+            "security": OPEN,
+            "responses": {**_ok({"type": "object"}), **_errors(*GUARD)},
+        }},
+        "/static/{path}": {"get": {
+            "summary": "The reading page's files",
+            "security": OPEN,
+            "parameters": [{"name": "path", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {
+                "200": {"description": "the file", "content": {kind: {"schema": text} for kind in static_types}},
+                "404": {"description": "no such file", "content": {"text/plain": {"schema": text}}},
+                **_errors(*GUARD),
+            },
+        }},
+    }  # fmt: skip
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Tarjama HTTP API",
+            "version": __version__,
+            "description": "Arabic news in English: the gRPC API (tarjama/v1/tarjama.proto) as proto3 JSON over HTTP. "
+            "Bodies are the .proto's messages; requests may spell fields in lowerCamelCase or as in the .proto, "
+            "answers use the .proto's names. Limits are the server's (GetInfo.limits). GET routes answer HEAD too.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": {**schemas.components, "Error": ERROR, "ExtractedArticle": EXTRACTED,
+                        "TranslateStreamLine": stream_line},
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
+                                           "description": "a token of --auth-tokens-file (none needed without it)"}},
+        },
+    }  # fmt: skip
+
+
+@functools.cache
+def _document_bytes() -> bytes:
+    return json.dumps(openapi(), ensure_ascii=False).encode()
+
+
+async def openapi_json(request: Request) -> Response:
+    """GET /openapi.json: open, as the page is (it holds no data)."""
+    return Response(_document_bytes(), media_type=JSON)
