@@ -22,6 +22,7 @@ import bisect
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from html import escape
 
 import lxml.etree as etree
 import lxml.html
@@ -347,9 +348,14 @@ def _render(node: dict, english: str) -> list[etree._Element | str]:
         if wrapper.keep_whole:
             element = wrapper.element  # moved as it is; its tail was part of the run's text
             element.tail = None
-        else:  # a fresh element with the original's tag and (by now translated) attributes
-            element = etree.Element(wrapper.element.tag, dict(wrapper.element.attrib))
-            _append_content(element, _render(child, english))
+        else:  # the original, with its (by now translated) attributes, refilled: every child of an inline
+            # element is a wrapper of the run, put back by `_render(child)`. Not a fresh element: an
+            # attribute name libxml2 accepts (`<b <b>` has one named "<b") is one lxml refuses to set.
+            element = wrapper.element
+            content = _render(child, english)
+            element.tail = None
+            del element[:]
+            _append_content(element, content)
         out.append(element)
         position = max(position, child["end"])
     if node["end"] > position:
@@ -376,7 +382,7 @@ def _laid_out(content: list[etree._Element | str]) -> tuple[str, list[etree._Ele
 def _append_content(element: etree._Element, content: list[etree._Element | str]) -> None:
     leading, elements = _laid_out(content)
     element.text = leading or None
-    element.extend(elements)  # a fresh element: appended in one go, not inserted one by one
+    element.extend(elements)  # emptied first: appended in one go, not inserted one by one
 
 
 def replace_run(run: Run, content: list[etree._Element | str]) -> None:
@@ -397,7 +403,9 @@ def serialise(document: HtmlDocument) -> str:
         doctype = document.doctype or None
         return lxml.html.tostring(document.root, encoding="unicode", doctype=doctype)
     root = document.root
-    inner = [root.text or ""] + [lxml.html.tostring(child, encoding="unicode") for child in root]
+    # The fragment's leading text is a text node like any other: escaped as lxml escapes the rest (raw,
+    # "&lt;img onerror=...&gt;" came back as a live <img>, and the model's "<extra_2888>" as a tag).
+    inner = [escape(root.text or "", quote=False)] + [lxml.html.tostring(c, encoding="unicode") for c in root]
     return "".join(inner)
 
 

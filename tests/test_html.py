@@ -4,10 +4,13 @@ translated, each paragraph with its locator."""
 from __future__ import annotations
 
 import re
+from html import escape
 
 import grpc
 import lxml.html
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tarjama.client import TarjamaClient, TarjamaError
 from tarjama.server.html_doc import parse_html
@@ -204,3 +207,117 @@ def test_attributes_of_inline_markup_and_blocks_inside_links_are_translated() ->
     assert [p.locator for p in result.paragraphs] == ["p:nth-of-type(1)", "a:nth-of-type(1) > div:nth-of-type(1)",
                                                       "p:nth-of-type(1) > a:nth-of-type(1)@title",
                                                       "p:nth-of-type(1) > img:nth-of-type(1)@alt"]  # fmt: skip
+
+
+# -- issue 17 item 5: everything the service writes into HTML is escaped ----------------------------
+
+# Text as an article may hold it: Arabic words, Latin, the characters HTML cares about, and model pieces.
+_TEXT = st.lists(
+    st.sampled_from(["قال", "الوزير", "إن", "ال", "CNN", "x", " ", " ", "<", ">", "&", "&amp;", '"', "'",
+                     "<extra_2888>", "&lt;img src=x onerror=alert(1)&gt;", "</p>", "<b", "٣", "."]),  # fmt: skip
+    max_size=8,
+).map("".join)
+# The English a model may give: the same troublemakers, and a marker per paragraph (added below).
+_ENGLISH = st.lists(
+    st.sampled_from(["said", "the", "minister", "<extra_2888>", "</p><script>alert(1)</script>", "&", "&amp;",
+                     "<img src=x onerror=alert(1)>", '"', "'", "<", ">", "]]>", "<!--", "-->"]),  # fmt: skip
+    max_size=6,
+).map(" ".join)
+_ATTRIBUTES = st.dictionaries(
+    st.sampled_from(["title", "href", "class", "data-x", "translate"]),
+    st.sampled_from(["عنوان", "قال <b>", 'a"b', "notranslate", "no", "/x?a=1&b=2", "&lt;"]),
+    max_size=2,
+)
+_INLINE = ["b", "em", "span", "a"]
+_BLOCK = ["p", "div", "h1", "li", "blockquote"]
+_UNTOUCHED = ["code", "script", "pre"]
+
+
+def _start(tag: str, attributes: dict[str, str]) -> str:
+    return f"<{tag}" + "".join(f' {k}="{escape(v)}"' for k, v in attributes.items()) + ">"
+
+
+def _markup(depth: int) -> st.SearchStrategy[str]:
+    """A piece of HTML: text (escaped or raw), a void element, an untouched one, or an inline/block one
+    holding more of the same."""
+    leaves = st.one_of(
+        _TEXT.map(lambda t: escape(t, quote=False)),
+        _TEXT,  # raw: libxml2 repairs it as it can, and the parse of the input is the reference
+        st.builds(lambda a: _start("img", {"alt": "صورة", **a}), _ATTRIBUTES),
+        st.just("<br>"),
+        st.builds(lambda tag, t: f"<{tag}>{escape(t, quote=False)}</{tag}>",
+                  st.sampled_from(_UNTOUCHED), _TEXT),  # fmt: skip
+    )
+    if depth == 0:
+        return leaves
+    inner = st.lists(_markup(depth - 1), max_size=4).map("".join)
+    return st.one_of(
+        leaves,
+        st.builds(lambda tag, a, body: f"{_start(tag, a)}{body}</{tag}>", st.sampled_from(_INLINE + _BLOCK),
+                  _ATTRIBUTES, inner),  # fmt: skip
+    )
+
+
+def _elements(root: lxml.html.HtmlElement) -> list[tuple[str, dict[str, str]]]:
+    """Every element in document order with its attributes (title and alt aside: they are translated).
+    libxml2 writes the non-ASCII of href, src, action (and a's name) %-escaped, the same URL for a
+    browser: compared unescaped."""
+    from urllib.parse import unquote
+
+    def value(key: str, text: str) -> str:
+        return unquote(text) if key in ("href", "src", "action", "name") else text
+
+    return [
+        (e.tag, {k: value(k, v) for k, v in e.attrib.items() if k not in ("title", "alt")})
+        for e in root.iter()
+        if isinstance(e.tag, str)
+    ]
+
+
+def _fake_model(document, english: list[str]):  # noqa: ANN001, ANN201
+    """What the pipeline gives: each paragraph cut into sentences by the real segmenter, each sentence
+    given an English (with the marker `<extra_N>` of its paragraph, N unlike anything in the input)."""
+    from tarjama.server.pipeline import TranslatedDocument, TranslatedParagraph, TranslatedSentence
+    from tarjama.server.segmentation import split_sentences
+
+    paragraphs = []
+    for i, text in enumerate(document.paragraphs):
+        spans = split_sentences(text)
+        sentences = tuple(
+            TranslatedSentence(s.text, f"{english[(i + j) % len(english)]} <extra_9{i}>", s.start, s.end, (), 0.9, 3)
+            for j, s in enumerate(spans)
+        )
+        paragraphs.append(TranslatedParagraph(i, text, " ".join(s.translation for s in sentences), sentences))
+    return TranslatedDocument("", tuple(paragraphs), (), len(paragraphs), 0, 0, 0, 0)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_markup(3), min_size=1, max_size=5).map("".join), st.lists(_ENGLISH, min_size=1, max_size=4))
+def test_generated_fragments_come_back_with_exactly_their_elements(html: str, english: list[str]) -> None:
+    from tarjama.server.errors import InvalidRequest
+    from tarjama.server.html_doc import translated
+
+    try:
+        document = parse_html(html)
+    except InvalidRequest:  # no Arabic to translate: refused, nothing written
+        return
+    source = _elements(fragment(html))
+    result = translated(document, _fake_model(document, english))
+    out = fragment(result.html)
+    assert _elements(out) == source, f"elements changed:\n{html}\n->\n{result.html}"
+    text = out.text_content() + " ".join(v for e in out.iter() for k, v in e.attrib.items() if k in ("title", "alt"))
+    for i in range(len(document.paragraphs)):
+        assert f"<extra_9{i}>" in text, f"paragraph {i}'s English is not text in the output:\n{result.html}"
+
+
+def test_leading_text_of_a_fragment_is_escaped() -> None:
+    """The report: text before the first element was written back raw, so an escaped tag became live."""
+    from tarjama.server.html_doc import translated
+
+    html = "&lt;img src=x onerror=alert(1)&gt; &amp; <p>قال الوزير</p>"
+    document = parse_html(html)
+    out = translated(document, fake_translation(document, ["The minister said"])).html
+    assert out == "&lt;img src=x onerror=alert(1)&gt; &amp; <p>The minister said</p>"
+    document = parse_html("قال الوزير <p>قال الوزير</p>")  # Arabic leading text: its English goes there
+    out = translated(document, fake_translation(document, ["<extra_2888> & co", "he said"])).html
+    assert out.startswith("&lt;extra_2888&gt; &amp; co") and _elements(fragment(out)) == [("div", {}), ("p", {})]
