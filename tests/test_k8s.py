@@ -60,8 +60,12 @@ def test_what_matters_in_the_rendered_manifests(overlay: str) -> None:
     settings = config["data"]
     port, metrics_port = int(settings["TARJAMA_PORT"]), int(settings["TARJAMA_METRICS_PORT"])
     assert settings["TARJAMA_HOST"] == "0.0.0.0" and settings["TARJAMA_AUTH_TOKENS_FILE"], "public only with tokens"
+    assert settings["TARJAMA_METRICS_HOST"] == "0.0.0.0" and settings["TARJAMA_METRICS_TOKEN_FILE"], "so are metrics"
+    assert settings["TARJAMA_METRICS_TOKEN_FILE"].startswith("/etc/tarjama/auth/"), "from the tarjama-auth Secret"
 
     (deployment,) = by_kind["Deployment"]
+    annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/scheme"] == ("https" if settings.get("TARJAMA_TLS_CERT") else "http")
     pod = deployment["spec"]["template"]["spec"]
     (server,) = pod["containers"]
     ports = {p["name"]: p["containerPort"] for p in server["ports"]}
