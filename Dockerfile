@@ -40,7 +40,8 @@ RUN if [ "$MODELS" = 1 ]; then tarjama models download; fi
 
 # 0.0.0.0 is only safe with tokens: mount a tokens file and set TARJAMA_AUTH_TOKENS_FILE (the server
 # warns at start-up otherwise); TLS through TARJAMA_TLS_CERT / TARJAMA_TLS_KEY; metrics with
-# TARJAMA_METRICS_PORT=9100; the HTTP API and reading page with TARJAMA_HTTP_PORT=8080.
+# TARJAMA_METRICS_PORT=9100 (on loopback unless TARJAMA_METRICS_HOST=0.0.0.0, then give it a
+# TARJAMA_METRICS_TOKEN_FILE); the HTTP API and reading page with TARJAMA_HTTP_PORT=8080.
 VOLUME /cache
 EXPOSE 50051 9100 8080
 HEALTHCHECK --interval=15s --timeout=5s --start-period=600s --retries=3 \
