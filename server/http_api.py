@@ -289,8 +289,9 @@ class HttpApi:
             raise PayloadTooLarge(f"the body has {size} bytes; this server accepts at most {limit}")
         return bytes(body)
 
-    @staticmethod
-    def _deadline(request: Request) -> float | None:
+    def _deadline(self, request: Request) -> float | None:
+        """`?timeout=SECONDS` as a time.monotonic() deadline: positive, and at most --max-deadline-s (a
+        timeout of 10¹⁰ s once killed the engine workers: no timer may be set that far)."""
         raw = request.query_params.get("timeout")
         if raw is None:
             return None
@@ -300,6 +301,12 @@ class HttpApi:
             seconds = math.nan
         if not math.isfinite(seconds) or seconds <= 0:
             raise InvalidRequest(f"timeout must be a positive number of seconds, not {raw[:40]!r}")
+        limit = self.runtime.settings.max_deadline_s
+        if seconds > limit:
+            raise InvalidRequest(
+                f"timeout must be at most {limit:g} seconds (this server's --max-deadline-s, "
+                f"GetInfo limits.max_deadline_s), not {raw[:40]!r}"
+            )
         return time.monotonic() + seconds
 
 
@@ -365,7 +372,10 @@ def parse_json(body: bytes, message_class: type) -> Any:
     """The body as a proto3 JSON message of `message_class`; InvalidRequest saying why not."""
     name = message_class.DESCRIPTOR.full_name  # type: ignore[attr-defined]
     try:
-        return json_format.Parse(body.decode("utf-8"), message_class())
+        text = body.decode("utf-8")
+        if not text.lstrip(" \t\r\n").startswith("{"):  # json_format.Parse takes `[]` for an empty message
+            raise InvalidRequest(f"the body is not a {name} in proto3 JSON: send a JSON object")
+        return json_format.Parse(text, message_class())
     except UnicodeDecodeError:
         raise InvalidRequest("the body is not UTF-8") from None
     except json_format.ParseError as exc:
