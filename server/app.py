@@ -6,7 +6,9 @@ requests get UNAVAILABLE, and in-flight ones have the grace period to finish. Th
 queued is failed with UNAVAILABLE, the engines get a few seconds to finish the batch they are on, and
 the process exits 0. A second signal exits at once; a signal while the models load or convert exits
 without waiting for them. A model that cannot be loaded ends the process with one line on stderr and
-exit code 1.
+exit code 1. An engine that cannot run (a batch on it past --engine-watchdog-s, or its workers failing
+over and over) turns health NOT_SERVING, fails what is queued with UNAVAILABLE and ends the process with
+exit code 3, so that it is restarted: a server never says SERVING while nothing can translate.
 """
 
 from __future__ import annotations
@@ -52,6 +54,11 @@ WARMUP_TEXT = "قال المتحدث إن الاجتماع سيعقد غدا."
 PENDING_CALLS_LIMIT = 1_000_000
 # After the grace period, how long the engines may take to finish the batch they are running.
 ENGINE_STOP_S = 3.0
+# When an engine cannot run (hung past --engine-watchdog-s, or its workers keep failing) the process exits
+# with this code, so that Kubernetes (or systemd) restarts it; health says NOT_SERVING for this long first,
+# so that probes and clients asking see why rather than a closed port.
+ENGINE_FAILED_EXIT = 3
+ENGINE_FAILED_LINGER_S = 0.5
 T = TypeVar("T")
 
 
@@ -202,6 +209,7 @@ async def serve(
         raise
     for batcher in runtime.batchers():
         batcher.observer = runtime.observer
+    engine_failed = supervise_engines(runtime)
     # The models and libraries are loaded for good: keep them out of the cyclic collector, whose full
     # passes over them held the GIL (and so health checks) for up to 50 ms during large requests.
     gc.freeze()
@@ -209,7 +217,21 @@ async def serve(
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     log.info("serving %s on %s:%d", settings.translation_model, settings.host, port)
 
-    await waiting_for_stop
+    await asyncio.wait({waiting_for_stop, engine_failed}, return_when=asyncio.FIRST_COMPLETED)
+    if engine_failed.done():
+        waiting_for_stop.cancel()
+        log.error(
+            "the engine cannot run: %s; health NOT_SERVING, queued requests failed (UNAVAILABLE), exiting with "
+            "code %d to be restarted",
+            engine_failed.result(),
+            ENGINE_FAILED_EXIT,
+        )
+        runtime.shutting_down = True
+        await health_servicer.enter_graceful_shutdown()  # NOT_SERVING for "" and the service, and it stays so
+        await asyncio.sleep(ENGINE_FAILED_LINGER_S)
+        await asyncio.to_thread(runtime.models.close, 0)  # the other engines' queues too; nobody waits for a hung batch
+        await asyncio.gather(server.stop(1.0), stop_http_api(http))
+        return ENGINE_FAILED_EXIT
     await drain(runtime, health_servicer, settings.grace_period_s)
     # Whatever is still queued fails now (UNAVAILABLE); the engines may finish the batch they are on.
     closed = await asyncio.to_thread(runtime.models.close, ENGINE_STOP_S)
@@ -218,6 +240,26 @@ async def serve(
         log.warning("an engine is still running a batch; exiting without waiting for it")
     log.info("stopped")
     return 0
+
+
+def supervise_engines(runtime: Runtime) -> asyncio.Future[str]:
+    """Watch every engine's batcher (--engine-watchdog-s); the future gets the reason once one cannot run."""
+    loop = asyncio.get_running_loop()
+    failed: asyncio.Future[str] = loop.create_future()
+
+    def resolve(reason: str) -> None:
+        if not failed.done():
+            failed.set_result(reason)
+
+    def on_failed(reason: str) -> None:  # called on a batcher thread
+        try:
+            loop.call_soon_threadsafe(resolve, reason)
+        except RuntimeError:
+            pass  # the loop is gone: the server has already stopped
+
+    for batcher in runtime.batchers():
+        batcher.supervise(runtime.settings.engine_watchdog_s, on_failed)
+    return failed
 
 
 async def start_http_api(runtime: Runtime, servicer: TranslatorServicer, tokens: TokenFile | None):  # noqa: ANN201

@@ -20,6 +20,12 @@ client before its deadline:
   sentences run side by side instead of in one big batch after another.
 Cancelled or expired requests are dropped before their items reach the model; the queue is bounded
 in tokens and refuses new work when full.
+
+The workers are supervised. An engine error fails only its batch's requests; anything else escaping a
+worker's loop (a bug in the scheduling, in handing results on) fails the requests of the batch it held
+and a new worker thread takes its place. With `supervise`, a batch on the engine for longer than the
+watchdog, or workers failing over and over, mean the engine cannot run: queued and new work get
+EngineUnavailable and `on_failed` is told once, so that the server can say so and exit.
 """
 
 from __future__ import annotations
@@ -36,7 +42,15 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from .errors import Cancelled, DeadlineExceeded, EngineFailure, Overloaded, ShuttingDown, private_traceback
+from .errors import (
+    Cancelled,
+    DeadlineExceeded,
+    EngineFailure,
+    EngineUnavailable,
+    Overloaded,
+    ShuttingDown,
+    private_traceback,
+)
 from .stats import Observer
 
 log = logging.getLogger(__name__)
@@ -59,6 +73,13 @@ SHED_MARGIN_RATIO = 0.1
 # Before the engine has been measured, a token is assumed to take this long (only orders requests
 # without deadlines; nothing is shed on a guess).
 ASSUMED_SECONDS_PER_TOKEN = 0.005
+# A worker never waits on the condition longer than this: Condition.wait raises OverflowError past
+# threading.TIMEOUT_MAX (a deadline 300 years away killed every worker), and waking early only re-checks.
+MAX_WAIT_S = 60.0
+# A worker whose loop raises is replaced; this many replacements within RESTARTS_WINDOW_S say the fault
+# is not one batch's but the batcher's, and the engine counts as unable to run.
+MAX_RESTARTS = 5
+RESTARTS_WINDOW_S = 60.0
 
 P = TypeVar("P")  # what the engine takes per item
 R = TypeVar("R")  # what it gives back per item
@@ -87,6 +108,7 @@ class BatchStats:
     overloaded: int = 0
     shed: int = 0  # requests refused or dropped: they could not finish before their deadline
     delivered: int = 0  # items of completed requests (the rest of `items` was work thrown away)
+    worker_restarts: int = 0  # workers replaced after their loop raised
     size_histogram: collections.Counter[int] = field(default_factory=collections.Counter)
 
 
@@ -218,9 +240,15 @@ class Batcher(Generic[P, R]):
         self._seq = itertools.count()
         self._cond = threading.Condition()
         self._stopping = False
-        self._threads = [threading.Thread(target=self._work, name=f"{name}-{i}", daemon=True) for i in range(workers)]
-        for thread in self._threads:
-            thread.start()
+        # Supervision: why the engine cannot run (None while it can), who to tell, recent replacements.
+        self.failed: str | None = None
+        self._on_failed: Callable[[str], None] | None = None
+        self._restarts: collections.deque[float] = collections.deque()
+        self._watchdog_stop = threading.Event()
+        self._thread_names = (f"{name}-{i}" for i in itertools.count())
+        self._threads: list[threading.Thread] = []
+        for _ in range(workers):
+            self._start_worker()
 
     @property
     def queued_tokens(self) -> int:
@@ -248,6 +276,8 @@ class Batcher(Generic[P, R]):
         future: Future[list[R]] = Future()
         total = sum(costs)
         with self._cond:
+            if self.failed is not None:
+                raise EngineUnavailable(self.failed)
             if self._stopping:
                 raise ShuttingDown("the server is shutting down; retry on another instance")
             # A request bigger than the whole queue still runs when the queue is empty.
@@ -309,10 +339,81 @@ class Batcher(Generic[P, R]):
             for job in list(self._jobs.values()):
                 self._drop(job, ShuttingDown("the server is shutting down; retry on another instance"))
             self._cond.notify_all()
+            threads = list(self._threads)  # no worker is replaced once stopping
+        self._watchdog_stop.set()
         deadline = None if timeout is None else time.monotonic() + timeout
-        for thread in self._threads:
+        for thread in threads:
             thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
-        return not any(thread.is_alive() for thread in self._threads)
+        return not any(thread.is_alive() for thread in threads)
+
+    # -- supervision ------------------------------------------------------------------------------
+
+    def supervise(self, watchdog_s: float, on_failed: Callable[[str], None]) -> None:
+        """Watch the engine: a batch still on it after `watchdog_s` seconds (a hung engine, which no
+        thread can interrupt), or workers failing again and again, mean it cannot run; `on_failed` is
+        then called once with the reason, on a batcher thread. `watchdog_s` 0 watches failures only."""
+        self._on_failed = on_failed
+        if watchdog_s > 0:
+            period = max(0.05, min(1.0, watchdog_s / 10))
+            threading.Thread(
+                target=self._watch, args=(watchdog_s, period), name=f"{self.name}-watchdog", daemon=True
+            ).start()
+
+    def _watch(self, watchdog_s: float, period: float) -> None:
+        # Its own event, not the condition: a notify meant for a worker must never wake the watchdog.
+        while not self._watchdog_stop.wait(period):
+            with self._cond:
+                started = min((s for s, _ in self._running.values()), default=None)
+            if started is not None and time.monotonic() - started > watchdog_s:
+                self._engine_failed(
+                    f"a {self.role} batch has been on the engine for over {watchdog_s:g}s (the watchdog limit)"
+                )
+                return
+
+    def _engine_failed(self, reason: str) -> None:
+        """The engine cannot run: refuse new work, tell the supervisor, fail all queued and running work,
+        end the free workers. The supervisor hears first, so that health already says NOT_SERVING when
+        the first client hears UNAVAILABLE."""
+        with self._cond:
+            if self.failed is not None:
+                return
+            self.failed = reason
+            self._stopping = True
+        self._watchdog_stop.set()
+        if self._on_failed is not None:
+            self._on_failed(reason)
+        else:  # unsupervised, this is the only word of it (a supervisor says it, with what it does about it)
+            log.error("%s: the engine cannot run: %s", self.name, reason)
+        with self._cond:
+            error = EngineUnavailable(reason)
+            for job in list(self._jobs.values()):
+                self._drop(job, error)
+            self._cond.notify_all()
+
+    def _start_worker(self) -> None:
+        thread = threading.Thread(target=self._work, name=next(self._thread_names), daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def _worker_failed(self, batch_id: int | None, held: list[tuple[_Job[P, R], int]], exc: Exception) -> None:
+        """A worker's loop raised: fail the requests of the batch it held and start another worker."""
+        log.error("%s: a worker failed; replacing it: %s", self.name, private_traceback(exc))
+        with self._cond:
+            if batch_id is not None:
+                self._finished(batch_id)
+            for job in {id(j): j for j, _ in held}.values():
+                self._drop(job, EngineFailure(str(exc)))
+            self.stats.worker_restarts += 1
+            now = time.monotonic()
+            self._restarts.append(now)
+            while self._restarts and self._restarts[0] < now - RESTARTS_WINDOW_S:
+                self._restarts.popleft()
+            self._threads.remove(threading.current_thread())
+            storm = len(self._restarts) > MAX_RESTARTS
+            if not self._stopping and not storm:
+                self._start_worker()
+        if storm:  # the same fault again and again: replacing workers would spin
+            self._engine_failed(f"{self.role} workers failed {len(self._restarts)} times in {RESTARTS_WINDOW_S:g}s")
 
     # -- scheduling -------------------------------------------------------------------------------
 
@@ -407,6 +508,11 @@ class Batcher(Generic[P, R]):
             if job is not None:
                 self._drop(job, DeadlineExceeded("the deadline passed before the translation finished"))
 
+    def _wait(self, timeout: float | None) -> None:
+        """Wait on the condition (lock held) for at most `timeout` seconds, and never past MAX_WAIT_S:
+        whatever a caller submitted (a deadline centuries away, inf, nan), the wait stays representable."""
+        self._cond.wait(MAX_WAIT_S if timeout is None or not timeout < MAX_WAIT_S else max(0.0, timeout))
+
     def _should_wait(self, now: float) -> float:
         """Seconds worth waiting for more work before running a partial batch (0 = run now)."""
         if self._stopping or self._oldest_enqueue is None:
@@ -445,9 +551,9 @@ class Batcher(Generic[P, R]):
             return min(full, max(short_items, full // 2))  # never past the limit the engine was sized for
         return full
 
-    def _form_batch(self, now: float) -> tuple[int, list[tuple[_Job[P, R], int]]]:
-        """Take items in schedule order until the size or padded-token budget is reached; the batch's id."""
-        picked: list[tuple[_Job[P, R], int]] = []
+    def _form_batch(self, now: float, picked: list[tuple[_Job[P, R], int]]) -> int:
+        """Take items in schedule order into `picked` until the size or padded-token budget is reached;
+        the batch's id. `picked` is the caller's, so that if this raises, the caller knows what it took."""
         longest = 0
         scheduled = self._shed_hopeless(self._scheduled(), now)
         size = self._batch_size_for(scheduled)
@@ -489,28 +595,35 @@ class Batcher(Generic[P, R]):
         batch_id = next(self._batch_ids)
         if picked:
             self._running[batch_id] = (time.monotonic(), served)
-        return batch_id, picked
+        return batch_id
 
     def _work(self) -> None:
         while True:
-            with self._cond:
-                while True:
-                    now = time.monotonic()
-                    self._expire(now)
-                    if self._stopping:
-                        return
-                    if not self._waiting:
-                        self._cond.wait(self._deadlines[0][0] - now if self._deadlines else None)
-                        continue
-                    delay = self._should_wait(now)
-                    if delay <= 0:
-                        break
-                    self._cond.wait(delay)
-                batch_id, batch = self._form_batch(now)
-                if self._waiting:
-                    self._cond.notify()  # work is left: a free worker may take it while this one runs
-            if batch:
-                self._run(batch_id, batch)
+            # Filled as items are taken, so that a failure anywhere below knows whose requests it held.
+            batch: list[tuple[_Job[P, R], int]] = []
+            batch_id = None
+            try:
+                with self._cond:
+                    while True:
+                        now = time.monotonic()
+                        self._expire(now)
+                        if self._stopping:
+                            return
+                        if not self._waiting:
+                            self._wait(self._deadlines[0][0] - now if self._deadlines else None)
+                            continue
+                        delay = self._should_wait(now)
+                        if delay <= 0:
+                            break
+                        self._wait(delay)
+                    batch_id = self._form_batch(now, batch)
+                    if self._waiting:
+                        self._cond.notify()  # work is left: a free worker may take it while this one runs
+                if batch:
+                    self._run(batch_id, batch)
+            except Exception as exc:  # not the engine's error (`_run` fails its batch for those): a bug
+                self._worker_failed(batch_id, batch, exc)
+                return
 
     def _run_split(self, payloads: list[P]) -> list[R]:
         """Run a batch; on an error `split_on` accepts (out of GPU memory), run its halves instead."""

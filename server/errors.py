@@ -62,6 +62,16 @@ class EngineFailure(TarjamaError):
         return "translation failed on the server; the error is in its log"
 
 
+class EngineUnavailable(TarjamaError):
+    """The engine cannot run (a batch hung past the watchdog, or its workers keep failing): the server is
+    about to exit so that it is restarted; the client should retry elsewhere."""
+
+    code = grpc.StatusCode.UNAVAILABLE
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"the engine cannot run ({reason}); this server is restarting: retry on another instance")
+
+
 class StartupError(Exception):
     """The server cannot start as configured (a port, a certificate); the message is one line for the user."""
 

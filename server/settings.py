@@ -71,6 +71,9 @@ class Settings:
     threads_per_worker: int = 0
     device_index: str = "0"  # CUDA devices to use, e.g. "0,1"
     grace_period_s: float = 30.0
+    # A batch still on the engine after this long means the engine is stuck (nothing can interrupt it):
+    # health turns NOT_SERVING and the process exits non-zero, to be restarted. 0 turns the watchdog off.
+    engine_watchdog_s: float = 300.0
     log_level: str = "info"
     log_format: str = "text"
     # Who may call, and encryption (see auth.py and app.py).
@@ -162,6 +165,8 @@ class Settings:
             value = getattr(self, name)
             if not 0 < value <= 86_400:  # also refuses nan and inf
                 problems.append(f"--{name.replace('_', '-')} must be more than 0 and at most 86400 seconds")
+        if not 0 <= self.engine_watchdog_s <= 86_400:  # also refuses nan and inf
+            problems.append("--engine-watchdog-s must be between 0 (off) and 86400 seconds")
         if self.max_concurrent_streams < 1:
             problems.append("--max-concurrent-streams must be at least 1")
         if problems:
@@ -204,6 +209,7 @@ _HELP = {
     "threads_per_worker": "CPU threads each batch runs on (0: 1)",
     "device_index": "CUDA devices to run on, comma-separated (e.g. 0,1)",
     "grace_period_s": "on SIGTERM, how long in-flight requests may take to finish",
+    "engine_watchdog_s": "a batch on the engine longer than this means it is stuck: NOT_SERVING, exit 3 (0: off)",
     "log_level": "debug, info, warning or error",
     "log_format": "text, or json (one object per line); never holds article text at info or above",
     "auth_tokens_file": "file of name:token lines; callers send 'authorization: Bearer <token>' (SIGHUP re-reads it)",
