@@ -44,6 +44,21 @@ async def checked_document(
     return await text_work(request.ByteSize() <= INLINE_CHECK_BYTES, document_from_request, request, settings)
 
 
+def call_deadline(context: grpc.aio.ServicerContext) -> float | None:
+    """The call's deadline as a time.monotonic() value (None: the client set none)."""
+    remaining = context.time_remaining()
+    return time.monotonic() + remaining if remaining is not None else None
+
+
+def bounded(deadline: float | None, settings: Settings) -> float | None:
+    """`deadline`, or --max-deadline-s from now if it is later: any door may bring any value (grpc's
+    Python client sends up to about 10⁸ s), and nothing downstream should wait on a timer that far."""
+    if deadline is None:
+        return None
+    latest = time.monotonic() + settings.max_deadline_s
+    return deadline if deadline <= latest else latest  # nan too: it compares false
+
+
 def note_document(document: Document) -> None:
     """The access line's share of a request: its id and sizes (never its text)."""
     note(
@@ -322,9 +337,7 @@ class TranslatorServicer(pb_grpc.TranslatorServicer):
         return await off_loop(lambda: segment_pb(document, pipeline.plan(document)))  # one hop for both
 
     async def _translate(self, request: pb.TranslateRequest, context: grpc.aio.ServicerContext) -> pb.TranslateResponse:
-        remaining = context.time_remaining()
-        deadline = time.monotonic() + remaining if remaining is not None else None
-        return await self.translate(request, deadline)
+        return await self.translate(request, call_deadline(context))
 
     async def translate(self, request: pb.TranslateRequest, deadline: float | None) -> pb.TranslateResponse:
         """One Translate without gRPC: the RPC's work, also what `tarjama bulk`'s actors call in-process.
@@ -332,6 +345,7 @@ class TranslatorServicer(pb_grpc.TranslatorServicer):
         Raises the domain errors of errors.py; `deadline` is a time.monotonic() value or None.
         """
         started = time.perf_counter()
+        deadline = bounded(deadline, self._runtime.settings)
         document, summary_asked = await self._translation_request(request)
         result = await self._ready_pipeline().translate(document, deadline)
         if document.markup is not None:
@@ -348,9 +362,7 @@ class TranslatorServicer(pb_grpc.TranslatorServicer):
     ) -> AsyncIterator[pb.TranslateStreamResponse]:
         self._runtime.in_flight += 1
         try:
-            remaining = context.time_remaining()
-            deadline = time.monotonic() + remaining if remaining is not None else None
-            async for message in self.translate_stream(request, deadline):
+            async for message in self.translate_stream(request, call_deadline(context)):
                 yield message
         except Exception as exc:
             await self._abort(context, exc)
@@ -362,6 +374,7 @@ class TranslatorServicer(pb_grpc.TranslatorServicer):
     ) -> AsyncIterator[pb.TranslateStreamResponse]:
         """TranslateStream without gRPC: a message per paragraph as it is done, in order, then the rest."""
         started = time.perf_counter()
+        deadline = bounded(deadline, self._runtime.settings)
         document, summary_asked = await self._translation_request(request)
         small = is_small(document)
         markup = None
@@ -424,13 +437,13 @@ class TranslatorServicer(pb_grpc.TranslatorServicer):
         return await text_work(small, build, result, model, settings, total_ms, summary, summarize_ms)
 
     async def Summarize(self, request: pb.SummarizeRequest, context: grpc.aio.ServicerContext) -> pb.SummarizeResponse:
-        remaining = context.time_remaining()
-        deadline = time.monotonic() + remaining if remaining is not None else None
+        deadline = call_deadline(context)
         return await self._answer(context, lambda: self.summarize(request, deadline))
 
     async def summarize(self, request: pb.SummarizeRequest, deadline: float | None) -> pb.SummarizeResponse:
         """One Summarize without gRPC (the HTTP API calls it too)."""
         started = time.perf_counter()
+        deadline = bounded(deadline, self._runtime.settings)
         document = await checked_document(parsed(request), self._runtime.settings)
         note_document(document)
         length, count = summary_length(request)
