@@ -37,6 +37,7 @@ from .auth import AuthInterceptor, ScrapeToken, TokenFile, TokenFileError
 from .connections import StreamLimit, exposure_warning, tls_credentials
 from .dependencies import check_server_dependencies
 from .errors import ModelUnavailable, StartupError
+from .log_filter import RepeatFilter
 from .metrics import serve_metrics
 from .models import public_model_id, stay_offline
 from .pipeline import TranslationPipeline
@@ -65,6 +66,7 @@ T = TypeVar("T")
 def load_models(settings: Settings) -> Models:
     """Load the translation model (and the summariser) and run one input through each."""
     preload_text_formats()
+    start_extraction()
     pipeline = load_pipeline(settings)
     try:
         summarizer = load_summarizer(settings)
@@ -83,6 +85,16 @@ def preload_text_formats() -> None:
         import trafilatura  # noqa: F401
     except ImportError:  # options.extract_article then answers that it needs the server extra
         pass
+
+
+def start_extraction() -> None:
+    """The saved-page extraction process, started (and its imports done) before SERVING."""
+    from .extraction import start_extraction as start
+
+    try:
+        start()
+    except OSError as exc:  # no process can be started here (no /dev/shm...): only extraction needs one
+        log.warning("saved-page extraction will start its process on the first page: %s", exc)
 
 
 def load_pipeline(settings: Settings) -> TranslationPipeline:
@@ -345,6 +357,32 @@ def in_daemon_thread(function: Callable[[Settings], T], settings: Settings) -> a
     return future
 
 
+def raise_open_files_limit(settings: Settings) -> None:
+    """Raise the soft limit on open files to the hard one (often 1024 and 1M): every connection,
+    gRPC or HTTP, is a descriptor, and running out stops the gRPC port too. Logs what it is."""
+    try:
+        import resource
+    except ImportError:  # not on a POSIX system
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError):  # a hard limit the platform will not grant (macOS: unlimited)
+            log.debug("cannot raise the open files limit to %s", hard, exc_info=True)
+    now = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    raised = f" (raised from {soft})" if now != soft else ""
+    log.info("open files limit: %s%s", "unlimited" if now == resource.RLIM_INFINITY else now, raised)
+    # HTTP connections past the cap are refused at once, but each still takes a descriptor for a moment.
+    if settings.http_port and now != resource.RLIM_INFINITY and now < settings.max_http_connections + 256:
+        log.warning(
+            "the open files limit (%d) leaves little beside --max-http-connections %d: raise it (ulimit -n) "
+            "or lower the cap",
+            now,
+            settings.max_http_connections,
+        )
+
+
 def exit_now(code: int) -> None:
     """End the process without interpreter teardown, which would wait for native engine threads,
     an abandoned model load or a conversion (they hold no state that needs saving)."""
@@ -370,7 +408,9 @@ def run_with(args: argparse.Namespace) -> int:
         stay_offline()
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if settings.log_format == "json" else TextFormatter())
+    handler.addFilter(RepeatFilter())  # a failure that repeats writes a few lines, not gigabytes
     logging.basicConfig(level=settings.log_level.upper(), handlers=[handler])
+    raise_open_files_limit(settings)
     try:
         check_server_dependencies()
         code = asyncio.run(serve(settings))

@@ -50,12 +50,13 @@ from . import auth
 from .access_log import log_call, new_record
 from .auth import TokenFile
 from .errors import Cancelled, DeadlineExceeded, InvalidRequest, TarjamaError, private_traceback, status_for
-from .extraction import extract_article
+from .extraction import extract
 from .http_guard import ACCEPT_BATCH, READ_TIMED_OUT, BrowserGuard, HttpLimits, guarded_protocol
 from .openapi import openapi_json
 from .runtime import Runtime
 from .servicer import INLINE_CHECK_BYTES, TranslatorServicer
 from .text_work import text_work
+from .validation import check_article_size
 
 log = logging.getLogger("tarjama.http")
 T = TypeVar("T")
@@ -169,9 +170,11 @@ class HttpApi:
         """{"html": a saved page} -> its article (title, author, date, paragraphs) and what was dropped."""
 
         async def call(page: str, deadline: float | None) -> Any:
-            article = await text_work(False, extract_article, page)
+            article = await extract(page, deadline)  # in its own process and lane, as options.extract_article
+            check_article_size(article.paragraphs, self.runtime.settings)  # what Translate would refuse
             fields = {"title": article.title, "author": article.author, "date": article.date}
-            return JSONResponse({**fields, "paragraphs": article.paragraphs, "dropped": article.dropped})
+            body = {**fields, "paragraphs": article.paragraphs, "dropped": article.dropped}
+            return await text_work(False, JSONResponse, body)  # up to the page's size: off the loop
 
         return await self._unary(request, "POST /v1/extract", page_of, call)
 
