@@ -158,8 +158,7 @@ WHY = {
     "(the request asks for something this server runs without)",
     401: "UNAUTHENTICATED: no bearer token or an unknown one (only with --auth-tokens-file)",
     403: "PERMISSION_DENIED: without tokens, a request whose Origin is not this server's",
-    408: "DEADLINE_EXCEEDED: the headers or the body took longer than --http-header-timeout-s or "
-    "--http-body-timeout-s",
+    408: "DEADLINE_EXCEEDED: the headers or the body took longer than --http-header-timeout-s or --http-body-timeout-s",
     413: "the body is over --max-message-bytes",
     415: "INVALID_ARGUMENT: without tokens, a POST to /v1/ whose Content-Type is not application/json",
     421: "PERMISSION_DENIED: without tokens, a Host name this server does not answer to (--http-allowed-hosts)",
