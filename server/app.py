@@ -93,8 +93,9 @@ def start_extraction() -> None:
 
     try:
         start()
-    except OSError as exc:  # no process can be started here (no /dev/shm...): only extraction needs one
-        log.warning("saved-page extraction will start its process on the first page: %s", exc)
+    except Exception as exc:  # no process can start here (no /dev/shm, an unguarded __main__): only pages need it
+        log.warning("saved-page extraction could not start its process (%s: %s); it tries again on the first page",
+                    type(exc).__name__, exc)  # fmt: skip
 
 
 def load_pipeline(settings: Settings) -> TranslationPipeline:

@@ -28,7 +28,7 @@ from .settings import Settings
 from .summary import SourceSentence, Summarizer, Summary, sentences_of
 from .text_work import off_loop, text_work
 from .tracing import span
-from .validation import document_from_request, parsed, summary_length
+from .validation import document_from_request, page_to_extract, parsed, summary_length
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -39,9 +39,18 @@ INLINE_CHECK_BYTES = 16 * 1024
 
 
 async def checked_document(
-    request: pb.TranslateRequest | pb.SegmentRequest | pb.SummarizeRequest, settings: Settings
+    request: pb.TranslateRequest | pb.SegmentRequest | pb.SummarizeRequest,
+    settings: Settings,
+    deadline: float | None = None,
 ) -> Document:
-    return await text_work(request.ByteSize() <= INLINE_CHECK_BYTES, document_from_request, request, settings)
+    extraction = None
+    page = page_to_extract(request, settings)
+    if page:
+        from .extraction import extract  # in its own process and lane, not on the text-work pool
+
+        extraction = await extract(page, deadline)
+    small = request.ByteSize() <= INLINE_CHECK_BYTES
+    return await text_work(small, document_from_request, request, settings, extraction)
 
 
 def call_deadline(context: grpc.aio.ServicerContext) -> float | None:
@@ -346,7 +355,7 @@ class TranslatorServicer(pb_grpc.TranslatorServicer):
         """
         started = time.perf_counter()
         deadline = bounded(deadline, self._runtime.settings)
-        document, summary_asked = await self._translation_request(request)
+        document, summary_asked = await self._translation_request(request, deadline)
         result = await self._ready_pipeline().translate(document, deadline)
         if document.markup is not None:
             from .html_doc import translated
@@ -375,7 +384,7 @@ class TranslatorServicer(pb_grpc.TranslatorServicer):
         """TranslateStream without gRPC: a message per paragraph as it is done, in order, then the rest."""
         started = time.perf_counter()
         deadline = bounded(deadline, self._runtime.settings)
-        document, summary_asked = await self._translation_request(request)
+        document, summary_asked = await self._translation_request(request, deadline)
         small = is_small(document)
         markup = None
         if document.markup is not None:
@@ -402,9 +411,11 @@ class TranslatorServicer(pb_grpc.TranslatorServicer):
             last.extraction.CopyFrom(extraction_pb(document.extraction))
         yield last
 
-    async def _translation_request(self, request: pb.TranslateRequest) -> tuple[Document, tuple[str, int] | None]:
+    async def _translation_request(
+        self, request: pb.TranslateRequest, deadline: float | None
+    ) -> tuple[Document, tuple[str, int] | None]:
         """The request checked: its document, and the summary length it asks for (None: no summary)."""
-        document = await checked_document(parsed(request), self._runtime.settings)
+        document = await checked_document(parsed(request), self._runtime.settings, deadline)
         note_document(document)
         summary_asked = summary_length(request.options) if request.summarize else None
         self._ready_pipeline()

@@ -13,6 +13,9 @@ import asyncio
 import functools
 import logging
 import multiprocessing
+import multiprocessing.connection
+import os
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
@@ -124,7 +127,8 @@ class ProcessLane:
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
             # spawn: the server has gRPC's threads, which a forked child must not inherit.
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+            context = multiprocessing.get_context("spawn")
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_end_with_parent)
         return self._pool
 
     def _replace(self) -> ProcessPoolExecutor:
@@ -132,3 +136,17 @@ class ProcessLane:
             self._pool.shutdown(wait=False, cancel_futures=True)
         self._pool = None
         return self._executor()
+
+
+def _end_with_parent() -> None:
+    """In a lane's process: exit when the server does. The server ends with os._exit (app.exit_now), so
+    no executor shutdown tells its processes, and a process left waiting for work would live on."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os._exit(0)
+
+    threading.Thread(target=watch, name="end-with-parent", daemon=True).start()

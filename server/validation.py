@@ -9,9 +9,9 @@ summary length matters only when a summary is asked for).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
@@ -23,6 +23,9 @@ from .pipeline import Document
 from .segmentation import split_paragraphs
 from .settings import Settings
 from .text_rules import normalize
+
+if TYPE_CHECKING:
+    from .extraction import ExtractedArticle
 
 log = logging.getLogger(__name__)
 
@@ -152,17 +155,31 @@ def _value_problem(field: FieldDescriptor | None, chunk: bytes, name: str, depth
 # -- what a request asks for ----------------------------------------------------------------------
 
 
+def page_to_extract(request: Any, settings: Settings) -> str:
+    """The saved page a Translate asks to have extracted (options.extract_article), or "" when there is
+    none or the request is wrong in a way document_from_request says at once: an extraction takes
+    seconds, and the cheap checks come first."""
+    if not isinstance(request, pb.TranslateRequest) or not request.options.extract_article:
+        return ""
+    if request.text or request.paragraphs or not request.html.strip() or len(request.id) > settings.max_id_characters:
+        return ""
+    return request.html
+
+
 def document_from_request(
-    request: pb.TranslateRequest | pb.SegmentRequest | pb.SummarizeRequest, settings: Settings
+    request: pb.TranslateRequest | pb.SegmentRequest | pb.SummarizeRequest,
+    settings: Settings,
+    extraction: ExtractedArticle | None = None,
 ) -> Document:
-    """Validate a request against the limits and return its document; raises InvalidRequest."""
+    """Validate a request against the limits and return its document; raises InvalidRequest.
+    A request with options.extract_article comes with its page's `extraction` (see page_to_extract)."""
     if len(request.id) > settings.max_id_characters:  # it is logged and echoed: bounded like the text
         limit = settings.max_id_characters
         raise InvalidRequest(f"id has {len(request.id)} characters; this server accepts at most {limit}")
     html = request.html if isinstance(request, pb.TranslateRequest) else ""
     if sum(map(bool, (request.text, request.paragraphs, html))) > 1:
         raise InvalidRequest("set either text or paragraphs or html: only one of them")
-    markup = extraction = None
+    markup = None
     extract = isinstance(request, pb.TranslateRequest) and request.options.extract_article
     if extract and not html:
         raise InvalidRequest("options.extract_article needs the page in html")
@@ -170,20 +187,19 @@ def document_from_request(
         if not html.strip():
             raise InvalidRequest("html is only white space: there is nothing to translate")
         if extract:
-            from .extraction import extract_article  # trafilatura: only for saved pages
-
-            extraction = extract_article(html)
+            if extraction is None:
+                raise ValueError("a saved page is extracted before its request is checked (servicer.checked_document)")
             if not extraction.body:
                 raise InvalidRequest("html: no article found in the page (the extractor found no main text)")
-            paragraphs = tuple(extraction.paragraphs)
+            paragraphs = tuple(extraction.paragraphs)  # the limits below, as for an article sent as text
         else:
             from .html_doc import parse_html  # lxml: only for html requests
 
             markup = parse_html(html)
             paragraphs = tuple(markup.paragraphs)
-        if len(paragraphs) > settings.max_paragraphs:
-            limit, count = settings.max_paragraphs, len(paragraphs)
-            raise InvalidRequest(f"the html has {count} blocks to translate; this server accepts at most {limit}")
+            if len(paragraphs) > settings.max_paragraphs:
+                limit, count = settings.max_paragraphs, len(paragraphs)
+                raise InvalidRequest(f"the html has {count} blocks to translate; this server accepts at most {limit}")
     elif request.paragraphs:
         if len(request.paragraphs) > settings.max_paragraphs:
             raise InvalidRequest(
@@ -200,15 +216,7 @@ def document_from_request(
         raise InvalidRequest("text is only white space: there is nothing to translate")
     else:
         raise InvalidRequest("text is empty: send the article in text (or paragraphs)")
-    characters = sum(len(p) for p in paragraphs)
-    if characters > settings.max_characters:
-        raise InvalidRequest(
-            f"the article has {characters} characters; this server accepts at most {settings.max_characters}"
-        )
-    if len(paragraphs) > settings.max_paragraphs:
-        raise InvalidRequest(
-            f"the article has {len(paragraphs)} paragraphs; this server accepts at most {settings.max_paragraphs}"
-        )
+    check_article_size(paragraphs, settings)
     terms: dict[str, str] = {}
     strip_diacritics = False
     if isinstance(request, pb.TranslateRequest):
@@ -220,8 +228,22 @@ def document_from_request(
         terms=terms,
         strip_diacritics=strip_diacritics,
         markup=markup,
-        extraction=extraction,
+        extraction=extraction if extract else None,
     )
+
+
+def check_article_size(paragraphs: Sequence[str], settings: Settings) -> None:
+    """--max-characters and --max-paragraphs, for an article sent and for one extracted from a page
+    (/v1/extract refuses what Translate would refuse: that article is what the client sends next)."""
+    characters = sum(len(p) for p in paragraphs)
+    if characters > settings.max_characters:
+        raise InvalidRequest(
+            f"the article has {characters} characters; this server accepts at most {settings.max_characters}"
+        )
+    if len(paragraphs) > settings.max_paragraphs:
+        raise InvalidRequest(
+            f"the article has {len(paragraphs)} paragraphs; this server accepts at most {settings.max_paragraphs}"
+        )
 
 
 def glossary_from(options: pb.TranslateOptions, settings: Settings, strip_diacritics: bool) -> dict[str, str]:
