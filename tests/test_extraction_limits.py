@@ -94,6 +94,22 @@ def test_a_page_of_19000_menu_items_is_extracted_in_time_linear_in_its_size(serv
     assert status == 400 and "characters; this server accepts at most" in body["error"]["message"], body
 
 
+def test_list_items_and_table_cells_of_the_article_are_not_reported_dropped() -> None:
+    """Blocks are matched to the article's lines in a set, not searched for in its text: trafilatura
+    writes list items as "- item" and table rows as "| a | b |", which are the page's blocks too."""
+    from tarjama.server.extraction import extract_article
+
+    page = ("<!doctype html><html><body><nav><a href='/'>الرئيسية</a> <a href='/w'>العالم</a></nav><article>"
+            "<h1>عنوان الخبر الرئيسي اليوم</h1><p>قال الوزير إن الحكومة ستعمل على تحسين الاقتصاد في العام المقبل.</p>"
+            "<ul><li>النقطة الأولى في الخبر</li><li>النقطة الثانية في الخبر</li></ul>"
+            "<table><tr><td>الخلية أ</td><td>الخلية ب</td></tr></table>"
+            "<p>وأضاف أن <b>الاقتصاد</b> سيتحسن كثيراً في السنوات المقبلة بفضل الإصلاحات.</p></article>"
+            "<footer>جميع الحقوق محفوظة</footer></body></html>")  # fmt: skip
+    found = extract_article(page)
+    assert "- النقطة الأولى في الخبر" in found.body and "| الخلية أ | الخلية ب |" in found.body, found.body
+    assert found.dropped == ["الرئيسية العالم", "جميع الحقوق محفوظة"]
+
+
 def test_an_extracted_article_over_the_limits_is_refused_as_translate_refuses_it(server) -> None:
     """Regression: /v1/extract returned all 3.5M characters of an article past --max-characters; an extracted
     article is what the client sends to Translate next, so it gets Translate's refusal, at both doors."""
