@@ -4,7 +4,8 @@ Planning, checking and building the answer of a large request is pure Python, so
 one such thread runs at a time whatever the number of cores. More threads than two only made the
 event loop queue for the GIL behind all of them: under a fuzzing load, health checks waited 200 ms
 and more with asyncio's default pool (cores + 4 threads). Two keep one large article from holding up
-every other one, and keep the loop answering.
+every other one, and keep the loop answering. Work that holds the GIL in long C calls, or that a few
+requests could use to fill the pool (saved-page extraction), runs in a ProcessLane instead.
 """
 
 from __future__ import annotations
