@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import bisect
 import re
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from html import escape
@@ -52,6 +53,13 @@ MAX_DEPTH = 200  # libxml2 flattens markup nested deeper than 255; refused befor
 # seen to delay health checks by half a second.
 MAX_ELEMENTS = 20_000
 _SPACE = re.compile(r"\s+")
+# A DOCTYPE's internal subset (`<!DOCTYPE html [ <!ENTITY x "y"> ]>`): libxml2's HTML parser reads none
+# (nor do browsers); it ended the doctype at the subset's first ">" and showed the rest, "]>" included,
+# as text. Removed before parsing, so its entities are never declared, let alone expanded. Each
+# alternative starts with its own character, so a subset with no end cannot make the match backtrack.
+_DOCTYPE = re.compile(r"""<!doctype\b(?:[^>\["']|"[^"]*"|'[^']*')*""", re.IGNORECASE)
+_INTERNAL_SUBSET = re.compile(r"""\[(?:[^\]"'<]|"[^"]*"|'[^']*'|<!--(?:[^-]|-(?!->))*-->|<(?!!--))*\]\s*>""", re.S)
+MAX_INTERNAL_SUBSET = 16 * 1024  # characters searched for its end (a regex match holds the GIL)
 
 
 def untouched(element: etree._Element) -> bool:
@@ -139,11 +147,12 @@ def parse_html(html: str, max_paragraphs: int = 1_000_000) -> HtmlDocument:
     read once, and locators computed only for what is translated (hostile markup, such as 100,000
     sibling elements, must not make any step quadratic)."""
     whole = re.search(r"<\s*(?:!doctype|html|body)\b", html[:4096], re.IGNORECASE) is not None
+    parser = _parser()
     try:
         if whole:
-            root = lxml.html.document_fromstring(html)
+            root = lxml.html.document_fromstring(without_internal_subset(html), parser=parser)
         else:
-            root = lxml.html.fragment_fromstring(html, create_parent="div")
+            root = lxml.html.fragment_fromstring(html, create_parent="div", parser=parser)
     except (etree.ParserError, ValueError) as exc:
         raise InvalidRequest(f"html: cannot be parsed ({exc})") from None
     depth, elements = shape_of(root)
@@ -151,6 +160,12 @@ def parse_html(html: str, max_paragraphs: int = 1_000_000) -> HtmlDocument:
         raise InvalidRequest(f"html: elements are nested {MAX_DEPTH} or more deep; this server accepts less")
     if elements > MAX_ELEMENTS:
         raise InvalidRequest(f"html: it has {elements} elements; this server accepts at most {MAX_ELEMENTS}")
+    # A fatal error is libxml2 giving up part way (a limit): what follows it is missing from the tree, and
+    # answering OK would drop it without a word.
+    fatal = next((e for e in parser.error_log if e.level == etree.ErrorLevels.FATAL), None)
+    if fatal is not None:
+        raise InvalidRequest(f"html: the parser stopped at line {fatal.line}, column {fatal.column} "
+                             f"({fatal.message.strip()[:200]}); nothing after it could be translated")  # fmt: skip
     doctype = root.getroottree().docinfo.doctype if whole else ""
     locate = Locator(root)
     runs: list[Run] = []
@@ -174,6 +189,33 @@ def parse_html(html: str, max_paragraphs: int = 1_000_000) -> HtmlDocument:
     if not runs and not attributes:
         raise InvalidRequest("html: there is no Arabic text to translate in it")
     return HtmlDocument(root, whole, doctype or "", runs, attributes)
+
+
+_parsers = threading.local()
+
+
+def _parser() -> lxml.html.HTMLParser:
+    """This thread's HTML parser (an lxml parser is used by one thread at a time). `huge_tree`: without it
+    libxml2 emptied a text node, attribute or comment over 10,000,000 bytes and dropped everything after
+    it, with no error. The html is already bounded by --max-message-bytes and the limits below, and
+    libxml2's HTML parser loads no DTD, reads no internal subset and fetches nothing (no_network)."""
+    parser = getattr(_parsers, "parser", None)
+    if parser is None:
+        parser = _parsers.parser = lxml.html.HTMLParser(huge_tree=True, no_network=True)
+    return parser
+
+
+def without_internal_subset(html: str) -> str:
+    """`html` with its DOCTYPE's internal subset removed (`<!DOCTYPE html [ ... ]>` -> `<!DOCTYPE html>`)."""
+    doctype = _DOCTYPE.search(html, 0, 4096)
+    if doctype is None or not html.startswith("[", doctype.end()):
+        return html
+    subset = _INTERNAL_SUBSET.match(html, doctype.end(), doctype.end() + MAX_INTERNAL_SUBSET)
+    if subset is None:
+        raise InvalidRequest(
+            f"html: the DOCTYPE's internal subset ([...]) does not end within {MAX_INTERNAL_SUBSET} characters"
+        )
+    return html[: doctype.end()].rstrip() + ">" + html[subset.end() :]
 
 
 def shape_of(root: etree._Element) -> tuple[int, int]:
@@ -274,10 +316,29 @@ def place(wrapper: Wrapper, source: str, english: str, sentence: SentenceSpan) -
     """The English span for an inline element in its sentence, and whether it was placed by position."""
     text = source[wrapper.start : wrapper.end].strip()
     if text and not has_arabic(text):  # kept by the model as written (a protected span): anchored to it
-        found = english.find(text, sentence.english_start, sentence.english_end)
+        found = _as_words(english, text, sentence.english_start, sentence.english_end)
         if found >= 0:
             return found, found + len(text), False
     return _by_position(wrapper.start, sentence, english), _by_position(wrapper.end, sentence, english, end=True), True
+
+
+ANCHOR_TRIES = 8  # occurrences of an element's text looked at for one on word boundaries (bounded work)
+
+
+def _as_words(english: str, text: str, start: int, end: int) -> int:
+    """Where `text` occurs in english[start:end] without cutting an English word (the "x" of
+    `e<b>x</b>tra` must not wrap the x of "next"); -1 if not in its first ANCHOR_TRIES occurrences."""
+    found = english.find(text, start, end)
+    for _ in range(ANCHOR_TRIES):
+        if found < 0 or not (_cuts_word(english, found) or _cuts_word(english, found + len(text))):
+            return found
+        found = english.find(text, found + 1, end)
+    return -1
+
+
+def _cuts_word(english: str, i: int) -> bool:
+    """Whether a tag at offset i would sit inside a word (letters or digits on both sides)."""
+    return 0 < i < len(english) and english[i - 1].isalnum() and english[i].isalnum()
 
 
 def _by_position(offset: int, sentence: SentenceSpan, english: str, end: bool = False) -> int:
