@@ -59,8 +59,9 @@ def check_export(response: pb.TranslateResponse, limits: ExportLimits | None = N
     for p, paragraph in enumerate(response.paragraphs):
         where = f"paragraphs[{p}]"
         if paragraph.index <= previous_index:
-            raise ExportError(f"{where}.index is {paragraph.index}, not after the one before ({previous_index}): "
-                              "paragraphs go in order, each index once")  # fmt: skip
+            after = f"after the one before ({previous_index})" if p else "0 or more"
+            raise ExportError(f"{where}.index is {paragraph.index}, not {after}: paragraphs go in order from 0, "
+                              "each index once")  # fmt: skip
         previous_index = paragraph.index
         length = len(paragraph.source)
         characters += length
