@@ -387,6 +387,9 @@ def raise_open_files_limit(settings: Settings) -> None:
 def exit_now(code: int) -> None:
     """End the process without interpreter teardown, which would wait for native engine threads,
     an abandoned model load or a conversion (they hold no state that needs saving)."""
+    extraction = sys.modules.get(f"{__package__}.extraction")
+    if extraction is not None:  # its processes' queues hold semaphores that would be reported as leaked
+        extraction.LANE.close()
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()

@@ -125,6 +125,18 @@ class ProcessLane:
     def _release(self) -> None:
         self._taken -= 1
 
+    def close(self) -> None:
+        """Stop the lane's processes now, whatever they are doing. At exit: the server ends with os._exit,
+        and the semaphores of the pool's queues would be left for the resource tracker, which then
+        prints a warning about leaked semaphores after the server's last line."""
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        # ProcessPoolExecutor has no public way to stop a worker mid-task before Python 3.14.
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            process.terminate()
+        pool.shutdown(wait=True, cancel_futures=True)
+
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
             # spawn: the server has gRPC's threads, which a forked child must not inherit.
