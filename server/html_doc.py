@@ -31,7 +31,7 @@ import lxml.html
 from .errors import InvalidRequest
 from .flags import Flag
 from .pipeline import TranslatedDocument, TranslatedParagraph
-from .segmentation import has_arabic
+from .segmentation import count_arabic, has_arabic
 
 BLOCKS = frozenset(
     "p h1 h2 h3 h4 h5 h6 li td th blockquote figcaption dd dt div caption summary legend label address "
@@ -148,9 +148,11 @@ def parse_html(html: str, max_paragraphs: int = 1_000_000) -> HtmlDocument:
     sibling elements, must not make any step quadratic)."""
     whole = re.search(r"<\s*(?:!doctype|html|body)\b", html[:4096], re.IGNORECASE) is not None
     parser = _parser()
+    if whole:
+        html = without_internal_subset(html)
     try:
         if whole:
-            root = lxml.html.document_fromstring(without_internal_subset(html), parser=parser)
+            root = lxml.html.document_fromstring(html, parser=parser)
         else:
             root = lxml.html.fragment_fromstring(html, create_parent="div", parser=parser)
     except (etree.ParserError, ValueError) as exc:
@@ -167,6 +169,7 @@ def parse_html(html: str, max_paragraphs: int = 1_000_000) -> HtmlDocument:
         raise InvalidRequest(f"html: the parser stopped at line {fatal.line}, column {fatal.column} "
                              f"({fatal.message.strip()[:200]}); nothing after it could be translated")  # fmt: skip
     doctype = root.getroottree().docinfo.doctype if whole else ""
+    check_nothing_dropped(html, root, doctype)
     locate = Locator(root)
     runs: list[Run] = []
     attributes: list[AttributeUnit] = []
@@ -189,6 +192,33 @@ def parse_html(html: str, max_paragraphs: int = 1_000_000) -> HtmlDocument:
     if not runs and not attributes:
         raise InvalidRequest("html: there is no Arabic text to translate in it")
     return HtmlDocument(root, whole, doctype or "", runs, attributes)
+
+
+def check_nothing_dropped(html: str, root: etree._Element, doctype: str) -> None:
+    """Refuse markup from which libxml2 dropped Arabic text without an error: it discards whatever comes
+    after `</html>`, and in a fragment after `</body>` (`<p>…</p></body><p>…</p>`), and answering OK would
+    lose that part of the story. Every Arabic letter of the input is somewhere in the tree (text, tails,
+    attributes, comments; a character reference only adds letters), so fewer letters there means loss. What
+    libxml2 keeps after `</html>` it puts in a second root element, which is never written out: not
+    counted either."""
+    kept = count_arabic(doctype)
+    for top in (*around(root, preceding=True), root, *around(root)):
+        for node in top.iter():  # elements, comments and processing instructions
+            kept += count_arabic(node.text or "") + count_arabic(node.tail or "")
+            if isinstance(node.tag, str):
+                kept += sum(count_arabic(name) + count_arabic(value) for name, value in node.attrib.items())
+    given = count_arabic(html)
+    if kept < given:
+        raise InvalidRequest(
+            f"html: the parser dropped {given - kept} of its {given} Arabic letters (text after </body> or "
+            "</html> is discarded): put all of the article inside the body"
+        )
+
+
+def around(root: etree._Element, preceding: bool = False) -> list[etree._Element]:
+    """The comments and processing instructions beside a document's root element, which are written
+    back with it (a comment before <html> is the page's, not to be dropped)."""
+    return [node for node in root.itersiblings(preceding=preceding) if not isinstance(node.tag, str)]
 
 
 _parsers = threading.local()
@@ -461,8 +491,11 @@ def replace_run(run: Run, content: list[etree._Element | str]) -> None:
 
 def serialise(document: HtmlDocument) -> str:
     if document.whole_document:
-        doctype = document.doctype or None
-        return lxml.html.tostring(document.root, encoding="unicode", doctype=doctype)
+        root = document.root
+        before = [lxml.html.tostring(node, encoding="unicode") for node in reversed(around(root, preceding=True))]
+        after = [lxml.html.tostring(node, encoding="unicode") for node in around(root)]
+        doctype = [document.doctype + "\n"] if document.doctype else []
+        return "".join(doctype + before + [lxml.html.tostring(root, encoding="unicode")] + after)
     root = document.root
     # The fragment's leading text is a text node like any other: escaped as lxml escapes the rest (raw,
     # "&lt;img onerror=...&gt;" came back as a live <img>, and the model's "<extra_2888>" as a tag).

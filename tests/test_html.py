@@ -425,3 +425,28 @@ def test_a_doctype_internal_subset_is_not_shown_as_text(big_html_server, memoris
     assert out.startswith("<!DOCTYPE html>\n") and "]" not in out, out
     assert f"<title>{e0}</title>" in out and f"<p>{e1}</p>" in out
     assert "<p>&amp;x;</p>" in out, "its entities are not declared, let alone expanded"
+
+
+# -- nothing silently dropped: what libxml2 discards after </body> or </html> is refused ----------------
+
+
+def test_text_after_the_end_of_the_body_is_refused_not_dropped(hardened_server, memorised_pairs) -> None:
+    """libxml2 drops what follows `</html>` (and, in a fragment, `</body>`) without an error: the answer was
+    OK with that paragraph missing."""
+    first, second = memorised_pairs[0][0], memorised_pairs[1][0]
+    with TarjamaClient(hardened_server.address, timeout=60) as client:
+        fragment_past_body = f"<p>{first}</p></body><p>{second}</p>"
+        page_past_html = f"<html><body><p>{first}</p></body></html><p>{second}</p>"
+        for html in (fragment_past_body, page_past_html):
+            with pytest.raises(TarjamaError) as refused:
+                client.translate(html=html)
+            assert refused.value.code == grpc.StatusCode.INVALID_ARGUMENT
+            assert "dropped" in refused.value.message and "inside the body" in refused.value.message
+
+
+def test_comments_around_the_page_and_character_references_are_kept() -> None:
+    from tarjama.server.html_doc import serialise
+
+    page = "<!doctype html><!-- قبل --><html><body><p>قال &#1576;</p><!-- ت --></body></html><!-- بعد -->"
+    out = serialise(parse_html(page))  # nothing dropped: the comments beside <html> are written back too
+    assert out == '<!DOCTYPE html>\n<!-- قبل --><html><body><p>قال ب</p><!-- ت --></body></html><!-- بعد -->'
