@@ -136,6 +136,13 @@ class ProcessLane:
         for process in list((getattr(pool, "_processes", None) or {}).values()):
             process.terminate()
         pool.shutdown(wait=True, cancel_futures=True)
+        # The resource tracker multiprocessing started for the pool's semaphores: stopped and waited for
+        # (as interpreter exit would do), not left behind as a child nobody reaps.
+        from multiprocessing import resource_tracker
+
+        stop = getattr(resource_tracker._resource_tracker, "_stop", None)  # no public way to stop it
+        if stop is not None:
+            stop()
 
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
