@@ -126,6 +126,9 @@ function showSummary(summary) {
 }
 
 function highlight(key, on) {
+  // One pair lit at a time: a sentence reached by the keyboard while the mouse rests on another would
+  // otherwise leave both lit, and the reader could not tell which Arabic goes with which English.
+  if (on) for (const node of document.querySelectorAll(".sentence.hl")) node.classList.remove("hl");
   for (const node of document.querySelectorAll(`.sentence[data-key="${key}"]`)) node.classList.toggle("hl", on);
 }
 
