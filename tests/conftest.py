@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import warnings
@@ -247,6 +249,30 @@ def serve_memorised(fixture_models, cache_dir, *args: str, preexec_fn=None) -> S
         preexec_fn=preexec_fn,
     )
     return process
+
+
+@contextlib.contextmanager
+def serving_http(  # noqa: ANN001 - the fixtures' values
+    fixture_models, cache_dir, *args: str, token: str | None = None, token_name: str = "desk", preexec_fn=None
+) -> Iterator[ServerProcess]:
+    """`serve_memorised` with `--http-port` (and, given `token`, a tokens file naming it `token_name`),
+    SERVING; the process has `.http` (its base URL), `.http_port` and `.tokens_path`, and is stopped after."""
+    extra: list[str] = []
+    tokens_path = None
+    if token:
+        tokens_path = Path(tempfile.mkdtemp(prefix="tarjama-tokens-")) / "tokens.txt"
+        tokens_path.write_text(f"{token_name}:{token}\n")
+        extra = ["--auth-tokens-file", str(tokens_path)]
+    port = free_port()
+    process = serve_memorised(fixture_models, cache_dir, *extra, "--http-port", str(port), *args, preexec_fn=preexec_fn)
+    try:
+        process.wait_serving(client_options={"token": token} if token else None)
+        process.http_port = port  # type: ignore[attr-defined]
+        process.http = f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]
+        process.tokens_path = tokens_path  # type: ignore[attr-defined]
+        yield process
+    finally:
+        process.stop()
 
 
 _MONITOR = """

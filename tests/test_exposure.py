@@ -28,7 +28,7 @@ from tarjama.server.metrics import SCRAPE_TIMEOUT_S, metrics_exposure_warning, s
 from tarjama.server.settings import Settings, parse_settings
 from tarjama.server.stats import StatsSnapshot
 
-from conftest import free_port
+from conftest import free_port, serving_http
 from conftest import serve_memorised as serve
 
 TOKEN = "exposure-desk-token-0123456789ab"
@@ -69,19 +69,9 @@ def test_a_json_access_line_is_one_line_with_the_same_value_and_capped() -> None
 
 
 @pytest.fixture(scope="module")
-def text_server(fixture_models, cache_dir, tmp_path_factory):  # noqa: ANN001, ANN201
-    tokens = tmp_path_factory.mktemp("exposure-auth") / "tokens.txt"
-    tokens.write_text(f"editors:{TOKEN}\n")
-    http_port = free_port()
-    process = serve(fixture_models, cache_dir, "--auth-tokens-file", str(tokens), "--http-port", str(http_port),
-                    "--log-format", "text")  # fmt: skip
-    try:
-        process.wait_serving(client_options={"token": TOKEN})
-        process.tokens_path = tokens  # type: ignore[attr-defined]
-        process.http = f"http://127.0.0.1:{http_port}"  # type: ignore[attr-defined]
+def text_server(fixture_models, cache_dir):  # noqa: ANN001, ANN201
+    with serving_http(fixture_models, cache_dir, "--log-format", "text", token=TOKEN, token_name="editors") as process:
         yield process
-    finally:
-        process.stop()
 
 
 def post(base: str, path: str, body: object) -> tuple[int, dict]:  # type: ignore[type-arg]

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import HealthMonitor, article, free_port, serve_memorised
+from conftest import HealthMonitor, article, needs, serve_memorised, serving_http
 
-pytest.importorskip("trafilatura")
+needs("trafilatura", "server")
 
 WORDS = "the minister said that government will work to improve economy next year".split()
 DEFAULT_MAX_CHARACTERS = 200_000  # the server below runs with the default limits
@@ -45,14 +45,8 @@ def script_page(size: int) -> str:
 
 @pytest.fixture(scope="module")
 def server(fixture_models, cache_dir) -> Iterator:  # noqa: ANN001
-    port = free_port()
-    process = serve_memorised(fixture_models, cache_dir, "--http-port", str(port), "--threads", "2")
-    try:
-        process.wait_serving()
-        process.http_port = port  # type: ignore[attr-defined]
+    with serving_http(fixture_models, cache_dir, "--threads", "2") as process:
         yield process
-    finally:
-        process.stop()
 
 
 def send(port: int, path: str, body: object) -> http.client.HTTPConnection:

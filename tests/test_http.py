@@ -16,25 +16,16 @@ import pytest
 from tarjama.client import TarjamaClient
 from tarjama.client.client import to_dict
 
-from conftest import article, free_port, needs, saved_page, serve_memorised
+from conftest import article, needs, saved_page, serving_http
 
 TOKEN = "http-desk-token-0123456789abcdef"
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 
 
 @pytest.fixture(scope="module")
-def http_server(fixture_models, cache_dir, tmp_path_factory):  # noqa: ANN001, ANN201
-    tokens = tmp_path_factory.mktemp("http-auth") / "tokens.txt"
-    tokens.write_text(f"desk:{TOKEN}\n")
-    port = free_port()
-    process = serve_memorised(fixture_models, cache_dir, "--auth-tokens-file", str(tokens), "--http-port", str(port),
-                              "--max-queue-tokens", "3000")  # fmt: skip
-    try:
-        process.wait_serving(client_options={"token": TOKEN})
-        process.http = f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]
+def http_server(fixture_models, cache_dir):  # noqa: ANN001, ANN201
+    with serving_http(fixture_models, cache_dir, "--max-queue-tokens", "3000", token=TOKEN) as process:
         yield process
-    finally:
-        process.stop()
 
 
 def call(base: str, path: str, body: object | bytes | None = None, token: str | None = TOKEN, timeout: float = 60):

@@ -19,7 +19,7 @@ from tarjama.client import TarjamaClient
 from tarjama.v1 import tarjama_pb2 as pb
 from tarjama.v1 import tarjama_pb2_grpc as pb_grpc
 
-from conftest import HealthMonitor, article, free_port, serve_memorised
+from conftest import HealthMonitor, article, serving_http
 
 OPEN_FILES = 1024
 HEADER_TIMEOUT_S = 2.0
@@ -34,18 +34,9 @@ def lowered_open_files() -> None:
 @pytest.fixture(scope="module")
 def open_server(fixture_models, cache_dir):  # noqa: ANN001, ANN201
     """No tokens, HTTP on, 1024 descriptors, short read timeouts."""
-    port = free_port()
-    process = serve_memorised(
-        fixture_models, cache_dir, "--http-port", str(port), "--threads", "2",
-        "--http-header-timeout-s", str(HEADER_TIMEOUT_S), "--http-body-timeout-s", str(BODY_TIMEOUT_S),
-        preexec_fn=lowered_open_files,
-    )  # fmt: skip
-    try:
-        process.wait_serving()
-        process.http_port = port  # type: ignore[attr-defined]
+    timeouts = ["--http-header-timeout-s", str(HEADER_TIMEOUT_S), "--http-body-timeout-s", str(BODY_TIMEOUT_S)]
+    with serving_http(fixture_models, cache_dir, "--threads", "2", *timeouts, preexec_fn=lowered_open_files) as process:
         yield process
-    finally:
-        process.stop()
 
 
 def request(port: int, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None,

@@ -30,7 +30,7 @@ from starlette.routing import Mount, Route
 
 from tarjama.server.openapi import openapi
 
-from conftest import HealthMonitor, free_port, serve_memorised
+from conftest import HealthMonitor, serving_http
 
 TOKEN = "schema-fuzz-token-0123456789abcdef"
 # Each route's requests in the fuzzing phase (valid and invalid data together); the examples and coverage
@@ -120,18 +120,9 @@ def component_schema(name: str) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def fuzz_server(fixture_models, cache_dir, tmp_path_factory):  # noqa: ANN001, ANN201
-    tokens = tmp_path_factory.mktemp("schema-auth") / "tokens.txt"
-    tokens.write_text(f"fuzz:{TOKEN}\n")
-    port = free_port()
-    process = serve_memorised(fixture_models, cache_dir, "--auth-tokens-file", str(tokens), "--http-port", str(port),
-                              *LIMITS)  # fmt: skip
-    try:
-        process.wait_serving(client_options={"token": TOKEN})
-        process.http = f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]
+def fuzz_server(fixture_models, cache_dir):  # noqa: ANN001, ANN201
+    with serving_http(fixture_models, cache_dir, *LIMITS, token=TOKEN, token_name="fuzz") as process:
         yield process
-    finally:
-        process.stop()
 
 
 @dataclass
