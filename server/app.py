@@ -156,6 +156,9 @@ async def serve(
         # all reach the servicer, whose queue limit answers an overload with RESOURCE_EXHAUSTED.
         ("grpc.server.max_pending_requests", PENDING_CALLS_LIMIT),
         ("grpc.server.max_pending_requests_hard_limit", PENDING_CALLS_LIMIT),
+        # grpc sets SO_REUSEPORT by default: a second `tarjama serve` on the same port started too, and
+        # the kernel shared the calls between the two servers (perhaps with different models).
+        ("grpc.so_reuseport", 0),
         # Connections close after an age (calls in flight get the grace), so clients re-resolve and
         # spread over replicas as they come and go. Keepalive enforcement stays grpc's: pings more
         # often than every 5 minutes without calls are refused. Calls per connection are limited by

@@ -26,6 +26,7 @@ import functools
 import json
 import logging
 import math
+import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -49,7 +50,15 @@ from tarjama.v1 import tarjama_pb2 as pb
 from . import auth
 from .access_log import log_call, new_record
 from .auth import TokenFile
-from .errors import Cancelled, DeadlineExceeded, InvalidRequest, TarjamaError, private_traceback, status_for
+from .errors import (
+    Cancelled,
+    DeadlineExceeded,
+    InvalidRequest,
+    StartupError,
+    TarjamaError,
+    private_traceback,
+    status_for,
+)
 from .extraction import extract
 from .http_guard import ACCEPT_BATCH, READ_TIMED_OUT, BrowserGuard, HttpLimits, guarded_protocol
 from .openapi import openapi_json
@@ -443,15 +452,26 @@ async def start_http(
         ws="none",  # no WebSocket routes; an upgraded connection would leave the count the cap keeps
         **tls,
     )
+    listening = listening_socket(settings.host, port)
     server = EmbeddedServer(config)
-    task = asyncio.ensure_future(server.serve())
+    task = asyncio.ensure_future(server.serve(sockets=[listening]))
     while not server.started:
         if task.done():
-            task.result()  # a port in use: raise uvicorn's error
-            raise OSError(f"cannot listen on {settings.host}:{port} for HTTP")
+            listening.close()
+            raise StartupError(f"cannot serve HTTP on {settings.host}:{port}")
         await asyncio.sleep(0.01)
-    bound = server.servers[0].sockets[0].getsockname()[1] if server.servers else port
-    return server, task, bound
+    return server, task, listening.getsockname()[1]
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """The HTTP port, bound here rather than by uvicorn, which ends the whole process (SystemExit, with a
+    traceback) when the port is taken; one that is becomes one line and exit code 1, as gRPC's does."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        both = host == "::" and socket.has_dualstack_ipv6()  # "::" means every address, IPv4 too
+        return socket.create_server((host, port), family=family, backlog=ACCEPT_BATCH, dualstack_ipv6=both)
+    except OSError as exc:
+        raise StartupError(f"cannot listen on {host}:{port} for HTTP: {exc.strerror or exc}") from None
 
 
 class EmbeddedServer(uvicorn.Server):

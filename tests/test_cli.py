@@ -348,3 +348,26 @@ def test_eval_refuses_files_that_are_not_aligned(server, tmp_path):
     assert done.returncode == 2 and "not aligned" in done.stderr
     odd = cli("eval", str(tmp_path / "a.ara"), server=server.address)
     assert odd.returncode == 2 and "pairs" in odd.stderr
+
+
+def test_a_port_in_use_is_one_line_and_never_shared(fixture_models, cache_dir):
+    """Regressions: a second `tarjama serve` on a gRPC port in use started too (grpc's SO_REUSEPORT) and the
+    kernel split the calls between the two; an HTTP port in use ended in 59 lines of traceback and exit 3."""
+    from conftest import free_port, serving_http
+
+    with serving_http(fixture_models, cache_dir) as running:
+        grpc_port = running.address.rsplit(":", 1)[1]
+        for args, expected in (
+            (["--port", grpc_port], f"cannot listen on 127.0.0.1:{grpc_port}"),
+            (["--port", str(free_port()), "--http-port", str(running.http_port)],
+             f"cannot listen on 127.0.0.1:{running.http_port} for HTTP"),
+        ):  # fmt: skip
+            done = subprocess.run(
+                [sys.executable, "-m", "tarjama.client.cli", "serve", *args, "--translation-model",
+                 str(fixture_models["memorised"]), "--summary-model", "extractive", "--cache-dir", str(cache_dir)],
+                capture_output=True, text=True, timeout=120,
+            )  # fmt: skip
+            assert done.returncode == 1, done.stderr
+            assert "Traceback" not in done.stderr and done.stderr.strip().splitlines()[-1].startswith(
+                f"tarjama serve: error: {expected}"
+            ), done.stderr
