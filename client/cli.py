@@ -13,6 +13,7 @@ from pathlib import Path
 
 import grpc
 
+from tarjama import __version__
 from tarjama.v1 import tarjama_pb2 as pb
 
 from .client import DEFAULT_SERVER, TarjamaClient, TarjamaError, to_dict
@@ -58,6 +59,7 @@ def nobody_answers(exc: TarjamaError) -> bool:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tarjama", description="Arabic news in English, aligned by paragraph.")
+    parser.add_argument("--version", action="version", version=f"tarjama {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     translate = commands.add_parser("translate", help="translate Arabic files (or stdin) with a running server")
@@ -500,7 +502,8 @@ def run_bulk(args: argparse.Namespace) -> int:
 
     try:
         bulk_modules = (*SERVER_MODULES, "ray", "pyarrow", "tqdm")
-        check_server_dependencies(bulk_modules, install="pip install 'tarjama[server,bulk]'")
+        install = "pip install -c constraints.txt '.[server,bulk]' in the repository"
+        check_server_dependencies(bulk_modules, install=install)
     except StartupError as exc:
         print(f"tarjama bulk: error: {exc}", file=sys.stderr)
         return 1

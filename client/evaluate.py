@@ -57,7 +57,9 @@ def evaluate(
     try:
         import sacrebleu
     except ImportError:
-        raise SystemExit("tarjama eval needs sacrebleu: pip install 'tarjama[eval]'") from None
+        raise SystemExit(
+            "tarjama eval needs sacrebleu: pip install -c constraints.txt '.[eval]' in the repository"
+        ) from None
     sources, references, skipped = read_pair(source, reference)
     if limit is not None:
         sources, references = sources[:limit], references[:limit]

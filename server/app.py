@@ -35,7 +35,7 @@ from . import tracing
 from .access_log import AccessLog, JsonFormatter, TextFormatter
 from .auth import AuthInterceptor, ScrapeToken, TokenFile, TokenFileError
 from .connections import StreamLimit, exposure_warning, tls_credentials
-from .dependencies import check_server_dependencies
+from .dependencies import SERVER_EXTRA, check_server_dependencies
 from .errors import ModelUnavailable, StartupError
 from .log_filter import RepeatFilter
 from .metrics import serve_metrics
@@ -286,7 +286,7 @@ async def start_http_api(runtime: Runtime, servicer: TranslatorServicer, tokens:
 
         http = await start_http(runtime, servicer, tokens, settings.http_port)
     except ImportError as exc:
-        raise StartupError(f"--http-port needs starlette and uvicorn ({exc}): pip install 'tarjama[server]'") from None
+        raise StartupError(f"--http-port needs starlette and uvicorn ({exc}): {SERVER_EXTRA}") from None
     except (OSError, SystemExit) as exc:  # uvicorn exits when it cannot bind
         raise StartupError(f"cannot listen on {settings.host}:{settings.http_port} for HTTP ({exc})") from None
     scheme = "https" if settings.tls_cert else "http"

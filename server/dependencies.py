@@ -13,7 +13,7 @@ import importlib.util
 
 from .errors import ModelUnavailable
 
-SERVER_EXTRA = "pip install 'tarjama[server]'"
+SERVER_EXTRA = "pip install -c constraints.txt '.[server]' in the repository"
 # The server extra's modules (import names). Each is imported at start, except the heavy ones, which
 # the model load imports anyway: those are only looked for here, so the port opens without waiting.
 SERVER_MODULES = (

@@ -46,7 +46,7 @@ def extract_article(html: str) -> ExtractedArticle:
     except ImportError as exc:  # said as it is: "needs X" for an X that is installed but broken misleads
         raise FeatureUnavailable(
             f"options.extract_article needs trafilatura on the server, which does not import "
-            f"({' '.join(str(exc).split())[:200]}): pip install 'tarjama[server]'"
+            f"({' '.join(str(exc).split())[:200]}): pip install -c constraints.txt '.[server]' in the repository"
         ) from None
     check_size(html)
     found = trafilatura.bare_extraction(html, with_metadata=True, include_comments=False, favor_precision=True)

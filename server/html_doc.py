@@ -541,7 +541,21 @@ class HtmlTranslation:
         for i in reversed(range(runs)):  # from the end, so earlier runs' positions stay as they were
             tree, english = self.placements[i]
             replace_run(self.document.runs[i], _render(tree, english))
+        if self.document.whole_document:
+            now_english(self.document.root)
         return serialise(self.document)
+
+
+def now_english(root: etree._Element) -> None:
+    """A whole page's <html> and <body> that said Arabic, right to left, now say English, left to right:
+    a browser would otherwise lay the English out right to left and pick Arabic fonts and hyphenation."""
+    for element in (root, root.find("body")):
+        if element is None:
+            continue
+        if (element.get("lang") or "").lower().split("-")[0] == "ar":
+            element.set("lang", "en")
+        if (element.get("dir") or "").lower() == "rtl":
+            element.set("dir", "ltr")
 
 
 def translated(document: HtmlDocument, result: TranslatedDocument) -> TranslatedDocument:

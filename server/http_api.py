@@ -37,6 +37,7 @@ import uvicorn
 from google.protobuf import json_format
 from starlette.applications import Starlette
 from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
@@ -121,7 +122,8 @@ class HttpApi:
                 Route("/v1/export", self.export, methods=["POST"]),
                 Route("/v1/extract", self.extract, methods=["POST"]),
                 Mount("/static", StaticFiles(directory=STATIC), name="static"),
-            ]
+            ],
+            exception_handlers={HTTPException: routing_error},
         )
 
     def _browser_guard(self) -> list[Middleware]:
@@ -320,6 +322,21 @@ class HttpApi:
                 f"GetInfo limits.max_deadline_s), not {raw[:40]!r}"
             )
         return time.monotonic() + seconds
+
+
+async def routing_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own refusals (no such route, another method, a static file that is not there) in the
+    API's error shape, not as plain text."""
+    assert isinstance(exc, HTTPException)
+    codes = {404: grpc.StatusCode.NOT_FOUND, 405: grpc.StatusCode.UNIMPLEMENTED}
+    code = codes.get(exc.status_code, grpc.StatusCode.INVALID_ARGUMENT)
+    allowed = {name.lower(): value for name, value in (exc.headers or {}).items()}.get("allow")
+    message = f"{request.method[:20]} {request.url.path[:200]}: " + (
+        f"use {allowed}" if allowed else "no such route; GET /openapi.json lists them"
+    )
+    answer = error_response(code, message, exc.status_code)
+    answer.headers.update(exc.headers or {})
+    return answer
 
 
 class Unauthorised(Exception):

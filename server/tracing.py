@@ -54,7 +54,10 @@ def configure(environ: Mapping[str, str] | None = None) -> bool:
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SimpleSpanProcessor
     except ImportError:
-        log.warning("OTEL_* variables are set but the otel extra is not installed: pip install 'tarjama[otel]'")
+        log.warning(
+            "OTEL_* variables are set but the otel extra is not installed: "
+            "pip install -c constraints.txt '.[server,otel]' in the repository"
+        )
         return False
     provider = TracerProvider(resource=Resource.create({"service.name": environ.get("OTEL_SERVICE_NAME", "tarjama")}))
     for name in (n.strip().lower() for n in (environ.get("OTEL_TRACES_EXPORTER") or "otlp").split(",")):

@@ -450,3 +450,13 @@ def test_comments_around_the_page_and_character_references_are_kept() -> None:
     page = "<!doctype html><!-- قبل --><html><body><p>قال &#1576;</p><!-- ت --></body></html><!-- بعد -->"
     out = serialise(parse_html(page))  # nothing dropped: the comments beside <html> are written back too
     assert out == '<!DOCTYPE html>\n<!-- قبل --><html><body><p>قال ب</p><!-- ت --></body></html><!-- بعد -->'
+
+
+def test_a_whole_arabic_page_comes_back_as_an_english_one() -> None:
+    """Found by a newcomer: <html lang="ar" dir="rtl"> stayed around the English, laid out right to left."""
+    from tarjama.server.html_doc import translated
+
+    page = '<!doctype html><html lang="ar" dir="rtl"><body dir="rtl"><p>قال الوزير</p><p lang="fr">x</p></body></html>'
+    document = parse_html(page)
+    out = translated(document, fake_translation(document, ["The minister said"])).html
+    assert '<html lang="en" dir="ltr"><body dir="ltr"><p>The minister said</p><p lang="fr">x</p>' in out

@@ -100,6 +100,11 @@ def test_bad_requests_get_the_grpc_message_and_the_right_http_status(http_server
     assert status == 400 and "xliff" in error_of(body)["message"]
     status, _, body = call(base, "/healthz", token=None)
     assert status == 200 and body == b"SERVING\n"
+    # Starlette's own refusals come in the API's error shape too.
+    status, _, body = call(base, "/v1/nothing", {"text": "نص"})
+    assert status == 404 and error_of(body)["status"] == "NOT_FOUND" and "/openapi.json" in error_of(body)["message"]
+    status, headers, body = call(base, "/v1/translate")  # a GET
+    assert status == 405 and headers["allow"] == "POST" and "use POST" in error_of(body)["message"]
     status, headers, body = call(base, "/favicon.ico", token=None)
     assert status == 200 and headers["content-type"].startswith("image/svg+xml") and body.startswith(b"<svg")
     # Articles are not cached on the way; the page may talk to nothing but this server.
