@@ -154,6 +154,7 @@ def parse_html(html: str, max_paragraphs: int = 1_000_000) -> HtmlDocument:
         if whole:
             root = lxml.html.document_fromstring(html, parser=parser)
         else:
+            check_fragment_ends(html)
             root = lxml.html.fragment_fromstring(html, create_parent="div", parser=parser)
     except (etree.ParserError, ValueError) as exc:
         raise InvalidRequest(f"html: cannot be parsed ({exc})") from None
@@ -201,6 +202,8 @@ def check_nothing_dropped(html: str, root: etree._Element, doctype: str) -> None
     attributes, comments; a character reference only adds letters), so fewer letters there means loss. What
     libxml2 keeps after `</html>` it puts in a second root element, which is never written out: not
     counted either."""
+    if any(isinstance(node.tag, str) for node in root.itersiblings()):  # what followed </html>, of any script
+        raise InvalidRequest(f"html: it has content after </html>, which the parser drops: {INSIDE_THE_BODY}")
     kept = count_arabic(doctype)
     for top in (*around(root, preceding=True), root, *around(root)):
         for node in top.iter():  # elements, comments and processing instructions
@@ -211,8 +214,20 @@ def check_nothing_dropped(html: str, root: etree._Element, doctype: str) -> None
     if kept < given:
         raise InvalidRequest(
             f"html: the parser dropped {given - kept} of its {given} Arabic letters (text after </body> or "
-            "</html> is discarded): put all of the article inside the body"
+            f"</html> is discarded): {INSIDE_THE_BODY}"
         )
+
+
+INSIDE_THE_BODY = "put all of the article inside the body"
+_BODY_OR_HTML_END = re.compile(r"</\s*(?:body|html)\s*>", re.IGNORECASE)
+
+
+def check_fragment_ends(html: str) -> None:
+    """A fragment with a </body> or </html> end tag: libxml2 drops whatever follows it (a figure, a photo
+    credit, in any script) without an error, so anything but white space after it is refused."""
+    end = _BODY_OR_HTML_END.search(html)
+    if end is not None and _BODY_OR_HTML_END.sub("", html[end.start() :]).strip():
+        raise InvalidRequest(f"html: it has content after </body> or </html>, which the parser drops: {INSIDE_THE_BODY}")  # noqa: E501
 
 
 def around(root: etree._Element, preceding: bool = False) -> list[etree._Element]:

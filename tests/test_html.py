@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tarjama.client import TarjamaClient, TarjamaError
+from tarjama.server.errors import InvalidRequest
 from tarjama.server.html_doc import parse_html
 from tarjama.v1 import tarjama_pb2 as pb
 
@@ -441,7 +442,21 @@ def test_text_after_the_end_of_the_body_is_refused_not_dropped(hardened_server, 
             with pytest.raises(TarjamaError) as refused:
                 client.translate(html=html)
             assert refused.value.code == grpc.StatusCode.INVALID_ARGUMENT
-            assert "dropped" in refused.value.message and "inside the body" in refused.value.message
+            assert "drop" in refused.value.message and "inside the body" in refused.value.message
+
+
+@pytest.mark.parametrize("html", [
+    '<p>قال الوزير</p></body></html><figure><img src="a.jpg"><figcaption>Photo: AP</figcaption></figure>',
+    '<p>قال الوزير</p></body><p>Reuters</p><img src="b.jpg">',
+    "<html><body><p>قال الوزير</p></body></html><p>Copyright AP</p>",
+])  # fmt: skip
+def test_content_of_any_script_after_the_end_of_the_body_is_refused(html: str) -> None:
+    """Found by an attacker: the Arabic-letter count let Latin content after </body> go without a word."""
+    with pytest.raises(InvalidRequest, match="after </(body> or </)?html>, which the parser drops"):
+        parse_html(html)
+    clean_ends = ("<p>قال الوزير</p></body></html>\n", "<html><body><p>قال الوزير</p></body></html>\n<!-- c -->")
+    for ends_cleanly in clean_ends:
+        parse_html(ends_cleanly)  # nothing after the end tags: nothing lost
 
 
 def test_comments_around_the_page_and_character_references_are_kept() -> None:
@@ -460,3 +475,84 @@ def test_a_whole_arabic_page_comes_back_as_an_english_one() -> None:
     document = parse_html(page)
     out = translated(document, fake_translation(document, ["The minister said"])).html
     assert '<html lang="en" dir="ltr"><body dir="ltr"><p>The minister said</p><p lang="fr">x</p>' in out
+
+
+# -- issue 17 item 5: markup libxml2 reads differently from a browser never comes back live -----------
+
+MXSS_PAYLOADS = [
+    '<math><mtext><table><mglyph><style><!--</style><img title="--&gt;&lt;/mglyph&gt;&lt;img&Tab;src=1&Tab;'
+    'onerror=alert(1)&gt;">',
+    '<svg></p><style><a id="</style><img src=1 onerror=alert(1)>">',
+    "<form><math><mtext></form><form><mglyph><style></math><img src onerror=alert(1)>",
+    '<noscript><p title="</noscript><img src=x onerror=alert(1)>">',
+    "<svg><style>&lt;/style&gt;&lt;img src=x onerror=alert(1)&gt;</style></svg>",
+    "<math><style>&lt;/style&gt;&lt;img src=x onerror=alert(1)&gt;</style></math>",
+    "<svg><title>&lt;/title&gt;&lt;img src=x onerror=alert(1)&gt;</title></svg>",
+    "<svg><title><!--</title><img src=x onerror=alert(1)>--></title></svg>",
+    "<svg><![CDATA[</svg><img src=x onerror=alert(1)>]]></svg>",
+    "<math><![CDATA[</math><img src=x onerror=alert(1)>]]></math>",
+    "<svg><desc><![CDATA[</desc><img src=x onerror=alert(1)>]]></desc></svg>",
+    "<xmp>&lt;/xmp&gt;&lt;img src=x onerror=alert(1)&gt;</xmp>",
+    "<noembed>&lt;/noembed&gt;&lt;img src=x onerror=alert(1)&gt;</noembed>",
+    "<iframe>&lt;/iframe&gt;&lt;img src=x onerror=alert(1)&gt;</iframe>",
+    "<noframes>&lt;/noframes&gt;&lt;img src=x onerror=alert(1)&gt;</noframes>",
+    "<textarea>&lt;/textarea&gt;&lt;img src=x onerror=alert(1)&gt;</textarea>",
+    "<title>&lt;/title&gt;&lt;img src=x onerror=alert(1)&gt;</title>",
+    "<style>&lt;/style&gt;&lt;img src=x onerror=alert(1)&gt;</style>",
+    "<script>&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;</script>",
+    '<!-- &lt;/p&gt; --><p title="--><img src=x onerror=alert(1)>">x</p>',
+    '<p title="&lt;!--">x</p><p title="--&gt;&lt;img src=x onerror=alert(1)&gt;">y</p>',
+    '<a href="javascript&colon;alert(1)">x</a>',
+    '<a href="&#106;avascript:alert(1)">x</a>',
+    '<img src=x alt="&quot; onerror=&quot;alert(1)">',
+    "<p>a</p><plaintext>&lt;img src=x onerror=alert(1)&gt;",
+    "<select><style>&lt;/style&gt;&lt;img src=x onerror=alert(1)&gt;</style></select>",
+    "<select><template><img src=x onerror=alert(1)></template></select>",
+    "<table><style>&lt;/style&gt;&lt;img src=x onerror=alert(1)&gt;</style></table>",
+    "<svg><foreignObject><style>&lt;/style&gt;&lt;img src=x onerror=alert(1)&gt;</style></foreignObject></svg>",
+    "<math><mi><style>&lt;/style&gt;&lt;img src=x onerror=alert(1)&gt;</style></mi></math>",
+    "<noscript><style>&lt;/noscript&gt;&lt;img src=x onerror=alert(1)&gt;</style></noscript>",
+    "<svg><script>&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;</script></svg>",
+    "<template><style>&lt;/template&gt;&lt;img src=x onerror=alert(1)&gt;</style></template>",
+    "<p>x<style>&lt;/p&gt;&lt;img src=x onerror=alert(1)&gt;</style></p>",
+    '<object><param name=x value="&lt;/object&gt;&lt;img src=x onerror=alert(1)&gt;"></object>',
+    "<noscript>&lt;img src=x onerror=alert(1)&gt;</noscript>",
+    "<svg><a><style>&lt;img src=x onerror=alert(1)&gt;</style></a></svg>",
+]
+# What a browser makes live: event handlers, javascript: URLs and scripts, as Chromium parses the markup.
+_LIVE_JS = """(html) => { const d = new DOMParser().parseFromString(html, 'text/html'); const out = [];
+  for (const e of d.querySelectorAll('*')) { for (const a of e.attributes)
+    if (a.name.startsWith('on') || /^\\s*javascript:/i.test(a.value)) out.push(e.localName + '[' + a.name + ']');
+    if (e.localName === 'script') out.push('script:' + e.textContent); }
+  return out.sort(); }"""
+
+
+def test_markup_a_browser_reads_otherwise_never_comes_back_live() -> None:
+    import os
+    import shutil
+
+    from tarjama.server.errors import InvalidRequest
+    from tarjama.server.html_doc import translated
+
+    sync_api = pytest.importorskip("playwright.sync_api")
+    executable = os.environ.get("TARJAMA_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if executable is None:
+        pytest.skip("Debian's chromium is needed (CI installs it)")
+    live, refused = [], 0
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        page = browser.new_page()
+        for payload in MXSS_PAYLOADS:
+            for html in (f"<p>قالت الوزارة</p>{payload}", f"<!doctype html><html><body><p>قالت الوزارة</p>{payload}"):
+                try:
+                    document = parse_html(html)
+                except InvalidRequest:
+                    refused += 1
+                    continue
+                out = translated(document, fake_translation(document, ["The ministry said"] * len(document.paragraphs)))
+                before, after = page.evaluate(_LIVE_JS, html), page.evaluate(_LIVE_JS, out.html)
+                if [x for x in after if x not in before]:
+                    live.append((html, out.html, after))
+        browser.close()
+    assert not live, live
+    assert refused < len(MXSS_PAYLOADS)  # the safe half of these is translated, not refused
