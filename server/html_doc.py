@@ -171,6 +171,7 @@ def parse_html(html: str, max_paragraphs: int = 1_000_000) -> HtmlDocument:
                              f"({fatal.message.strip()[:200]}); nothing after it could be translated")  # fmt: skip
     doctype = root.getroottree().docinfo.doctype if whole else ""
     check_nothing_dropped(html, root, doctype)
+    check_foreign_content(root)
     locate = Locator(root)
     runs: list[Run] = []
     attributes: list[AttributeUnit] = []
@@ -228,6 +229,42 @@ def check_fragment_ends(html: str) -> None:
     end = _BODY_OR_HTML_END.search(html)
     if end is not None and _BODY_OR_HTML_END.sub("", html[end.start() :]).strip():
         raise InvalidRequest(f"html: it has content after </body> or </html>, which the parser drops: {INSIDE_THE_BODY}")  # noqa: E501
+
+
+# In a browser, markup inside <svg> and <math> is foreign content: <style>, <script> and <title> there are
+# ordinary elements whose text holds tags and comments, and <![CDATA[ ... ]]> is a CDATA section.
+# libxml2 knows no foreign content: it reads such a <style> as raw text up to "</style>", a CDATA section
+# as a bogus comment that ends at the first ">", and so on. Its tree then differs from the browser's, and
+# writing it back turns what the browser saw as an attribute value, a comment or text into live markup
+# (`<svg><title><!--</title><img onerror=...>--></title></svg>`). Such a subtree is refused.
+FOREIGN = frozenset(("svg", "math"))
+# Text that libxml2 kept as characters but a browser in foreign content reads as a tag or comment.
+_MARKUP_IN_TEXT = re.compile(r"<[A-Za-z/!?]")
+
+
+def check_foreign_content(root: etree._Element) -> None:
+    """Refuse an <svg> or <math> whose content libxml2 read differently from a browser: text in its tree
+    that looks like markup (it was markup to a browser), or a CDATA section. One walk over the tree."""
+    stack: list[tuple[etree._Element, str]] = [(root, "")]
+    while stack:
+        element, foreign = stack.pop()
+        if foreign:
+            comment = element.tag is etree.Comment and (element.text or "").startswith("[CDATA[")
+            if comment or _MARKUP_IN_TEXT.search(element.text or "") or _MARKUP_IN_TEXT.search(element.tail or ""):
+                raise InvalidRequest(
+                    f"html: <{foreign}> holds {'a CDATA section' if comment else 'text'} a browser would read "
+                    f"as markup (this parser reads it as text); write it with &lt; or leave it out"
+                )
+        elif isinstance(element.tag, str) and element.tag in FOREIGN:
+            foreign = element.tag
+            if _MARKUP_IN_TEXT.search(element.text or ""):
+                raise InvalidRequest(
+                    f"html: <{foreign}> holds text a browser would read as markup (this parser reads it "
+                    "as text); write it with &lt; or leave it out"
+                )
+            stack.extend((child, foreign) for child in element)
+            continue
+        stack.extend((child, foreign) for child in element)
 
 
 def around(root: etree._Element, preceding: bool = False) -> list[etree._Element]:

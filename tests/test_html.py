@@ -556,3 +556,11 @@ def test_markup_a_browser_reads_otherwise_never_comes_back_live() -> None:
         browser.close()
     assert not live, live
     assert refused < len(MXSS_PAYLOADS)  # the safe half of these is translated, not refused
+    # Common CMS markup still comes back as it was: an inline icon (with an editor's comment and a <style>),
+    # an embed, a noscript fallback.
+    icon = ('<svg viewBox="0 0 8 8"><!-- Generator: x --><style>.a{fill:red}</style><title>Share</title>'
+            '<path class="a" d="M0 0h8"/></svg>')  # fmt: skip
+    embed = '<iframe src="https://e.example/x" allowfullscreen></iframe><noscript><img src="p.gif"></noscript>'
+    document = parse_html(f"<p>قالت الوزارة {icon}</p>{embed}")
+    out = translated(document, fake_translation(document, ["The ministry said"])).html
+    assert "<!-- Generator: x --><style>.a{fill:red}</style><title>Share</title>" in out and embed in out
