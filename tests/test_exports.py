@@ -150,9 +150,9 @@ def test_check_export_names_the_paragraph_sentence_and_field(memorised_pairs) ->
     assert "sources have 10161 characters; this server accepts at most 10000" in refused(
         broken(lambda r: setattr(r.paragraphs[2], "source", r.paragraphs[2].source + "x" * 10_000))
     )
-    # Empty sentences cost no input characters but a segment each: their number is capped too.
+    # Empty sentences cost no input characters but a segment each: refused, so sentences are at most characters.
     empty = pb.Sentence(source_start=9, source_end=9)  # at the end of paragraph 3's "Reuters \x0b"
-    assert "10004 sentences; this server accepts at most 10000" in refused(
+    assert "a sentence is at least one character of its paragraph" in refused(
         broken(lambda r: r.paragraphs[2].sentences.extend([empty] * 10_000))
     )
     with pytest.raises(ExportError):  # the CLI's renderers check the offsets too
@@ -220,3 +220,26 @@ def test_inverted_offsets_are_refused_and_a_large_export_is_linear(export_server
                 units = ET.fromstring(answer).findall(f".//{XLIFF}unit")
                 assert len(units) == len(valid.paragraphs)
     assert health.checks > 0 and health.worst_s < HEALTH_BOUND_S, f"health took {health.worst_s * 1000:.0f} ms"
+
+
+def test_an_export_is_linear_in_what_it_is_given(memorised_pairs) -> None:
+    """Found by an attacker: 200,000 empty sentences ({}) under a 256-character id of '&' made a 600 KB
+    request a 285 MB TMX; a sentence whose source is not its offsets' text was written as given."""
+    from tarjama.client.exports import ExportError, ExportLimits, check_export, render_tmx
+
+    limits = ExportLimits(max_paragraphs=3, max_characters=10_000, max_id_characters=256)
+    empty = pb.TranslateResponse(paragraphs=[pb.Paragraph(index=0, source="قال.", sentences=[pb.Sentence()] * 3)])
+    with pytest.raises(ExportError, match="a sentence is at least one character"):
+        check_export(empty, limits)
+    arabic = "قال إنه صنع. جرس باب."
+    other = pb.TranslateResponse(paragraphs=[pb.Paragraph(index=0, source=arabic, sentences=[
+        pb.Sentence(source="HELLO", source_start=0, source_end=len(arabic))])])  # fmt: skip
+    with pytest.raises(ExportError, match=r"sentences\[0\].source is not paragraphs\[0\].source\[0:21\]"):
+        check_export(other, limits)
+    # One-character sentences under the longest id: the TMX stays within a small multiple of the request.
+    source = "ب" * 5000
+    response = pb.TranslateResponse(id="&" * 256, paragraphs=[pb.Paragraph(index=0, source=source, sentences=[
+        pb.Sentence(source="ب", translation="b", source_start=i, source_end=i + 1) for i in range(5000)])])  # fmt: skip
+    check_export(response, limits)
+    request_bytes = len(json.dumps(to_dict(response)).encode())
+    assert len(render_tmx(response).encode()) < 8 * request_bytes
