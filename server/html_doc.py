@@ -169,7 +169,9 @@ def parse_html(html: str, max_paragraphs: int = 1_000_000) -> HtmlDocument:
     if fatal is not None:
         raise InvalidRequest(f"html: the parser stopped at line {fatal.line}, column {fatal.column} "
                              f"({fatal.message.strip()[:200]}); nothing after it could be translated")  # fmt: skip
-    doctype = root.getroottree().docinfo.doctype if whole else ""
+    # libxml2 reports an HTML 4.0 doctype for a page that has none: only the page's own is written back.
+    has_doctype = _DOCTYPE.search(html, 0, 4096) is not None
+    doctype = root.getroottree().docinfo.doctype if whole and has_doctype else ""
     check_nothing_dropped(html, root, doctype)
     check_foreign_content(root)
     locate = Locator(root)

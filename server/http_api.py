@@ -108,7 +108,7 @@ class HttpApi:
         self.tokens = tokens
 
     def app(self) -> Starlette:
-        return Starlette(
+        app = Starlette(
             middleware=[Middleware(PrivateHeaders), *self._browser_guard()],
             routes=[
                 Route("/", self.page),
@@ -125,6 +125,9 @@ class HttpApi:
             ],
             exception_handlers={HTTPException: routing_error},
         )
+        # /v1/translate/ is a 404, not a 307 to a Location built from the Host header the client sent.
+        app.router.redirect_slashes = False
+        return app
 
     def _browser_guard(self) -> list[Middleware]:
         """Without tokens, the checks that keep other sites' pages out (see http_guard.BrowserGuard)."""

@@ -564,3 +564,11 @@ def test_markup_a_browser_reads_otherwise_never_comes_back_live() -> None:
     document = parse_html(f"<p>قالت الوزارة {icon}</p>{embed}")
     out = translated(document, fake_translation(document, ["The ministry said"])).html
     assert "<!-- Generator: x --><style>.a{fill:red}</style><title>Share</title>" in out and embed in out
+
+
+def test_a_page_without_a_doctype_gets_none_added() -> None:
+    """Found by an attacker: libxml2's implied HTML 4.0 Transitional doctype was written into the output."""
+    from tarjama.server.html_doc import serialise
+
+    assert serialise(parse_html("<html><body><p>قال الوزير</p></body></html>")).startswith("<html>")
+    assert serialise(parse_html("<!DOCTYPE html><html><body><p>قال</p></body></html>")).startswith("<!DOCTYPE html>\n")

@@ -103,6 +103,8 @@ def test_bad_requests_get_the_grpc_message_and_the_right_http_status(http_server
     # Starlette's own refusals come in the API's error shape too.
     status, _, body = call(base, "/v1/nothing", {"text": "نص"})
     assert status == 404 and error_of(body)["status"] == "NOT_FOUND" and "/openapi.json" in error_of(body)["message"]
+    status, headers, body = call(base, "/v1/translate/", {"text": "نص"})  # no redirect built from Host
+    assert status == 404 and "location" not in {name.lower() for name in headers}
     status, headers, body = call(base, "/v1/translate")  # a GET
     assert status == 405 and headers["allow"] == "POST" and "use POST" in error_of(body)["message"]
     status, headers, body = call(base, "/favicon.ico", token=None)
