@@ -10,7 +10,13 @@ a file descriptor for as long as it likes. `guarded_protocol` is uvicorn's h11 p
   model files and the log need some too);
 - a header timeout, from the connection (or a kept-alive connection's next first byte) to the end of
   the request's headers, and a body timeout, from there to the end of its body: past either, 408
-  and the connection is closed; a handler waiting for the body sees its client gone.
+  and the connection is closed; a handler waiting for the body sees its client gone;
+- a write timeout (the body timeout's length): a client that does not take its answers (asyncio's
+  write buffer stays above its high-water mark, or a closing connection's answer is not flushed) is
+  cut off (transport.abort()) once it has not drained for that long. Without it, a client that
+  pipelines requests and never reads holds its connection, and its handler, forever, and 256 of
+  them keep every route at 503. (Pipelining itself is bounded by uvicorn: one request at a time,
+  reading paused behind it, and each answer waits for the buffer to drain before it starts.)
 
 `BrowserGuard` is for a server without tokens, where only the network stands between the API and
 any web page an editor has open: it refuses Host names that are not this server's (DNS rebinding),
@@ -93,16 +99,37 @@ class _Refusals:
             self.count, self.warned_at = 0, now
 
 
+class _Stalls:
+    """Connections cut off for not reading their answers since the last warning (one line per interval)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.warned_at = -REFUSAL_WARNING_EVERY_S
+
+    def add(self, seconds: float) -> None:
+        self.count += 1
+        now = time.monotonic()
+        if now - self.warned_at >= REFUSAL_WARNING_EVERY_S:
+            log.warning(
+                "HTTP clients that did not read their answers for %g s (--http-body-timeout-s): %d connections cut off",
+                seconds,
+                self.count,
+            )
+            self.count, self.warned_at = 0, now
+
+
 class GuardedH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol with a connection cap and header and body read timeouts."""
+    """uvicorn's h11 protocol with a connection cap, header and body read timeouts and a write timeout."""
 
     limits: ClassVar[HttpLimits]
     refusals: ClassVar[_Refusals]
+    stalls: ClassVar[_Stalls]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._read_timer: asyncio.TimerHandle | None = None
         self._phase: str | None = None  # "headers" or "body" while a read timeout runs
+        self._write_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -123,10 +150,49 @@ class GuardedH11Protocol(H11Protocol):
         super().on_response_complete()
         # The connection now waits for a next request: the keep-alive timeout runs until its first byte.
         self._watch(waiting=False)
+        self._flush_in_time()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._set_timer(None)
+        self._stop_write_timer()
         super().connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        self._start_write_timer()
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        # A closing connection keeps its timer: what is left (under the low-water mark) must still go.
+        if not self.transport.is_closing():
+            self._stop_write_timer()
+        self._flush_in_time()
+
+    def timeout_keep_alive_handler(self) -> None:
+        super().timeout_keep_alive_handler()
+        self._flush_in_time()
+
+    def _flush_in_time(self) -> None:
+        """A closed transport waits for its buffer to go out, for ever if the client never reads: not here."""
+        if self.transport.is_closing() and self.transport.get_write_buffer_size() > 0:
+            self._start_write_timer()
+
+    def _start_write_timer(self) -> None:
+        if self._write_timer is None:
+            seconds = self.limits.body_timeout_s
+            self._write_timer = self.loop.call_later(seconds, self._write_timed_out, seconds)
+
+    def _stop_write_timer(self) -> None:
+        if self._write_timer is not None:
+            self._write_timer.cancel()
+            self._write_timer = None
+
+    def _write_timed_out(self, seconds: float) -> None:
+        self._write_timer = None
+        self.stalls.add(seconds)
+        # abort(), not close(): close() would wait for the buffer the client is not reading.
+        # connection_lost follows, which tells a handler still sending that its client is gone.
+        self.transport.abort()
 
     def _watch(self, waiting: bool) -> None:
         """Start the read timeout of the phase the request is in, or stop it once the request is in."""
@@ -165,11 +231,13 @@ class GuardedH11Protocol(H11Protocol):
         if not started:
             self.transport.write(raw_response(408, "Request Timeout", "DEADLINE_EXCEEDED", message))
         self.transport.close()
+        self._flush_in_time()
 
 
 def guarded_protocol(limits: HttpLimits) -> type[GuardedH11Protocol]:
     """The protocol class for uvicorn's Config(http=...), bound to `limits`."""
-    return type("GuardedH11Protocol", (GuardedH11Protocol,), {"limits": limits, "refusals": _Refusals()})
+    bound = {"limits": limits, "refusals": _Refusals(), "stalls": _Stalls()}
+    return type("GuardedH11Protocol", (GuardedH11Protocol,), bound)
 
 
 def host_name(host: str) -> str:

@@ -153,6 +153,43 @@ def test_a_header_that_never_ends_is_timed_out(open_server) -> None:
         assert HEADER_TIMEOUT_S - 0.5 < time.monotonic() - started < HEADER_TIMEOUT_S + 3
 
 
+def test_clients_that_never_read_their_answers_are_cut_off(open_server) -> None:
+    """Issue 17 item 4: 260 clients pipelining 100 GETs of /openapi.json each and never reading held
+    their connections for as long as they stayed (every route at the cap's 503), and gRPC health took
+    up to 1,087 ms. The write timeout (the body timeout's length) now cuts each one off."""
+    port = open_server.http_port
+    pipelined = b"GET /openapi.json HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" * 100
+    descriptors = f"/proc/{open_server.proc.pid}/fd"
+    idle_fds = len(os.listdir(descriptors))
+    sockets: list[socket.socket] = []
+    try:
+        with HealthMonitor(open_server.address) as health:
+            for _ in range(50):
+                s = socket.socket()
+                sockets.append(s)
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: a small window
+                s.settimeout(10)
+                s.connect(("127.0.0.1", port))
+                s.sendall(pipelined)
+            sent = time.monotonic()
+            # The server lets go of them (its descriptors) within the timeout, while they stay open here.
+            most = left = len(os.listdir(descriptors)) - idle_fds
+            while (left > 5 or most < 25) and time.monotonic() < sent + BODY_TIMEOUT_S + 5:
+                time.sleep(0.1)
+                left = len(os.listdir(descriptors)) - idle_fds
+                most = max(most, left)
+            released = time.monotonic() - sent
+            assert most >= 25, f"the non-readers were let in ({most} at most)"
+            assert left <= 5, f"{left} connections still held {released:.1f} s after the last request"
+            status, body = request(port, "GET", "/healthz", timeout=5)
+            assert (status, body) == (200, b"SERVING\n")
+    finally:
+        for s in sockets:
+            s.close()
+    assert "did not read their answers" in open_server.log()
+    health.check("50 clients that never read")
+
+
 def access_lines(process, method: str, status: str) -> int:  # noqa: ANN001
     return len(re.findall(rf"tarjama\.access: {re.escape(method)} {status}\b", process.log()))
 
