@@ -10,9 +10,11 @@ elements, nested less than 200 deep) on top of --max-message-bytes, and what is 
 
 from __future__ import annotations
 
+import signal
+import time
 from dataclasses import dataclass, field
 
-from .errors import FeatureUnavailable, InvalidRequest
+from .errors import DeadlineExceeded, FeatureUnavailable, InvalidRequest
 from .html_doc import MAX_DEPTH, MAX_ELEMENTS, shape_of
 from .text_work import ProcessLane
 
@@ -65,9 +67,45 @@ def extract_article(html: str) -> ExtractedArticle:
     return article
 
 
+# The most one page may take in the lane, deadline or none: pages within the limits take a few seconds,
+# and a page built to take longer must not hold the lane (and the pages waiting behind it) for long.
+MAX_EXTRACTION_S = 30.0
+# libxml2 (trafilatura's parser) empties a text node over 10,000,000 bytes and drops what follows it.
+MAX_PAGE_BYTES = 10_000_000
+
+
 async def extract(html: str, deadline: float | None) -> ExtractedArticle:
     """extract_article in the extraction lane's process; raises Overloaded past its queue."""
-    return await LANE.run(deadline, extract_article, html)
+    if len(html) > MAX_PAGE_BYTES // 4 and len(html.encode("utf-8", "surrogatepass")) > MAX_PAGE_BYTES:
+        raise InvalidRequest(f"html: saved pages are read up to {MAX_PAGE_BYTES} bytes (the extractor's parser "
+                             "drops text past that); send the article's part of the page")  # fmt: skip
+    return await LANE.run(deadline, extract_within, html, deadline_wall(deadline))
+
+
+def deadline_wall(deadline: float | None) -> float:
+    """A time.monotonic() deadline as wall-clock time, which the lane's process can read too."""
+    left = MAX_EXTRACTION_S if deadline is None else min(MAX_EXTRACTION_S, deadline - time.monotonic())
+    return time.time() + max(0.0, left)
+
+
+def extract_within(html: str, until: float) -> ExtractedArticle:
+    """In the lane's process: extract_article, stopped at `until` (wall clock), so that a page whose caller
+    has gone (its deadline passed) gives its slot back instead of running to the end. The alarm interrupts
+    Python code; a long C call (a regular expression over the page) delays it by at most that call."""
+    left = until - time.time()
+    if left <= 0:
+        raise DeadlineExceeded("the deadline passed before the extraction started")
+
+    def stop(signum: int, frame: object) -> None:
+        raise DeadlineExceeded("the extraction ran past its deadline (or the server's limit for one page)")
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.setitimer(signal.ITIMER_REAL, left)
+    try:
+        return extract_article(html)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def start_extraction() -> None:
