@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from .batcher import Batcher, BatchLimits
 from .cache import LRUCache
 from .engines.base import Engine, Hypothesis, SourceItem, is_out_of_memory
+from .errors import InvalidRequest
 from .flags import Flag
 from .furniture import is_furniture
 from .names import NameTracker, NameVariant
@@ -191,6 +192,7 @@ class TranslationPipeline:
             for si, plan in enumerate(plans)
             if plan.prepared is not None
         ]
+        self._check_glossary_growth(sentences)
         tokens = self.engine.tokenize([text for _, _, text in flat]) if flat else []
         budget = self.settings.max_segment_tokens
         segments: list[Segment] = []
@@ -201,6 +203,25 @@ class TranslationPipeline:
             for start, end in self._split(text, budget):
                 segments.extend(Segment(pi, si, t) for t in self.engine.tokenize([text[start:end]]))
         return Plan(sentences, segments)
+
+    def _check_glossary_growth(self, sentences: list[list[SentencePlan]]) -> None:
+        """Refuse a glossary that would make the text far longer than the article: its targets replace
+        their terms in what the model reads and are put back in the English, so a one-letter term with a
+        200-character target, found 100,000 times, made a 300 KB request a 41 MB answer."""
+        added = sum(
+            len(keep.text)
+            for plans in sentences
+            for plan in plans
+            if plan.prepared is not None
+            for keep in plan.prepared.keeps
+            if keep.term is not None
+        )
+        limit = self.settings.max_characters
+        if added > limit:
+            raise InvalidRequest(
+                f"options.terms: the glossary's targets would add {added} characters to the article; this server "
+                f"accepts at most {limit} (--max-characters)"
+            )
 
     def _split(self, text: str, budget: int) -> list[tuple[int, int]]:
         words = word_spans(text)

@@ -326,3 +326,13 @@ def test_the_ctranslate2_server_with_device_auto_never_loads_torch(hardened_serv
     # abstractive summariser's light tokenizer keeps torch out too: see test_summary_server_has_no_torch.)
     maps = Path(f"/proc/{hardened_server.proc.pid}/maps").read_text()
     assert "libtorch" not in maps
+
+
+def test_a_glossary_cannot_multiply_the_article(hardened_server) -> None:
+    """Found by an attacker: a one-letter term with a 200-character target, 99,999 times in the text, made a
+    300 KB request a 41 MB answer (20 million characters of English, and as much for the model to read)."""
+    with TarjamaClient(hardened_server.address, timeout=60) as client:
+        with pytest.raises(TarjamaError) as refused:
+            client.translate("ب " * 2_000, terms={"ب": "x" * 200})
+        assert refused.value.code == grpc.StatusCode.INVALID_ARGUMENT
+        assert "would add 400000 characters to the article; this server accepts at most 200000" in refused.value.message
