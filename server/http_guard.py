@@ -44,16 +44,12 @@ log = logging.getLogger("tarjama.http")
 
 # Set in a request's scope when its body did not arrive in time: the handler logs DEADLINE_EXCEEDED.
 READ_TIMED_OUT = "tarjama.read_timed_out"
-# Connections accepted per event-loop turn, and the listen backlog (asyncio uses the one number for
-# both). asyncio's accept loop, on EMFILE, logs and schedules a retry once per *remaining* iteration
-# (CPython's selector_events), so a large one (uvicorn's is 2048) turns one exhausted descriptor table
-# into a log and CPU storm. A small one also bounds the descriptors of refused connections in flight
-# (a refusal takes a few turns from accept to close): about cap + 4 x ACCEPT_BATCH at most. And it
-# paces a burst: connections beyond the backlog wait in the client's TCP retry, rather than all
-# landing on the event loop at once. 105 requests of 30 KB sent at once held gRPC health 120-180 ms
-# with 64 (and with a 1,024-connection kernel queue behind 8), 30-40 ms with 8. The price: a burst of
-# more than 8 new connections in one instant has its last ones wait for TCP's retry (about a second).
-ACCEPT_BATCH = 8
+# Connections accepted per event-loop turn (also the listen backlog). asyncio's accept loop, on
+# EMFILE, logs and schedules a retry once per *remaining* iteration (CPython's selector_events), so
+# a large backlog (uvicorn's is 2048) turns one exhausted descriptor table into a log and CPU storm.
+# A small one also bounds the descriptors of refused connections in flight (a refusal takes a few
+# turns from accept to close): about cap + 4 x ACCEPT_BATCH descriptors at most, under any flood.
+ACCEPT_BATCH = 64
 REFUSAL_WARNING_EVERY_S = 10.0
 
 
