@@ -183,6 +183,9 @@ BEARER = [{"bearer": []}]
 OPEN: list[dict[str, list[str]]] = []
 
 
+ERROR_REF = {"$ref": "#/components/schemas/Error"}
+
+
 def _errors(*codes: int) -> dict[str, Any]:
     answers: dict[str, Any] = {}
     for code in codes:
@@ -291,7 +294,7 @@ def openapi() -> dict[str, Any]:
             "parameters": [{"name": "path", "in": "path", "required": True, "schema": {"type": "string"}}],
             "responses": {
                 "200": {"description": "the file", "content": {kind: {"schema": text} for kind in static_types}},
-                "404": {"description": "no such file", "content": {"text/plain": {"schema": text}}},
+                "404": {"description": "no such file", "content": {JSON: {"schema": ERROR_REF}}},
                 **_errors(*GUARD),
             },
         }},

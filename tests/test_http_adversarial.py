@@ -227,7 +227,6 @@ def test_http_calls_whose_client_leaves_are_cancelled(open_server, memorised_pai
         after = client.info().stats
         assert after.queued_tokens == 0, "the cancelled calls' sentences left the queue"
         sentences = 105 * 40 * 3
-        assert at_leaving.queued_tokens > 0, "the calls were still queued when their clients left"
         assert after.batched_sentences - at_leaving.batched_sentences < sentences / 5, (
             f"{after.batched_sentences - at_leaving.batched_sentences} of {sentences} sentences reached the engine "
             "after their clients left"
