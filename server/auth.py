@@ -14,12 +14,14 @@ import hmac
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import grpc
 
 from .interception import OPEN_SERVICES, HandlerInterceptor, is_streaming, replace_behavior, responses
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # The token name of the current call ("" when auth is off), for the access log and metrics.
 caller: contextvars.ContextVar[str] = contextvars.ContextVar("tarjama_caller", default="")
@@ -78,10 +80,8 @@ class TokenFile:
 
     def reload(self) -> bool:
         """Re-read the file (on SIGHUP). A broken file is logged and the tokens in use are kept."""
-        try:
-            tokens = self._read()
-        except TokenFileError as exc:
-            log.error("auth tokens not reloaded, the previous ones stay in force: %s", exc)
+        tokens = reread(self._read, "auth tokens not reloaded, the previous ones stay in force")
+        if tokens is None:
             return False
         self._tokens = tokens  # one assignment: a call sees the old set or the new one, never a mix
         log.info("auth tokens reloaded from %s: %d names", self.path, len(tokens))
@@ -103,6 +103,15 @@ class TokenFile:
         return found
 
 
+def reread(read: Callable[[], T], failure: str) -> T | None:
+    """`read()` again (on SIGHUP), or None with one error line: a broken file never replaces good tokens."""
+    try:
+        return read()
+    except TokenFileError as exc:
+        log.error("%s: %s", failure, exc)
+        return None
+
+
 class ScrapeToken:
     """The one token of `--metrics-token-file`: the whole file, trimmed, as Prometheus reads its
     `authorization: credentials_file`, so both can read the same file. `reload()` as TokenFile's."""
@@ -122,10 +131,8 @@ class ScrapeToken:
         return token.encode()
 
     def reload(self) -> bool:
-        try:
-            token = self._read()
-        except TokenFileError as exc:
-            log.error("metrics token not reloaded, the previous one stays in force: %s", exc)
+        token = reread(self._read, "metrics token not reloaded, the previous one stays in force")
+        if token is None:
             return False
         self._token = token
         log.info("metrics token reloaded from %s", self.path)
