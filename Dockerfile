@@ -22,8 +22,7 @@ COPY constraints.txt pyproject.toml README.md ./
 RUN grep -v '^torch==' constraints.txt > /tmp/constraints.txt \
     && pip install --index-url ${TORCH_INDEX} "torch==$(sed -n 's/^torch==//p' constraints.txt | cut -d+ -f1)"
 COPY proto ./proto
-COPY server ./server
-COPY client ./client
+COPY src ./src
 # The generated code comes from the same script CI checks.
 # --build-arg EXTRAS=server,otel,bulk makes the image a KubeRay worker for `tarjama bulk`.
 ARG EXTRAS=server,otel

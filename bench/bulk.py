@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tarjama.server.segmentation import split_sentences
+from tarjama.server.text.segmentation import split_sentences
 
 from .compare import ROOT, config_of, label, log, offline
 from .data import flores_sentences

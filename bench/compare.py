@@ -39,7 +39,7 @@ from pathlib import Path
 
 import grpc
 
-from tarjama.server.segmentation import split_sentences
+from tarjama.server.text.segmentation import split_sentences
 from tarjama.v1 import tarjama_pb2 as pb
 from tarjama.v1 import tarjama_pb2_grpc as pb_grpc
 

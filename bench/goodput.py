@@ -30,7 +30,7 @@ from pathlib import Path
 
 import grpc
 
-from tarjama.server.segmentation import split_paragraphs
+from tarjama.server.text.segmentation import split_paragraphs
 from tarjama.v1 import tarjama_pb2 as pb
 from tarjama.v1 import tarjama_pb2_grpc as pb_grpc
 
@@ -42,11 +42,18 @@ SEED_ARTICLE = ROOT / "examples" / "article-ar.txt"
 
 
 def old_server_tree(ref: str, into: Path) -> dict[str, str]:
-    """The importable `tarjama` package of git revision `ref`, laid out under `into`; its PYTHONPATH."""
+    """The importable `tarjama` package of git revision `ref`, laid out under `into`; its PYTHONPATH.
+    From the redesign on the package is src/tarjama; before it, proto/tarjama, server/ and client/."""
+    listed = subprocess.run(["git", "-C", str(ROOT), "ls-tree", "--name-only", ref], capture_output=True, check=True)
+    if "src" in listed.stdout.decode().split():
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", ref, "src"], capture_output=True, check=True)
+        with tarfile.open(fileobj=BytesIO(archive.stdout)) as tar:
+            tar.extractall(into, filter="data")
+        return {"PYTHONPATH": str(into / "src")}
     archive = subprocess.run(
         ["git", "-C", str(ROOT), "archive", ref, "proto/tarjama", "server", "client"], capture_output=True, check=True
-    ).stdout
-    with tarfile.open(fileobj=BytesIO(archive)) as tar:
+    )
+    with tarfile.open(fileobj=BytesIO(archive.stdout)) as tar:
         tar.extractall(into / "src", filter="data")
     package = into / "tarjama"
     (into / "src" / "proto" / "tarjama").rename(package)

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tarjama.server.segmentation import split_sentences
+from tarjama.server.text.segmentation import split_sentences
 
 _EN_ABBREVIATIONS = re.compile(
     r"\b(?:Mr|Mrs|Ms|Dr|St|Mt|Jr|Sr|Gen|Lt|Col|Sgt|Capt|Gov|Sen|Rep|Prof|vs|No|Inc|Ltd|Co|Corp|Jan|Feb|Aug|Sept?|Oct|Nov|Dec"

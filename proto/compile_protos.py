@@ -1,9 +1,9 @@
 """Generate the Python code for proto/tarjama/v1/*.proto: the one script the build, CI and Docker use.
 
-protoc runs with `-I proto`, so the generated modules import each other as `tarjama.v1.…`, which is
-where the package maps them; nothing needs post-editing.
+protoc runs with `-I proto` and writes into src/, so the generated modules import each other as
+`tarjama.v1.…`, which is where the package is; nothing needs post-editing.
 
-    python proto/compile_protos.py           # (re)write proto/tarjama/v1/*_pb2*.py
+    python proto/compile_protos.py           # (re)write src/tarjama/v1/*_pb2*.py
     python proto/compile_protos.py --check   # exit 1 if the committed code is stale
 """
 
@@ -16,14 +16,16 @@ import tempfile
 from pathlib import Path
 
 PROTO_ROOT = Path(__file__).resolve().parent
-PACKAGE_DIR = PROTO_ROOT / "tarjama" / "v1"
+PROTO_DIR = PROTO_ROOT / "tarjama" / "v1"
+SRC_ROOT = PROTO_ROOT.parent / "src"
+PACKAGE_DIR = SRC_ROOT / "tarjama" / "v1"
 GENERATED_SUFFIXES = ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py")
 
 
 def generate(out_root: Path) -> list[Path]:
     from grpc_tools import protoc  # build-time dependency only
 
-    protos = sorted(PACKAGE_DIR.glob("*.proto"))
+    protos = sorted(PROTO_DIR.glob("*.proto"))
     include = Path(protoc.__file__).parent / "_proto"  # well-known types
     args = [
         "protoc",
@@ -45,7 +47,7 @@ def main() -> int:
     parser.add_argument("--check", action="store_true", help="fail if the generated code is stale")
     args = parser.parse_args()
     if not args.check:
-        for path in generate(PROTO_ROOT):
+        for path in generate(SRC_ROOT):
             print(f"wrote {path.relative_to(PROTO_ROOT.parent)}")
         return 0
     with tempfile.TemporaryDirectory() as tmp:

@@ -24,7 +24,7 @@ from tarjama.server.summary import (
     ExtractiveSummarizer,
     SourceSentence,
 )
-from tarjama.server.text_rules import prepare
+from tarjama.server.text.rules import prepare
 from tarjama.v1 import tarjama_pb2 as pb
 
 from conftest import HEALTH_BOUND_S, HealthMonitor, article, raw_call  # noqa: F401 - the bound, for the others

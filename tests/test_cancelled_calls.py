@@ -9,7 +9,7 @@ import threading
 import grpc
 from test_pipeline import FakeEngine
 
-from tarjama.server.access_log import TextFormatter
+from tarjama.server.edges.access_log import TextFormatter
 from tarjama.server.pipeline import TranslationPipeline
 from tarjama.server.runtime import Models
 from tarjama.v1 import tarjama_pb2 as pb

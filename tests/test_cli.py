@@ -262,7 +262,7 @@ def test_client_package_imports_without_torch():
         "builtins.__import__ = guard\n"
         "from tarjama.client import cli\n"
         "cli.build_parser()\n"
-        "from tarjama.server import segmentation\n"
+        "from tarjama.server.text import segmentation\n"
         "print('ok')\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

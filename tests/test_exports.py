@@ -114,7 +114,7 @@ def test_the_cli_exports_a_served_article(hardened_server, memorised_pairs, tmp_
 
 
 def test_check_export_names_the_paragraph_sentence_and_field(memorised_pairs) -> None:
-    from tarjama.client.exports import ExportError, ExportLimits, check_export
+    from tarjama.interchange.exports import ExportError, ExportLimits, check_export
 
     limits = ExportLimits(max_paragraphs=3, max_characters=10_000, max_id_characters=256)
     check_export(tricky(memorised_pairs), limits)  # what the server gives is accepted
@@ -225,7 +225,7 @@ def test_inverted_offsets_are_refused_and_a_large_export_is_linear(export_server
 def test_an_export_is_linear_in_what_it_is_given(memorised_pairs) -> None:
     """Found by an attacker: 200,000 empty sentences ({}) under a 256-character id of '&' made a 600 KB
     request a 285 MB TMX; a sentence whose source is not its offsets' text was written as given."""
-    from tarjama.client.exports import ExportError, ExportLimits, check_export, render_tmx
+    from tarjama.interchange.exports import ExportError, ExportLimits, check_export, render_tmx
 
     limits = ExportLimits(max_paragraphs=3, max_characters=10_000, max_id_characters=256)
     empty = pb.TranslateResponse(paragraphs=[pb.Paragraph(index=0, source="قال.", sentences=[pb.Sentence()] * 3)])

@@ -22,11 +22,11 @@ import grpc
 import pytest
 
 from tarjama.client import TarjamaClient, TarjamaError
-from tarjama.server.access_log import FIELD_CHARACTERS, JsonFormatter, TextFormatter
-from tarjama.server.auth import ScrapeToken, TokenFile, TokenFileError
-from tarjama.server.metrics import SCRAPE_TIMEOUT_S, metrics_exposure_warning, serve_metrics
+from tarjama.server.edges.access_log import FIELD_CHARACTERS, JsonFormatter, TextFormatter
+from tarjama.server.edges.auth import ScrapeToken, TokenFile, TokenFileError
+from tarjama.server.edges.metrics import SCRAPE_TIMEOUT_S, metrics_exposure_warning, serve_metrics
+from tarjama.server.edges.stats import StatsSnapshot
 from tarjama.server.settings import Settings, parse_settings
-from tarjama.server.stats import StatsSnapshot
 
 from conftest import free_port, serving_http
 from conftest import serve_memorised as serve

@@ -8,7 +8,7 @@ from conftest import article, needs, run_cli, saved_page
 
 needs("trafilatura", "server")
 
-from tarjama.server.extraction import extract_article  # noqa: E402
+from tarjama.server.markup.extraction import extract_article  # noqa: E402
 
 
 def test_the_article_is_kept_and_the_furniture_dropped_and_listed(memorised_pairs) -> None:

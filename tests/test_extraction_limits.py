@@ -91,7 +91,7 @@ def test_a_page_of_19000_menu_items_is_extracted_in_time_linear_in_its_size(serv
 def test_list_items_and_table_cells_of_the_article_are_not_reported_dropped() -> None:
     """Blocks are matched to the article's lines in a set, not searched for in its text: trafilatura
     writes list items as "- item" and table rows as "| a | b |", which are the page's blocks too."""
-    from tarjama.server.extraction import extract_article
+    from tarjama.server.markup.extraction import extract_article
 
     page = ("<!doctype html><html><body><nav><a href='/'>الرئيسية</a> <a href='/w'>العالم</a></nav><article>"
             "<h1>عنوان الخبر الرئيسي اليوم</h1><p>قال الوزير إن الحكومة ستعمل على تحسين الاقتصاد في العام المقبل.</p>"

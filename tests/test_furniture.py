@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tarjama.client import TarjamaClient
-from tarjama.server.furniture import is_furniture
+from tarjama.server.text.furniture import is_furniture
 from tarjama.v1 import tarjama_pb2 as pb
 
 from conftest import article

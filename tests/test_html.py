@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from tarjama.client import TarjamaClient, TarjamaError
 from tarjama.server.errors import InvalidRequest
-from tarjama.server.html_doc import parse_html
+from tarjama.server.markup.html import parse_html
 from tarjama.v1 import tarjama_pb2 as pb
 
 from conftest import run_cli
@@ -105,7 +105,7 @@ def test_a_cms_article_round_trips_with_its_markup(hardened_server, memorised_pa
 
 
 def test_markup_around_text_the_model_keeps_is_anchored_to_it() -> None:
-    from tarjama.server.html_doc import translated
+    from tarjama.server.markup.html import translated
     from tarjama.server.pipeline import TranslatedDocument, TranslatedParagraph, TranslatedSentence
 
     document = parse_html('<p>قالت <b>CNN</b> إن <a href="/m">الاجتماع</a> انتهى.<br>ثم غادروا.</p>')
@@ -189,7 +189,7 @@ def fake_translation(document, english: list[str]):  # noqa: ANN001, ANN201
 
 
 def test_attributes_of_inline_markup_and_blocks_inside_links_are_translated() -> None:
-    from tarjama.server.html_doc import translated
+    from tarjama.server.markup.html import translated
 
     document = parse_html(
         '<p>قالت <a title="عنوان الرابط" href="/m">الوزارة</a> ذلك <img src="i.png" alt="صورة"> أمس.</p>'
@@ -279,7 +279,7 @@ def _fake_model(document, english: list[str]):  # noqa: ANN001, ANN201
     """What the pipeline gives: each paragraph cut into sentences by the real segmenter, each sentence
     given an English (with the marker `<extra_N>` of its paragraph, N unlike anything in the input)."""
     from tarjama.server.pipeline import TranslatedDocument, TranslatedParagraph, TranslatedSentence
-    from tarjama.server.segmentation import split_sentences
+    from tarjama.server.text.segmentation import split_sentences
 
     paragraphs = []
     for i, text in enumerate(document.paragraphs):
@@ -296,7 +296,7 @@ def _fake_model(document, english: list[str]):  # noqa: ANN001, ANN201
 @given(st.lists(_markup(3), min_size=1, max_size=5).map("".join), st.lists(_ENGLISH, min_size=1, max_size=4))
 def test_generated_fragments_come_back_with_exactly_their_elements(html: str, english: list[str]) -> None:
     from tarjama.server.errors import InvalidRequest
-    from tarjama.server.html_doc import translated
+    from tarjama.server.markup.html import translated
 
     try:
         document = parse_html(html)
@@ -313,7 +313,7 @@ def test_generated_fragments_come_back_with_exactly_their_elements(html: str, en
 
 def test_leading_text_of_a_fragment_is_escaped() -> None:
     """The report: text before the first element was written back raw, so an escaped tag became live."""
-    from tarjama.server.html_doc import translated
+    from tarjama.server.markup.html import translated
 
     html = "&lt;img src=x onerror=alert(1)&gt; &amp; <p>قال الوزير</p>"
     document = parse_html(html)
@@ -328,7 +328,7 @@ def test_leading_text_of_a_fragment_is_escaped() -> None:
 
 
 def _translate_one(html: str, english: str):  # noqa: ANN202
-    from tarjama.server.html_doc import translated
+    from tarjama.server.markup.html import translated
 
     document = parse_html(html)
     return translated(document, fake_translation(document, [english]))
@@ -407,8 +407,8 @@ def test_a_text_node_over_10_mb_comes_back_whole(big_html_server, memorised_pair
 def test_a_parser_that_gives_up_part_way_is_refused(monkeypatch, memorised_pairs) -> None:
     """Should libxml2 still stop part way (a limit of its own), the request is refused, never OK with
     content missing: shown with a parser without huge_tree, which stops at 10,000,000 bytes."""
-    from tarjama.server import html_doc
     from tarjama.server.errors import InvalidRequest
+    from tarjama.server.markup import html as html_doc
 
     monkeypatch.setattr(html_doc, "_parser", lambda: lxml.html.HTMLParser())
     html = f"<p>{memorised_pairs[0][0]}</p><script>{'x' * 10_000_100}</script><p>{memorised_pairs[1][0]}</p>"
@@ -460,7 +460,7 @@ def test_content_of_any_script_after_the_end_of_the_body_is_refused(html: str) -
 
 
 def test_comments_around_the_page_and_character_references_are_kept() -> None:
-    from tarjama.server.html_doc import serialise
+    from tarjama.server.markup.html import serialise
 
     page = "<!doctype html><!-- قبل --><html><body><p>قال &#1576;</p><!-- ت --></body></html><!-- بعد -->"
     out = serialise(parse_html(page))  # nothing dropped: the comments beside <html> are written back too
@@ -469,7 +469,7 @@ def test_comments_around_the_page_and_character_references_are_kept() -> None:
 
 def test_a_whole_arabic_page_comes_back_as_an_english_one() -> None:
     """Found by a newcomer: <html lang="ar" dir="rtl"> stayed around the English, laid out right to left."""
-    from tarjama.server.html_doc import translated
+    from tarjama.server.markup.html import translated
 
     page = '<!doctype html><html lang="ar" dir="rtl"><body dir="rtl"><p>قال الوزير</p><p lang="fr">x</p></body></html>'
     document = parse_html(page)
@@ -532,7 +532,7 @@ def test_markup_a_browser_reads_otherwise_never_comes_back_live() -> None:
     import shutil
 
     from tarjama.server.errors import InvalidRequest
-    from tarjama.server.html_doc import translated
+    from tarjama.server.markup.html import translated
 
     sync_api = pytest.importorskip("playwright.sync_api")
     executable = os.environ.get("TARJAMA_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
@@ -568,7 +568,7 @@ def test_markup_a_browser_reads_otherwise_never_comes_back_live() -> None:
 
 def test_a_page_without_a_doctype_gets_none_added() -> None:
     """Found by an attacker: libxml2's implied HTML 4.0 Transitional doctype was written into the output."""
-    from tarjama.server.html_doc import serialise
+    from tarjama.server.markup.html import serialise
 
     assert serialise(parse_html("<html><body><p>قال الوزير</p></body></html>")).startswith("<html>")
     assert serialise(parse_html("<!DOCTYPE html><html><body><p>قال</p></body></html>")).startswith("<!DOCTYPE html>\n")

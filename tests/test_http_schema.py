@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from starlette.routing import Mount, Route
 
-from tarjama.server.openapi import openapi
+from tarjama.server.doors.openapi import openapi
 
 from conftest import HealthMonitor, serving_http
 
@@ -48,7 +48,7 @@ def spec_routes() -> set[tuple[str, str]]:
 
 
 def app_routes() -> set[tuple[str, str]]:
-    from tarjama.server.http_api import HttpApi
+    from tarjama.server.doors.http_api import HttpApi
     from tarjama.server.runtime import Runtime
     from tarjama.server.settings import Settings
 
@@ -98,8 +98,8 @@ def test_request_schemas_take_what_the_proto_json_parser_takes() -> None:
 
 def test_a_body_that_is_not_a_json_object_is_refused() -> None:
     """Found by schemathesis: `[]` was read as an empty message (a 200 empty XLIFF from /v1/export)."""
+    from tarjama.server.doors.http_api import parse_json
     from tarjama.server.errors import InvalidRequest
-    from tarjama.server.http_api import parse_json
     from tarjama.v1 import tarjama_pb2 as pb
 
     for body in (b"[]", b" \n[ ]", b'"id"', b"5", b"null", b""):

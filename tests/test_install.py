@@ -63,7 +63,7 @@ def test_a_server_module_that_does_not_import_stops_the_server_with_its_reason(t
 def test_the_extraction_error_says_why_trafilatura_does_not_import(tmp_path: Path) -> None:
     env = broken_module(tmp_path, "trafilatura")
     code = (
-        "from tarjama.server.extraction import extract_article\n"
+        "from tarjama.server.markup.extraction import extract_article\n"
         "from tarjama.server.errors import FeatureUnavailable\n"
         "try:\n    extract_article('<p>x</p>')\nexcept FeatureUnavailable as exc:\n    print(exc)\n"
     )

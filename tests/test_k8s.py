@@ -93,7 +93,8 @@ def test_what_matters_in_the_rendered_manifests(overlay: str) -> None:
     assert by_kind["PodDisruptionBudget"]
     (hpa,) = by_kind["HorizontalPodAutoscaler"]
     metric = hpa["spec"]["metrics"][0]["pods"]["metric"]["name"]
-    assert metric == "tarjama_queue_tokens" and metric in (ROOT / "server" / "metrics.py").read_text()
+    exporter = ROOT / "src" / "tarjama" / "server" / "edges" / "metrics.py"
+    assert metric == "tarjama_queue_tokens" and metric in exporter.read_text()
     if overlay == "gpu":
         assert settings["TARJAMA_DEVICE"] == "cuda" and server["resources"]["limits"]["nvidia.com/gpu"] == "1"
 

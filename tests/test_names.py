@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tarjama.server.names import arabic_skeleton, english_skeleton, rendering, variants_of
+from tarjama.server.text.names import arabic_skeleton, english_skeleton, rendering, variants_of
 
 DATA = Path(__file__).resolve().parent / "fixtures" / "data"
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tarjama.server.numbers import numbers_match
+from tarjama.server.text.numbers import numbers_match
 
 DATA = Path(__file__).resolve().parent / "fixtures" / "data"
 

@@ -15,8 +15,8 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tarjama.client import TarjamaClient, TarjamaError
-from tarjama.server.auth import TokenFile, TokenFileError, bearer_token, parse_tokens
-from tarjama.server.flags import Flag
+from tarjama.server.edges.auth import TokenFile, TokenFileError, bearer_token, parse_tokens
+from tarjama.server.text.flags import Flag
 from tarjama.v1 import tarjama_pb2 as pb
 
 from conftest import ServerProcess, free_port, needs
@@ -313,7 +313,7 @@ def test_health_answers_with_hundreds_of_idle_connections_open(hardened_server) 
 
 
 def test_a_public_address_without_auth_gets_a_warning() -> None:
-    from tarjama.server.connections import exposure_warning
+    from tarjama.server.edges.connections import exposure_warning
 
     assert exposure_warning("0.0.0.0", auth=False) and "anyone" in exposure_warning("0.0.0.0", auth=False)
     assert exposure_warning("10.1.2.3", auth=False)
@@ -414,7 +414,7 @@ def test_without_otel_variables_tracing_is_off_and_imports_nothing() -> None:
     import sys
 
     probe = (
-        "import sys; from tarjama.server import app, tracing; "
+        "import sys; from tarjama.server import app; from tarjama.server.edges import tracing; "
         "assert not tracing.configure({}); assert tracing.span('x').__enter__() is None; "
         "print(any(m.startswith('opentelemetry') for m in sys.modules))"
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tarjama.server.segmentation import split_long, split_paragraphs, split_sentences, word_spans
+from tarjama.server.text.segmentation import split_long, split_paragraphs, split_sentences, word_spans
 
 
 def sentences(text: str) -> list[str]:

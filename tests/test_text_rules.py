@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tarjama.server.quality import has_arabic, has_odd_length, has_repetition, quality_flags
-from tarjama.server.text_rules import normalize, prepare, restore
+from tarjama.server.text.quality import has_arabic, has_odd_length, has_repetition, quality_flags
+from tarjama.server.text.rules import normalize, prepare, restore
 
 
 def test_normalize_removes_tatweel_and_folds_presentation_forms() -> None:

@@ -16,19 +16,19 @@ from tarjama import __version__
 from tarjama.v1 import tarjama_pb2 as pb
 from tarjama.v1 import tarjama_pb2_grpc as pb_grpc
 
-from . import auth
-from .access_log import note
-from .engines.base import EngineInfo
-from .errors import FeatureUnavailable, NotReady, ShuttingDown, private_traceback, status_for
-from .flags import Flag
-from .models import public_model_id
-from .pipeline import Document, Plan, TranslatedDocument, TranslatedParagraph, is_small
-from .runtime import Runtime
-from .settings import Settings
-from .summary import SourceSentence, Summarizer, Summary, sentences_of
-from .text_work import off_loop, text_work
-from .tracing import span
-from .validation import document_from_request, page_to_extract, parsed, summary_length
+from ..edges import auth
+from ..edges.access_log import note
+from ..edges.tracing import span
+from ..engines.base import EngineInfo
+from ..errors import FeatureUnavailable, NotReady, ShuttingDown, private_traceback, status_for
+from ..models import public_model_id
+from ..offload import off_loop, text_work
+from ..pipeline import Document, Plan, TranslatedDocument, TranslatedParagraph, is_small
+from ..runtime import Runtime
+from ..settings import Settings
+from ..summary import SourceSentence, Summarizer, Summary, sentences_of
+from ..text.flags import Flag
+from ..validation import document_from_request, page_to_extract, parsed, summary_length
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -46,7 +46,7 @@ async def checked_document(
     extraction = None
     page = page_to_extract(request, settings)
     if page:
-        from .extraction import extract  # in its own process and lane, not on the text-work pool
+        from ..markup.extraction import extract  # in its own process and lane, not on the text-work pool
 
         extraction = await extract(page, deadline)
     small = request.ByteSize() <= INLINE_CHECK_BYTES
@@ -358,7 +358,7 @@ class TranslatorServicer(pb_grpc.TranslatorServicer):
         document, summary_asked = await self._translation_request(request, deadline)
         result = await self._ready_pipeline().translate(document, deadline)
         if document.markup is not None:
-            from .html_doc import translated
+            from ..markup.html import translated
 
             result = await text_work(is_small(document), translated, document.markup, result)
         response = await self._complete(started, document, result, summary_asked, deadline, response_pb)
@@ -388,7 +388,7 @@ class TranslatorServicer(pb_grpc.TranslatorServicer):
         small = is_small(document)
         markup = None
         if document.markup is not None:
-            from .html_doc import HtmlTranslation
+            from ..markup.html import HtmlTranslation
 
             markup = HtmlTranslation(document.markup)
         result, sent = None, []

@@ -14,9 +14,9 @@ import signal
 import time
 from dataclasses import dataclass, field
 
-from .errors import DeadlineExceeded, FeatureUnavailable, InvalidRequest
-from .html_doc import MAX_DEPTH, MAX_ELEMENTS, shape_of
-from .text_work import ProcessLane
+from ..errors import DeadlineExceeded, FeatureUnavailable, InvalidRequest
+from ..offload import ProcessLane
+from .html import MAX_DEPTH, MAX_ELEMENTS, shape_of
 
 BLOCKS = ("p", "h1", "h2", "h3", "h4", "h5", "h6", "li", "td", "th", "blockquote", "figcaption", "dd", "dt",
           "div", "nav", "footer", "header", "aside", "section", "article", "figure", "main", "body")  # fmt: skip

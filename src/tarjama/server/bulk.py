@@ -226,8 +226,8 @@ class ArticleTranslator:
         logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr)
         check_server_dependencies()
         from .app import load_models
+        from .doors.grpc_api import TranslatorServicer
         from .runtime import Runtime
-        from .servicer import TranslatorServicer
 
         self._servicer = TranslatorServicer(Runtime(settings, models=load_models(settings)))
         self._summarize = summarize

@@ -45,13 +45,14 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from tarjama.client.client import to_dict
-from tarjama.client.exports import ExportError, ExportLimits, check_export, render_tmx, render_xliff
+from tarjama.interchange.exports import ExportError, ExportLimits, check_export, render_tmx, render_xliff
 from tarjama.v1 import tarjama_pb2 as pb
 
-from . import auth
-from .access_log import log_call, new_record
-from .auth import TokenFile
-from .errors import (
+from ..edges import auth
+from ..edges.access_log import log_call, new_record
+from ..edges.auth import TokenFile
+from ..edges.http_guard import ACCEPT_BATCH, READ_TIMED_OUT, BrowserGuard, HttpLimits, guarded_protocol
+from ..errors import (
     Cancelled,
     DeadlineExceeded,
     InvalidRequest,
@@ -60,18 +61,17 @@ from .errors import (
     private_traceback,
     status_for,
 )
-from .extraction import extract
-from .http_guard import ACCEPT_BATCH, READ_TIMED_OUT, BrowserGuard, HttpLimits, guarded_protocol
+from ..markup.extraction import extract
+from ..offload import text_work
+from ..runtime import Runtime
+from ..validation import check_article_size
+from .grpc_api import INLINE_CHECK_BYTES, TranslatorServicer
 from .openapi import openapi_json
-from .runtime import Runtime
-from .servicer import INLINE_CHECK_BYTES, TranslatorServicer
-from .text_work import text_work
-from .validation import check_article_size
 
 log = logging.getLogger("tarjama.http")
 T = TypeVar("T")
 
-STATIC = Path(__file__).resolve().parent / "static"
+STATIC = Path(__file__).resolve().parent.parent / "static"
 # An oversized body is read (and dropped) up to this much, so that a client still sending gets its 413
 # rather than a reset connection; past it the connection is closed.
 DRAIN_BYTES = 64 * 1024 * 1024

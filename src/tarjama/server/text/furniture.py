@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from .text_rules import normalize
+from .rules import normalize
 
 MAX_WORDS = 8
 MAX_CHARACTERS = 80

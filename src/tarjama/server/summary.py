@@ -23,8 +23,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-from .segmentation import split_sentences
-from .text_work import off_loop
+from .offload import off_loop
+from .text.segmentation import split_sentences
 
 log = logging.getLogger(__name__)
 

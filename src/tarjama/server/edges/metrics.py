@@ -26,10 +26,10 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import ThreadingWSGIServer
 from prometheus_client.registry import Collector
 
+from ..errors import StartupError
+from ..settings import Settings
 from .auth import ScrapeToken
 from .connections import LOOPBACK
-from .errors import StartupError
-from .settings import Settings
 from .stats import Observer, StatsSnapshot
 
 log = logging.getLogger(__name__)

@@ -42,6 +42,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+from .edges.stats import Observer
 from .errors import (
     Cancelled,
     DeadlineExceeded,
@@ -51,7 +52,6 @@ from .errors import (
     ShuttingDown,
     private_traceback,
 )
-from .stats import Observer
 
 log = logging.getLogger(__name__)
 

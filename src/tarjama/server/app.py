@@ -31,20 +31,20 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from tarjama.v1 import tarjama_pb2 as pb
 
-from . import tracing
-from .access_log import AccessLog, JsonFormatter, TextFormatter
-from .auth import AuthInterceptor, ScrapeToken, TokenFile, TokenFileError
-from .connections import StreamLimit, exposure_warning, tls_credentials
 from .dependencies import SERVER_EXTRA, check_server_dependencies
+from .doors.grpc_api import TranslatorServicer
+from .edges import tracing
+from .edges.access_log import AccessLog, JsonFormatter, TextFormatter
+from .edges.auth import AuthInterceptor, ScrapeToken, TokenFile, TokenFileError
+from .edges.connections import StreamLimit, exposure_warning, tls_credentials
+from .edges.log_filter import RepeatFilter
+from .edges.metrics import serve_metrics
+from .edges.stats import Observer, Observers
 from .errors import ModelUnavailable, StartupError
-from .log_filter import RepeatFilter
-from .metrics import serve_metrics
 from .models import public_model_id, stay_offline
 from .pipeline import TranslationPipeline
 from .runtime import Models, Runtime
-from .servicer import TranslatorServicer
 from .settings import Settings, build_parser, settings_from
-from .stats import Observer, Observers
 from .summary import load_summarizer
 from .validation import add_translator_service
 
@@ -79,7 +79,7 @@ def load_models(settings: Settings) -> Models:
 def preload_text_formats() -> None:
     """Import what a first html or saved-page request would, before SERVING: an import holds the
     interpreter (lxml's and trafilatura's for up to a second), and health checks would wait on it."""
-    from . import html_doc  # noqa: F401
+    from .markup import html  # noqa: F401
 
     try:
         import trafilatura  # noqa: F401
@@ -89,7 +89,7 @@ def preload_text_formats() -> None:
 
 def start_extraction() -> None:
     """The saved-page extraction process, started (and its imports done) before SERVING."""
-    from .extraction import start_extraction as start
+    from .markup.extraction import start_extraction as start
 
     try:
         start()
@@ -282,7 +282,7 @@ async def start_http_api(runtime: Runtime, servicer: TranslatorServicer, tokens:
     """--http-port: the HTTP API and the reading page, on this event loop (see http_api.py)."""
     settings = runtime.settings
     try:
-        from .http_api import start_http
+        from .doors.http_api import start_http
 
         http = await start_http(runtime, servicer, tokens, settings.http_port)
     except ImportError as exc:
@@ -390,7 +390,7 @@ def raise_open_files_limit(settings: Settings) -> None:
 def exit_now(code: int) -> None:
     """End the process without interpreter teardown, which would wait for native engine threads,
     an abandoned model load or a conversion (they hold no state that needs saving)."""
-    extraction = sys.modules.get(f"{__package__}.extraction")
+    extraction = sys.modules.get(f"{__package__}.markup.extraction")
     if extraction is not None:  # its processes' queues hold semaphores that would be reported as leaked
         extraction.LANE.close()
     logging.shutdown()

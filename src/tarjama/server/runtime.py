@@ -10,9 +10,9 @@ import time
 from dataclasses import dataclass, field
 
 from .batcher import Batcher
+from .edges.stats import Observer, StatsSnapshot
 from .pipeline import TranslationPipeline
 from .settings import Settings
-from .stats import Observer, StatsSnapshot
 from .summary import Summarizer
 
 

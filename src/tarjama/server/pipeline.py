@@ -20,18 +20,18 @@ from dataclasses import dataclass, field
 
 from .batcher import Batcher, BatchLimits
 from .cache import LRUCache
+from .edges.tracing import current_context, span
 from .engines.base import Engine, Hypothesis, SourceItem, is_out_of_memory
 from .errors import InvalidRequest
-from .flags import Flag
-from .furniture import is_furniture
-from .names import NameTracker, NameVariant
-from .numbers import numbers_match
-from .quality import quality_flags
-from .segmentation import has_arabic, split_long, split_sentences, word_spans
+from .offload import text_work
 from .settings import Settings
-from .text_rules import Prepared, glossary_for, prepare, restore
-from .text_work import text_work
-from .tracing import current_context, span
+from .text.flags import Flag
+from .text.furniture import is_furniture
+from .text.names import NameTracker, NameVariant
+from .text.numbers import numbers_match
+from .text.quality import quality_flags
+from .text.rules import Prepared, glossary_for, prepare, restore
+from .text.segmentation import has_arabic, split_long, split_sentences, word_spans
 
 log = logging.getLogger(__name__)
 

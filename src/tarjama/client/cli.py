@@ -400,7 +400,7 @@ def without_translations(response: dict) -> dict:  # type: ignore[type-arg]
 
 def segment_locally(text: str, id: str) -> pb.SegmentResponse:
     """What the server's Segment RPC returns, without token counts: pure Python, no model."""
-    from tarjama.server.segmentation import has_arabic, split_paragraphs, split_sentences
+    from tarjama.server.text.segmentation import has_arabic, split_paragraphs, split_sentences
 
     paragraphs = []
     for index, paragraph in enumerate(split_paragraphs(text)):

@@ -28,10 +28,10 @@ from html import escape
 import lxml.etree as etree
 import lxml.html
 
-from .errors import InvalidRequest
-from .flags import Flag
-from .pipeline import TranslatedDocument, TranslatedParagraph
-from .segmentation import count_arabic, has_arabic
+from ..errors import InvalidRequest
+from ..pipeline import TranslatedDocument, TranslatedParagraph
+from ..text.flags import Flag
+from ..text.segmentation import count_arabic, has_arabic
 
 BLOCKS = frozenset(
     "p h1 h2 h3 h4 h5 h6 li td th blockquote figcaption dd dt div caption summary legend label address "

@@ -24,9 +24,9 @@ from starlette.responses import Response
 from tarjama import __version__
 from tarjama.v1 import tarjama_pb2 as pb
 
-from .settings import Settings
+from ..settings import Settings
 
-STATIC = Path(__file__).resolve().parent / "static"
+STATIC = Path(__file__).resolve().parent.parent / "static"
 JSON = "application/json"
 NDJSON = "application/x-ndjson"
 

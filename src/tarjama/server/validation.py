@@ -20,12 +20,12 @@ from tarjama.v1 import tarjama_pb2 as pb
 
 from .errors import InvalidRequest
 from .pipeline import Document
-from .segmentation import split_paragraphs
 from .settings import Settings
-from .text_rules import normalize
+from .text.rules import normalize
+from .text.segmentation import split_paragraphs
 
 if TYPE_CHECKING:
-    from .extraction import ExtractedArticle
+    from .markup.extraction import ExtractedArticle
 
 log = logging.getLogger(__name__)
 
@@ -193,7 +193,7 @@ def document_from_request(
                 raise InvalidRequest("html: no article found in the page (the extractor found no main text)")
             paragraphs = tuple(extraction.paragraphs)  # the limits below, as for an article sent as text
         else:
-            from .html_doc import parse_html  # lxml: only for html requests
+            from .markup.html import parse_html  # lxml: only for html requests
 
             markup = parse_html(html)
             paragraphs = tuple(markup.paragraphs)

@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .text_rules import normalize
+from .rules import normalize
 
 # Arabic letters to consonant classes; vowels and glottal stops (ا و ي ء ع ة ى) are dropped, as
 # English spellings of names differ mostly in their vowels.

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import grpc
 
-from .errors import StartupError
+from ..errors import StartupError
+from ..settings import Settings
 from .interception import OPEN_SERVICES, HandlerInterceptor, replace_behavior
-from .settings import Settings
 
 
 class StreamLimit(HandlerInterceptor):

@@ -1,0 +1,1 @@
+"""What client and server both read and write: responses as JSON, XLIFF and TMX."""

@@ -1,0 +1,1 @@
+"""What sits at the server's edges: tokens, access logs, tracing, metrics, TLS, connection limits."""
