@@ -138,7 +138,8 @@ def test_normalisation_changes_only_what_the_model_reads(fixture_models, base_se
     """Quotes and dashes are normalised for the model; the source echoed back and its offsets are the client's."""
     import asyncio
 
-    from tarjama.server.pipeline import Document, TranslationPipeline
+    from tarjama.server.document import Document
+    from tarjama.server.pipeline import TranslationPipeline
 
     engine = load("ctranslate2", fixture_models["memorised"], base_settings)
     paragraph = "قال: «لن نتراجع» — وأضاف…  „نعم“. ثم سكت (تماما) ؟"
@@ -152,3 +153,19 @@ def test_normalisation_changes_only_what_the_model_reads(fixture_models, base_se
     assert out.source == paragraph
     assert "".join(paragraph[s.start : s.end] for s in out.sentences).replace(" ", "") == paragraph.replace(" ", "")
     assert all(paragraph[s.start : s.end] == s.source for s in out.sentences)
+
+
+def test_the_engine_choices_and_the_registry_name_the_same_engines() -> None:
+    """settings names the --engine choices itself: it sits below the engines, and importing the registry
+    from it was a lower layer importing up (issue 18). The registry must map exactly those, in that order,
+    each to a module with what `EngineModule` promises."""
+    from tarjama.server.engines import EngineModule, engine_module
+    from tarjama.server.engines.registry import ENGINE_MODULES
+    from tarjama.server.settings import ENGINES
+
+    assert tuple(ENGINE_MODULES) == ENGINES
+    promised = [name for name in vars(EngineModule) if not name.startswith("_")]
+    assert sorted(promised) == ["cuda_devices", "open_summary", "open_translation", "prepare"]
+    for name in ENGINES:
+        module = engine_module(name)
+        assert all(callable(getattr(module, function, None)) for function in promised), module.__name__

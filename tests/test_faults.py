@@ -26,16 +26,17 @@ from pathlib import Path
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from test_pipeline import FakeEngine
 
 from tarjama.client import TarjamaClient, TarjamaError
 from tarjama.server import batcher as batcher_module
 from tarjama.server.batcher import Batcher, BatchLimits
+from tarjama.server.scheduling import Scheduler
 from tarjama.server.errors import EngineFailure, EngineUnavailable
 from tarjama.server.pipeline import TranslationPipeline
 from tarjama.server.runtime import Models
 
-from conftest import InProcessServer, free_port
+from conftest import InProcessServer, free_port, wait_until
+from fakes import FakeEngine
 
 HERE = Path(__file__).resolve().parent
 SERVICE = "tarjama.v1.Translator"
@@ -48,9 +49,9 @@ class RecordingPipeline(TranslationPipeline):
         super().__init__(*args, **kwargs)
         self.deadlines: list[float | None] = []
 
-    async def translate(self, document, deadline):  # noqa: ANN001, ANN201
+    def translate_stream(self, document, deadline, **options):  # noqa: ANN001, ANN003, ANN201
         self.deadlines.append(None if deadline is None else deadline - time.monotonic())
-        return await super().translate(document, deadline)
+        return super().translate_stream(document, deadline, **options)
 
 
 def loader(into: list, kind: type[TranslationPipeline] = TranslationPipeline):  # type: ignore[type-arg]  # noqa: ANN201
@@ -139,11 +140,11 @@ def test_the_batcher_survives_any_deadline_it_is_given(far: float) -> None:
 
 
 class Armed:
-    """Makes one call of a Batcher method raise, once armed."""
+    """Makes one call of a Scheduler method raise, once armed (the batcher's workers call it under their lock)."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
         self.armed = threading.Event()
-        original = getattr(Batcher, name)
+        original = getattr(Scheduler, name)
 
         def replacement(batcher, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
             if self.armed.is_set():
@@ -151,14 +152,14 @@ class Armed:
                 raise RuntimeError("a bug in the scheduling")
             return original(batcher, *args, **kwargs)
 
-        monkeypatch.setattr(Batcher, name, replacement)
+        monkeypatch.setattr(Scheduler, name, replacement)
 
 
 @pytest.mark.parametrize(
     ("where", "outcome"),
     [
-        ("_measure", "INTERNAL"),  # after the engine ran: the batch it held fails, and only that
-        ("_batch_size_for", "OK"),  # before it took anything: the replacement worker serves the request
+        ("measured", "INTERNAL"),  # after the engine ran: the batch it held fails, and only that
+        ("_batch_size", "OK"),  # before it took anything: the replacement worker serves the request
     ],
 )
 def test_a_worker_whose_loop_raises_is_replaced_and_the_server_keeps_serving(
@@ -192,7 +193,7 @@ def test_a_worker_whose_loop_raises_is_replaced_and_the_server_keeps_serving(
 
 def test_workers_that_keep_failing_mean_the_engine_cannot_run(monkeypatch) -> None:
     # The same fault on every pass would otherwise replace workers for ever (and hold the queue).
-    monkeypatch.setattr(Batcher, "_should_wait", lambda self, now: 1 / 0)
+    monkeypatch.setattr(Scheduler, "wait_s", lambda self, now: 1 / 0)
     told: list[str] = []
     batcher: Batcher[str, str] = Batcher(lambda items: items, BatchLimits(), workers=2)
     batcher.supervise(0, told.append)
@@ -227,7 +228,7 @@ def test_a_batch_that_raises_fails_its_requests_as_engine_failures() -> None:
 HUNG_SERVER = """
 import asyncio, logging, sys, threading
 sys.path.insert(0, sys.argv[1])
-from test_pipeline import FakeEngine
+from fakes import FakeEngine
 from tarjama.server.app import exit_now, serve
 from tarjama.server.pipeline import TranslationPipeline
 from tarjama.server.runtime import Models
@@ -236,6 +237,7 @@ from tarjama.server.settings import Settings
 class HangingEngine(FakeEngine):
     def translate(self, batch):
         if any("توقف" in item.tokens for item in batch):  # "stop": this batch never returns
+            print("the engine hangs", file=sys.stderr, flush=True)  # the test waits for this line
             threading.Event().wait()
         return super().translate(batch)
 
@@ -281,7 +283,8 @@ def test_a_batch_hung_past_the_watchdog_turns_health_not_serving_and_the_process
             from tarjama.v1 import tarjama_pb2 as pb
 
             hung = translate.future(pb.TranslateRequest(text="قال توقف هنا."), timeout=60)
-            time.sleep(0.2)  # its batch is on the engine; the next request queues behind it
+            # Its batch is on the engine; the next request queues behind it.
+            wait_until(lambda: "the engine hangs" in log_path.read_text(), 30, "the hung batch reached the engine")
             queued = translate.future(pb.TranslateRequest(text="قال الوزير."), timeout=60)
             hung_at = time.monotonic()
             assert hung.exception(30) is not None and hung.code() == grpc.StatusCode.UNAVAILABLE

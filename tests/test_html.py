@@ -105,8 +105,8 @@ def test_a_cms_article_round_trips_with_its_markup(hardened_server, memorised_pa
 
 
 def test_markup_around_text_the_model_keeps_is_anchored_to_it() -> None:
+    from tarjama.server.document import TranslatedDocument, TranslatedParagraph, TranslatedSentence
     from tarjama.server.markup.html import translated
-    from tarjama.server.pipeline import TranslatedDocument, TranslatedParagraph, TranslatedSentence
 
     document = parse_html('<p>قالت <b>CNN</b> إن <a href="/m">الاجتماع</a> انتهى.<br>ثم غادروا.</p>')
     source = document.paragraphs[0]
@@ -179,7 +179,7 @@ def test_the_cli_translates_an_html_file_to_html(hardened_server, memorised_pair
 
 def fake_translation(document, english: list[str]):  # noqa: ANN001, ANN201
     """A TranslatedDocument giving each paragraph of `document` the English given, as one sentence."""
-    from tarjama.server.pipeline import TranslatedDocument, TranslatedParagraph, TranslatedSentence
+    from tarjama.server.document import TranslatedDocument, TranslatedParagraph, TranslatedSentence
 
     paragraphs = tuple(
         TranslatedParagraph(i, text, out, (TranslatedSentence(text, out, 0, len(text), (), 0.9, 3),))
@@ -278,7 +278,7 @@ def _elements(root: lxml.html.HtmlElement) -> list[tuple[str, dict[str, str]]]:
 def _fake_model(document, english: list[str]):  # noqa: ANN001, ANN201
     """What the pipeline gives: each paragraph cut into sentences by the real segmenter, each sentence
     given an English (with the marker `<extra_N>` of its paragraph, N unlike anything in the input)."""
-    from tarjama.server.pipeline import TranslatedDocument, TranslatedParagraph, TranslatedSentence
+    from tarjama.server.document import TranslatedDocument, TranslatedParagraph, TranslatedSentence
     from tarjama.server.text.segmentation import split_sentences
 
     paragraphs = []

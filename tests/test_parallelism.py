@@ -9,8 +9,9 @@ from dataclasses import replace
 import pytest
 import sacrebleu
 
+from tarjama.server.document import Document
 from tarjama.server.parallelism import plan
-from tarjama.server.pipeline import Document, TranslationPipeline
+from tarjama.server.pipeline import TranslationPipeline
 from tarjama.server.settings import Settings, parse_settings
 from tarjama.v1 import tarjama_pb2 as pb
 

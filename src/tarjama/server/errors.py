@@ -1,7 +1,8 @@
-"""The server's errors and the one place that maps them to gRPC status codes.
+"""The server's errors, and the one table that maps them to a gRPC status code and an HTTP status.
 
-Domain code raises these; only `status_for` knows gRPC. Anything else that escapes a handler is a bug:
-it is logged with its traceback and the client gets INTERNAL without internals.
+Domain code raises these; the doors answer with `status_for` (gRPC) and `http_status_for` (HTTP), so
+the two can never disagree. Anything else that escapes a handler is a bug: it is logged with its
+traceback and the client gets INTERNAL (500) without internals.
 """
 
 from __future__ import annotations
@@ -17,10 +18,20 @@ class TarjamaError(Exception):
     code = grpc.StatusCode.INTERNAL
 
 
+class Unauthenticated(TarjamaError):
+    """No token, or one the tokens file does not hold."""
+
+    code = grpc.StatusCode.UNAUTHENTICATED
+
+
 class InvalidRequest(TarjamaError):
     """The request itself is wrong; the message names the field."""
 
     code = grpc.StatusCode.INVALID_ARGUMENT
+
+
+class PayloadTooLarge(InvalidRequest):
+    """A body over --max-message-bytes: 413 over HTTP, where gRPC itself answers RESOURCE_EXHAUSTED."""
 
 
 class Overloaded(TarjamaError):
@@ -80,11 +91,33 @@ class ModelUnavailable(StartupError):
     """A model cannot be found, fetched or loaded at startup. The message is one line for the user."""
 
 
+# The HTTP status of each gRPC code a door answers with (Google's mapping, with 499 for a client that left).
+HTTP_STATUS = {
+    grpc.StatusCode.INVALID_ARGUMENT: 400,
+    grpc.StatusCode.FAILED_PRECONDITION: 400,
+    grpc.StatusCode.UNAUTHENTICATED: 401,
+    grpc.StatusCode.PERMISSION_DENIED: 403,
+    grpc.StatusCode.NOT_FOUND: 404,
+    grpc.StatusCode.UNIMPLEMENTED: 405,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
+    grpc.StatusCode.CANCELLED: 499,
+    grpc.StatusCode.INTERNAL: 500,
+    grpc.StatusCode.UNAVAILABLE: 503,
+    grpc.StatusCode.DEADLINE_EXCEEDED: 504,
+}
+
+
 def status_for(exc: BaseException) -> tuple[grpc.StatusCode, str]:
     """The status code and message a client gets for `exc`."""
     if isinstance(exc, TarjamaError):
         return exc.code, str(exc)
     return grpc.StatusCode.INTERNAL, "internal error; see the server log"
+
+
+def http_status_for(exc: BaseException) -> tuple[int, grpc.StatusCode, str]:
+    """The HTTP status, the gRPC code (named in the error body) and the message for `exc`."""
+    code, message = status_for(exc)
+    return (413 if isinstance(exc, PayloadTooLarge) else HTTP_STATUS.get(code, 500)), code, message
 
 
 def private_traceback(exc: BaseException) -> str:

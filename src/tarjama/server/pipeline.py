@@ -11,15 +11,18 @@ from __future__ import annotations
 import asyncio
 import bisect
 import collections
+import contextlib
 import itertools
 import logging
 import math
+import threading
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from .batcher import Batcher, BatchLimits
 from .cache import LRUCache
+from .document import Document, TermReport, TranslatedDocument, TranslatedParagraph, TranslatedSentence
 from .edges.tracing import current_context, span
 from .engines.base import Engine, Hypothesis, SourceItem, is_out_of_memory
 from .errors import InvalidRequest
@@ -27,7 +30,7 @@ from .offload import text_work
 from .settings import Settings
 from .text.flags import Flag
 from .text.furniture import is_furniture
-from .text.names import NameTracker, NameVariant
+from .text.names import NameTracker
 from .text.numbers import numbers_match
 from .text.quality import quality_flags
 from .text.rules import Prepared, glossary_for, prepare, restore
@@ -35,72 +38,6 @@ from .text.segmentation import has_arabic, split_long, split_sentences, word_spa
 
 log = logging.getLogger(__name__)
 
-# A request this small is planned and checked in place: with linear patterns that is well under a
-# millisecond, less than the hop to a worker thread. Anything larger, or with a real glossary to
-# compile, is done on a worker thread so the event loop keeps answering other clients and health.
-INLINE_PLAN_CHARACTERS = 2000
-INLINE_PLAN_TERMS = 16
-
-
-@dataclass(frozen=True)
-class Document:
-    """A request's article: its id and its non-empty paragraphs exactly as received, and its options."""
-
-    id: str
-    paragraphs: tuple[str, ...]
-    terms: Mapping[str, str] = field(default_factory=dict)
-    strip_diacritics: bool = False
-    # An html request's parsed document (html_doc.HtmlDocument), whose runs are the paragraphs; the
-    # servicer puts the English back into it. The pipeline never looks at it.
-    markup: object = None
-    # A saved page's extraction (extraction.ExtractedArticle), whose paragraphs are the article's.
-    extraction: object = None
-
-
-@dataclass(frozen=True)
-class TranslatedSentence:
-    source: str
-    translation: str
-    start: int
-    end: int
-    flags: tuple[Flag, ...]
-    confidence: float
-    source_tokens: int
-
-
-@dataclass(frozen=True)
-class TranslatedParagraph:
-    index: int
-    source: str
-    translation: str
-    sentences: tuple[TranslatedSentence, ...]
-    locator: str = ""  # an html request's block (html_doc.py)
-
-
-@dataclass(frozen=True)
-class TermReport:
-    source: str
-    target: str
-    occurrences: int
-    kept: bool
-
-
-@dataclass(frozen=True)
-class TranslatedDocument:
-    id: str
-    paragraphs: tuple[TranslatedParagraph, ...]
-    terms: tuple[TermReport, ...]
-    segments: int
-    translate_ms: float
-    source_tokens: int
-    output_tokens: int  # written by the model for this request (cached segments not counted)
-    cached: int
-    queue_ms: float = 0.0  # waited before its first sentence went to the engine
-    html: str = ""  # an html request's document, translated (html_doc.py)
-    name_variants: tuple[NameVariant, ...] = ()  # names spelt more than one way (names.py)
-
-    def flag_counts(self) -> dict[str, int]:
-        return dict(collections.Counter(f for p in self.paragraphs for s in p.sentences for f in s.flags))
 
 
 @dataclass(frozen=True)
@@ -141,6 +78,30 @@ class _Work:
         return [len(self.items[i].tokens) for i in self.misses]
 
 
+class PipelineCounters:
+    """The pipeline's running totals. Requests are finished on the event loop and on the text-work
+    threads at once, and `+=` on a shared attribute is not atomic across threads: counts were lost."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.requests = 0
+        self.output_tokens = 0
+        self._flags: collections.Counter[str] = collections.Counter()
+
+    def request(self) -> None:
+        with self._lock:
+            self.requests += 1
+
+    def translated(self, output_tokens: int, flags: Sequence[str]) -> None:
+        with self._lock:
+            self.output_tokens += output_tokens
+            self._flags.update(flags)
+
+    def flags(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._flags)
+
+
 class TranslationPipeline:
     """Translates documents through one engine and one batcher shared by all requests."""
 
@@ -158,10 +119,21 @@ class TranslationPipeline:
             engine.translate, limits, name="translation-batcher", split_on=is_out_of_memory, workers=plan.workers
         )
         self.cache: LRUCache[SourceItem, Hypothesis] = LRUCache(settings.cache_size)
-        self.requests = 0
-        self.output_tokens = 0
-        self.flag_counts: collections.Counter[str] = collections.Counter()  # sentences by flag, all requests
+        self.counters = PipelineCounters()
         self._closed = False
+
+    @property
+    def requests(self) -> int:
+        return self.counters.requests
+
+    @property
+    def output_tokens(self) -> int:
+        return self.counters.output_tokens
+
+    @property
+    def flag_counts(self) -> dict[str, int]:
+        """Sentences by flag, over all requests."""
+        return self.counters.flags()
 
     def output_cap(self, source_tokens: int) -> int:
         """Most output tokens a sentence may get: in proportion to its source, and never above the cap."""
@@ -229,42 +201,21 @@ class TranslationPipeline:
         counts = [max(1, len(t) - 1) for t in self.engine.tokenize([text[s:e] for s, e in words])]
         return split_long(text, [(s, e, c) for (s, e), c in zip(words, counts, strict=True)], budget - 1)
 
-    async def translate(self, document: Document, deadline: float | None) -> TranslatedDocument:
-        """Translate `document`; `deadline` is a time.monotonic() value after which the work is dropped.
-
-        The text work before and after the engine (planning, cache look-ups, checking the English)
-        runs on the event loop only for a small request; for anything larger it runs on a worker
-        thread, so that no article, however long, holds up other clients or health checks.
-        """
-        started = time.perf_counter()
-        self.requests += 1
-        small = is_small(document)
-        with span("tarjama.plan", **{"tarjama.paragraphs": len(document.paragraphs)}):
-            work = await text_work(small, self._prepare, document)
-        with span("tarjama.queue", **{"tarjama.segments": len(work.misses)}):
-            ticket = self.batcher.submit(
-                [work.items[i] for i in work.misses], work.costs(), deadline, tag=current_context()
-            )
-            try:
-                translated = await asyncio.wrap_future(ticket.future)
-            except asyncio.CancelledError:
-                ticket.cancel()  # the client went away: its queued segments never reach the model
-                raise
-        with span("tarjama.assemble"):
-            return await text_work(small, self._finish, document, work, translated, started, ticket.queue_s)
+    async def translate(self, document: Document, deadline: float | None, small: bool = False) -> TranslatedDocument:
+        """Translate `document` whole: `translate_stream` collected, its sentences scheduled shortest
+        first (the batcher's best order for a whole answer) rather than in reading order."""
+        stream = self.translate_stream(document, deadline, small=small, in_order=False)
+        async with contextlib.aclosing(stream) as parts:
+            async for part in parts:
+                if isinstance(part, TranslatedDocument):
+                    return part
+        raise AssertionError("the pipeline ends every translation with its document")
 
     def _prepare(self, document: Document) -> _Work:
         plan = self.plan(document)
         items = [SourceItem(seg.tokens, self.output_cap(len(seg.tokens))) for seg in plan.segments]
         hypotheses: list[Hypothesis | None] = [self.cache.get(item) for item in items]
         return _Work(plan, items, hypotheses, [i for i, h in enumerate(hypotheses) if h is None])
-
-    def _finish(
-        self, document: Document, work: _Work, translated: list[Hypothesis], started: float, queue_s: float
-    ) -> TranslatedDocument:
-        self._fill(work, 0, translated)
-        paragraphs, checks = assemble(document, work.plan, work.hypotheses)  # type: ignore[arg-type]
-        return self._document(document, work, paragraphs, checks, started, queue_s)
 
     def _fill(self, work: _Work, start: int, translated: Sequence[Hypothesis]) -> None:
         """Put the engine's results for the misses from `start` on in place, and in the cache."""
@@ -282,8 +233,7 @@ class TranslationPipeline:
         queue_s: float,
     ) -> TranslatedDocument:
         output_tokens = sum(work.hypotheses[i].num_tokens for i in work.misses)  # type: ignore[union-attr]
-        self.output_tokens += output_tokens
-        self.flag_counts.update(f for p in paragraphs for s in p.sentences for f in s.flags)
+        self.counters.translated(output_tokens, [f for p in paragraphs for s in p.sentences for f in s.flags])
         plan = work.plan
         return TranslatedDocument(
             id=document.id,
@@ -299,13 +249,19 @@ class TranslationPipeline:
         )
 
     async def translate_stream(
-        self, document: Document, deadline: float | None
-    ) -> AsyncIterator[TranslatedParagraph | TranslatedDocument]:
-        """As `translate`, but yields each paragraph, in order, as soon as it and every paragraph before
-        it are done (the batcher takes a streamed request's sentences in order), then the document."""
+        self, document: Document, deadline: float | None, *, small: bool = False, in_order: bool = True
+    ) -> AsyncIterator[list[TranslatedParagraph] | TranslatedDocument]:
+        """Translate `document`; `deadline` is a time.monotonic() value after which the work is dropped.
+
+        Yields the paragraphs, in order, as soon as they and every paragraph before them are done (a
+        list of those newly done each time), then the document. `in_order` asks the batcher to take the
+        sentences in reading order (a stream's reader starts at the top); without it, all the
+        paragraphs come at once. The text work before and after the engine (planning, cache look-ups,
+        checking the English) runs on the event loop only for a `small` request, on a worker thread for
+        anything larger, so that no article, however long, holds up other clients or health checks.
+        """
         started = time.perf_counter()
-        self.requests += 1
-        small = is_small(document)
+        self.counters.request()
         with span("tarjama.plan", **{"tarjama.paragraphs": len(document.paragraphs)}):
             work = await text_work(small, self._prepare, document)
         plan = work.plan
@@ -321,9 +277,14 @@ class TranslationPipeline:
             except RuntimeError:
                 pass  # the loop is gone (the server stopped); nobody is waiting
 
-        ticket = self.batcher.submit(
-            [work.items[i] for i in work.misses], work.costs(), deadline, tag=current_context(), on_progress=hand_on
-        )
+        with span("tarjama.queue", **{"tarjama.segments": len(work.misses)}):
+            ticket = self.batcher.submit(
+                [work.items[i] for i in work.misses],
+                work.costs(),
+                deadline,
+                tag=current_context(),
+                on_progress=hand_on if in_order else None,
+            )
         ticket.future.add_done_callback(lambda _: hand_on(None))
         checks = DocumentChecks()
         paragraphs: list[TranslatedParagraph] = []
@@ -333,16 +294,19 @@ class TranslationPipeline:
                 missing = work.misses[filled] if filled < len(work.misses) else len(plan.segments)
                 ready = bisect.bisect_right(ends, missing)  # paragraphs whose segments are all in
                 if ready > len(paragraphs):
-                    span_ = (len(paragraphs), ready)
-                    new = await text_work(small, assemble_range, document, work, ends, span_, checks)
+                    with span("tarjama.assemble"):
+                        span_ = (len(paragraphs), ready)
+                        new = await text_work(small, assemble_range, document, work, ends, span_, checks)
                     paragraphs.extend(new)
-                    for paragraph in new:
-                        yield paragraph
+                    yield new
                 if len(paragraphs) == len(document.paragraphs):
                     break
                 item = await arrived.get()
-                if item is None:  # the request ended: raise its error, or take the results delivered before
-                    ticket.future.result()
+                if item is None:  # the request ended: its error, or the results not yet handed on
+                    delivered = ticket.future.result()
+                    if filled < len(delivered):
+                        self._fill(work, filled, delivered[filled:])
+                        filled = len(delivered)
                     continue
                 self._fill(work, filled, item)
                 filled += len(item)
@@ -363,11 +327,6 @@ class TranslationPipeline:
             self._closed = True
             self.engine.close()
         return True
-
-
-def is_small(document: Document) -> bool:
-    """Whether the text work for `document` is small enough to do on the event loop."""
-    return len(document.terms) <= INLINE_PLAN_TERMS and sum(map(len, document.paragraphs)) <= INLINE_PLAN_CHARACTERS
 
 
 def assemble(

@@ -6,7 +6,9 @@ other: both depend on this module.
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from .batcher import Batcher
@@ -46,6 +48,15 @@ class Runtime:
     auth: bool = False  # callers must present a token (--auth-tokens-file)
     # Told about RPCs, batches and summaries as they happen (the metrics exporter, when it runs).
     observer: Observer = field(default_factory=Observer)
+
+    @contextlib.contextmanager
+    def counted(self) -> Iterator[None]:
+        """One call being handled, by either door (shutdown waits for these, up to the grace period)."""
+        self.in_flight += 1
+        try:
+            yield
+        finally:
+            self.in_flight -= 1
 
     def stats(self) -> StatsSnapshot:
         """The counters GetInfo and the metrics exporter both report, read at one moment."""

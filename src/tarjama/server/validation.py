@@ -1,235 +1,58 @@
-"""Everything a client sends, parsed and checked before any work: bytes → message → Document.
+"""What a client asks for, checked against the server's limits before any work; raises InvalidRequest.
 
-A request that cannot be parsed (truncated, invalid UTF-8 in a string, a length prefix past the end)
-or that asks for something out of range is the client's mistake: it gets INVALID_ARGUMENT with one
-line naming the field, and the server logs no traceback. Only what the request uses is checked (a
-summary length matters only when a summary is asked for).
+Only checks live here, each naming the field in one line: the document stage (document_stage.py) reads
+the article and calls them, and only what the request uses is checked (a summary length matters only
+when a summary is asked for).
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-
-import grpc
-from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from collections.abc import Sequence
 
 from tarjama.v1 import tarjama_pb2 as pb
 
 from .errors import InvalidRequest
-from .pipeline import Document
 from .settings import Settings
 from .text.rules import normalize
-from .text.segmentation import split_paragraphs
 
-if TYPE_CHECKING:
-    from .markup.extraction import ExtractedArticle
-
-log = logging.getLogger(__name__)
-
-SERVICE = pb.DESCRIPTOR.services_by_name["Translator"]
 MAX_SUMMARY_SENTENCES = 50
 SUMMARY_LENGTHS = {v.number: v.name for v in pb.SummaryLength.DESCRIPTOR.values}
 
 
-@dataclass(frozen=True)
-class Malformed:
-    """What the deserializer hands the servicer for bytes that are not a valid request message."""
-
-    message: str
-
-
-def lenient_parser(message_class: Any) -> Callable[[bytes], Any]:
-    """A request deserializer that never raises: gRPC would answer UNKNOWN and log a traceback."""
-
-    def parse(data: bytes) -> Any:
-        try:
-            return message_class.FromString(data)
-        except Exception:  # DecodeError, and anything else the parser may raise on hostile bytes
-            name = message_class.DESCRIPTOR.full_name
-            problem = wire_problem(message_class.DESCRIPTOR, data)
-            log.debug("unparseable %s (%d bytes): %s", name, len(data), problem)
-            return Malformed(f"the request is not a valid {name}: {problem}")
-
-    return parse
-
-
-def add_translator_service(servicer: Any, server: grpc.aio.Server) -> None:
-    """Register tarjama.v1.Translator as the generated code would, but with lenient deserializers."""
-    handlers = {}
-    for method in SERVICE.methods:
-        request_class = getattr(pb, method.input_type.name)
-        response_class = getattr(pb, method.output_type.name)
-        kind = grpc.unary_stream_rpc_method_handler if method.server_streaming else grpc.unary_unary_rpc_method_handler
-        handlers[method.name] = kind(
-            getattr(servicer, method.name),
-            request_deserializer=lenient_parser(request_class),
-            response_serializer=response_class.SerializeToString,
-        )
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE.full_name, handlers),))
-    server.add_registered_method_handlers(SERVICE.full_name, handlers)
-
-
-def parsed(request: Any) -> Any:
-    """The request, or InvalidRequest if its bytes could not be parsed."""
-    if isinstance(request, Malformed):
-        raise InvalidRequest(request.message)
-    return request
-
-
-# -- where a message's bytes go wrong -----------------------------------------------------------------
-
-
-class _Truncated(Exception):
-    pass
-
-
-def _varint(data: bytes, i: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        if i >= len(data):
-            raise _Truncated
-        byte = data[i]
-        i += 1
-        value |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return value, i
-        shift += 7
-        if shift >= 70:
-            raise _Truncated
-
-
-def wire_problem(descriptor: Descriptor, data: bytes, prefix: str = "", depth: int = 0) -> str:
-    """The first problem in `data` read as `descriptor`'s wire format, naming the field; linear in `data`."""
-    i = 0
-    name = prefix.rstrip(".") or "the message"
-    try:
-        while i < len(data):
-            start = i
-            key, i = _varint(data, i)
-            number, wire_type = key >> 3, key & 7
-            field = descriptor.fields_by_number.get(number)
-            name = prefix + (field.name if field else f"field {number}")
-            if number == 0:
-                return f"byte {start}: field number 0 is not allowed"
-            if wire_type == 0:
-                _, i = _varint(data, i)
-            elif wire_type in (1, 5):
-                i += 8 if wire_type == 1 else 4
-            elif wire_type == 2:
-                length, i = _varint(data, i)
-                if i + length > len(data):
-                    return f"{name}: its length ({length} bytes) runs past the end of the message"
-                chunk = data[i : i + length]
-                i += length
-                problem = _value_problem(field, chunk, name, depth)
-                if problem:
-                    return problem
-            elif wire_type in (3, 4):
-                return f"{name}: groups (wire type {wire_type}) are not used by this API"
-            else:
-                return f"byte {start}: wire type {wire_type} does not exist"
-            if i > len(data):
-                raise _Truncated
-    except _Truncated:
-        return f"{name}: the message ends in the middle of a field (truncated?)"
-    return "it cannot be parsed"
-
-
-def _value_problem(field: FieldDescriptor | None, chunk: bytes, name: str, depth: int) -> str:
-    if field is None:
-        return ""
-    if field.type == FieldDescriptor.TYPE_STRING:
-        try:
-            chunk.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            return f"{name}: not valid UTF-8 (byte {exc.start} of the string)"
-    if field.type == FieldDescriptor.TYPE_MESSAGE and depth < 8:
-        problem = wire_problem(field.message_type, chunk, name + ".", depth + 1)
-        return "" if problem == "it cannot be parsed" else problem
-    return ""
-
-
-# -- what a request asks for ----------------------------------------------------------------------
-
-
-def page_to_extract(request: Any, settings: Settings) -> str:
-    """The saved page a Translate asks to have extracted (options.extract_article), or "" when there is
-    none or the request is wrong in a way document_from_request says at once: an extraction takes
-    seconds, and the cheap checks come first."""
-    if not isinstance(request, pb.TranslateRequest) or not request.options.extract_article:
-        return ""
-    if request.text or request.paragraphs or not request.html.strip() or len(request.id) > settings.max_id_characters:
-        return ""
-    return request.html
-
-
-def document_from_request(
-    request: pb.TranslateRequest | pb.SegmentRequest | pb.SummarizeRequest,
-    settings: Settings,
-    extraction: ExtractedArticle | None = None,
-) -> Document:
-    """Validate a request against the limits and return its document; raises InvalidRequest.
-    A request with options.extract_article comes with its page's `extraction` (see page_to_extract)."""
+def check_source(
+    request: pb.TranslateRequest | pb.SegmentRequest | pb.SummarizeRequest, settings: Settings
+) -> None:
+    """The checks that come before any parsing or extraction: the id's length, one source only, and a
+    page to extract in html (an extraction takes seconds, and the cheap checks come first)."""
     if len(request.id) > settings.max_id_characters:  # it is logged and echoed: bounded like the text
         limit = settings.max_id_characters
         raise InvalidRequest(f"id has {len(request.id)} characters; this server accepts at most {limit}")
     html = request.html if isinstance(request, pb.TranslateRequest) else ""
     if sum(map(bool, (request.text, request.paragraphs, html))) > 1:
         raise InvalidRequest("set either text or paragraphs or html: only one of them")
-    markup = None
-    extract = isinstance(request, pb.TranslateRequest) and request.options.extract_article
-    if extract and not html:
+    if isinstance(request, pb.TranslateRequest) and request.options.extract_article and not html:
         raise InvalidRequest("options.extract_article needs the page in html")
-    if html:
-        if not html.strip():
-            raise InvalidRequest("html is only white space: there is nothing to translate")
-        if extract:
-            if extraction is None:
-                raise ValueError("a saved page is extracted before its request is checked (servicer.checked_document)")
-            if not extraction.body:
-                raise InvalidRequest("html: no article found in the page (the extractor found no main text)")
-            paragraphs = tuple(extraction.paragraphs)  # the limits below, as for an article sent as text
-        else:
-            from .markup.html import parse_html  # lxml: only for html requests
+    if html and not html.strip():
+        raise InvalidRequest("html is only white space: there is nothing to translate")
 
-            markup = parse_html(html)
-            paragraphs = tuple(markup.paragraphs)
-            if len(paragraphs) > settings.max_paragraphs:
-                limit, count = settings.max_paragraphs, len(paragraphs)
-                raise InvalidRequest(f"the html has {count} blocks to translate; this server accepts at most {limit}")
-    elif request.paragraphs:
-        if len(request.paragraphs) > settings.max_paragraphs:
-            raise InvalidRequest(
-                f"the article has {len(request.paragraphs)} paragraphs; "
-                f"this server accepts at most {settings.max_paragraphs}"
-            )
-        for i, paragraph in enumerate(request.paragraphs):
-            if not paragraph.strip():
-                raise InvalidRequest(f"paragraphs[{i}] is empty or only white space")
-        paragraphs = tuple(request.paragraphs)
-    elif request.text.strip():
-        paragraphs = tuple(split_paragraphs(request.text))
-    elif request.text:
-        raise InvalidRequest("text is only white space: there is nothing to translate")
-    else:
+
+def check_paragraphs(paragraphs: Sequence[str], settings: Settings) -> None:
+    """A request's `paragraphs`: within --max-paragraphs, none empty."""
+    if len(paragraphs) > settings.max_paragraphs:
+        raise InvalidRequest(
+            f"the article has {len(paragraphs)} paragraphs; this server accepts at most {settings.max_paragraphs}"
+        )
+    for i, paragraph in enumerate(paragraphs):
+        if not paragraph.strip():
+            raise InvalidRequest(f"paragraphs[{i}] is empty or only white space")
+
+
+def check_text(text: str) -> None:
+    """A request's `text`: something to translate."""
+    if not text:
         raise InvalidRequest("text is empty: send the article in text (or paragraphs)")
-    check_article_size(paragraphs, settings)
-    terms: dict[str, str] = {}
-    strip_diacritics = False
-    if isinstance(request, pb.TranslateRequest):
-        strip_diacritics = request.options.strip_diacritics
-        terms = glossary_from(request.options, settings, strip_diacritics)
-    return Document(
-        id=request.id,
-        paragraphs=paragraphs,
-        terms=terms,
-        strip_diacritics=strip_diacritics,
-        markup=markup,
-        extraction=extraction if extract else None,
-    )
+    if not text.strip():
+        raise InvalidRequest("text is only white space: there is nothing to translate")
 
 
 def check_article_size(paragraphs: Sequence[str], settings: Settings) -> None:

@@ -1,4 +1,9 @@
-"""The gRPC servicer: proto in → domain objects → proto out, and errors → status codes. Nothing else."""
+"""The gRPC door: proto in → an admitted request → the pipeline → proto out, and errors → status codes.
+
+Translate is TranslateStream collected: one path, from the document stage through the pipeline, the
+batcher and the engine, whichever way the answer leaves. The HTTP door and `tarjama bulk` call the
+same methods in-process (`translate`, `translate_stream`, `segment`, `summarize`).
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,9 @@ import collections
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import replace
-from typing import TypeVar
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
 
 import grpc
 
@@ -16,65 +21,40 @@ from tarjama import __version__
 from tarjama.v1 import tarjama_pb2 as pb
 from tarjama.v1 import tarjama_pb2_grpc as pb_grpc
 
+from ..document import Document, PageExtraction, TranslatedDocument, TranslatedParagraph
 from ..edges import auth
 from ..edges.access_log import note
 from ..edges.tracing import span
 from ..engines.base import EngineInfo
 from ..errors import FeatureUnavailable, NotReady, ShuttingDown, private_traceback, status_for
 from ..models import public_model_id
-from ..offload import off_loop, text_work
-from ..pipeline import Document, Plan, TranslatedDocument, TranslatedParagraph, is_small
+from ..offload import text_work
+from ..pipeline import TranslationPipeline
+from ..request import ArticleRequest, admit
 from ..runtime import Runtime
 from ..settings import Settings
 from ..summary import SourceSentence, Summarizer, Summary, sentences_of
 from ..text.flags import Flag
-from ..validation import document_from_request, page_to_extract, parsed, summary_length
+from .grpc_wire import parsed
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 FLAG_PB = {flag: pb.Sentence.Flag.Value(flag.value) for flag in Flag}
-# A request up to this size is checked on the event loop (well under a millisecond); a larger one on a
-# worker thread, so that no client's text holds up the others or the health checks.
-INLINE_CHECK_BYTES = 16 * 1024
 
 
-async def checked_document(
-    request: pb.TranslateRequest | pb.SegmentRequest | pb.SummarizeRequest,
-    settings: Settings,
-    deadline: float | None = None,
-) -> Document:
-    extraction = None
-    page = page_to_extract(request, settings)
-    if page:
-        from ..markup.extraction import extract  # in its own process and lane, not on the text-work pool
+@dataclass(frozen=True)
+class Answer:
+    """A translated request, with its summary when one was asked for."""
 
-        extraction = await extract(page, deadline)
-    small = request.ByteSize() <= INLINE_CHECK_BYTES
-    return await text_work(small, document_from_request, request, settings, extraction)
+    request: ArticleRequest
+    result: TranslatedDocument
+    summary: Summary | None = None
+    summarize_ms: float = 0.0
 
 
 def call_deadline(context: grpc.aio.ServicerContext) -> float | None:
     """The call's deadline as a time.monotonic() value (None: the client set none)."""
     remaining = context.time_remaining()
     return time.monotonic() + remaining if remaining is not None else None
-
-
-def bounded(deadline: float | None, settings: Settings) -> float | None:
-    """`deadline`, or --max-deadline-s from now if it is later: any door may bring any value (grpc's
-    Python client sends up to about 10⁸ s), and nothing downstream should wait on a timer that far."""
-    if deadline is None:
-        return None
-    latest = time.monotonic() + settings.max_deadline_s
-    return deadline if deadline <= latest else latest  # nan too: it compares false
-
-
-def note_document(document: Document) -> None:
-    """The access line's share of a request: its id and sizes (never its text)."""
-    note(
-        document_id=document.id,
-        paragraphs=len(document.paragraphs),
-        characters=sum(len(p) for p in document.paragraphs),
-    )
 
 
 def english_sentences(result: TranslatedDocument) -> list[SourceSentence]:
@@ -190,48 +170,42 @@ def terms_pb(result: TranslatedDocument) -> list[pb.TermReport]:
     ]
 
 
-def response_pb(
-    result: TranslatedDocument,
-    model: pb.ModelInfo,
-    settings: Settings,
-    total_ms: float,
-    summary: Summary | None,
-    summarize_ms: float,
-) -> pb.TranslateResponse:
-    return pb.TranslateResponse(
+def closing_fields(answer: Answer, model: pb.ModelInfo, settings: Settings) -> dict[str, Any]:
+    """What a Translate response and a stream's last message both carry beside the paragraphs."""
+    result = answer.result
+    total_ms = (time.perf_counter() - answer.request.started) * 1000
+    fields: dict[str, Any] = dict(
         id=result.id,
-        paragraphs=[paragraph_pb(p) for p in result.paragraphs],
-        info=info_pb(result, model, settings, total_ms, summarize_ms),
-        summary=summary_pb(summary),
+        info=info_pb(result, model, settings, total_ms, answer.summarize_ms),
+        summary=summary_pb(answer.summary),
         terms=terms_pb(result),
         html=result.html,
     )
+    if result.extraction is not None:
+        fields["extraction"] = extraction_pb(result.extraction)
+    return fields
 
 
-def extraction_pb(article) -> pb.Extraction:  # noqa: ANN001 - extraction.ExtractedArticle
-    return pb.Extraction(title=article.title, author=article.author, date=article.date, dropped=article.dropped)
+def response_pb(answer: Answer, model: pb.ModelInfo, settings: Settings) -> pb.TranslateResponse:
+    paragraphs = [paragraph_pb(p) for p in answer.result.paragraphs]
+    return pb.TranslateResponse(paragraphs=paragraphs, **closing_fields(answer, model, settings))
 
 
-def last_stream_pb(
-    result: TranslatedDocument,
-    model: pb.ModelInfo,
-    settings: Settings,
-    total_ms: float,
-    summary: Summary | None,
-    summarize_ms: float,
-) -> pb.TranslateStreamResponse:
+def last_stream_pb(answer: Answer, model: pb.ModelInfo, settings: Settings) -> pb.TranslateStreamResponse:
     """What ends a TranslateStream: everything Translate returns beside the paragraphs."""
-    return pb.TranslateStreamResponse(
-        id=result.id,
-        done=True,
-        info=info_pb(result, model, settings, total_ms, summarize_ms),
-        summary=summary_pb(summary),
-        terms=terms_pb(result),
-        html=result.html,
-    )
+    return pb.TranslateStreamResponse(done=True, **closing_fields(answer, model, settings))
 
 
-def segment_pb(document: Document, plan: Plan) -> pb.SegmentResponse:
+def stream_pbs(id: str, paragraphs: list[TranslatedParagraph]) -> list[pb.TranslateStreamResponse]:
+    return [pb.TranslateStreamResponse(id=id, paragraphs=[paragraph_pb(p)]) for p in paragraphs]
+
+
+def extraction_pb(found: PageExtraction) -> pb.Extraction:
+    return pb.Extraction(title=found.title, author=found.author, date=found.date, dropped=found.dropped)
+
+
+def segment_pb(document: Document, pipeline: TranslationPipeline) -> pb.SegmentResponse:
+    plan = pipeline.plan(document)
     tokens: collections.Counter[tuple[int, int]] = collections.Counter()
     parts: collections.Counter[tuple[int, int]] = collections.Counter()
     for seg in plan.segments:
@@ -273,13 +247,51 @@ class TranslatorServicer(pb_grpc.TranslatorServicer):
             return self._model_pbs or []
         return self._public_model_pbs
 
+    # -- the RPCs: each one call at the door, with its status on failure -------------------------------
+
     async def Translate(self, request: pb.TranslateRequest, context: grpc.aio.ServicerContext) -> pb.TranslateResponse:
-        return await self._answer(context, lambda: self._translate(request, context))
+        async with self._door(context):
+            return await self.translate(request, call_deadline(context))
+        raise AssertionError("unreachable: the door aborts the call on any error")
+
+    async def TranslateStream(
+        self, request: pb.TranslateRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.TranslateStreamResponse]:
+        async with self._door(context):
+            async for message in self.translate_stream(request, call_deadline(context)):
+                yield message
+
+    async def Segment(self, request: pb.SegmentRequest, context: grpc.aio.ServicerContext) -> pb.SegmentResponse:
+        async with self._door(context):
+            return await self.segment(request)
+        raise AssertionError("unreachable: the door aborts the call on any error")
+
+    async def Summarize(self, request: pb.SummarizeRequest, context: grpc.aio.ServicerContext) -> pb.SummarizeResponse:
+        async with self._door(context):
+            return await self.summarize(request, call_deadline(context))
+        raise AssertionError("unreachable: the door aborts the call on any error")
 
     async def GetInfo(self, request: pb.GetInfoRequest, context: grpc.aio.ServicerContext) -> pb.GetInfoResponse:
-        return await self._answer(context, lambda: self._info(request))
+        async with self._door(context):
+            return self.info(request)
+        raise AssertionError("unreachable: the door aborts the call on any error")
 
-    async def _info(self, request: pb.GetInfoRequest) -> pb.GetInfoResponse:
+    @contextlib.asynccontextmanager
+    async def _door(self, context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
+        """One RPC: counted as in flight; a domain error ends it with its status, anything unexpected is
+        logged (without its message, which may quote the article) and ends it with INTERNAL."""
+        with self._runtime.counted():
+            try:
+                yield
+            except Exception as exc:
+                code, message = status_for(exc)
+                if code == grpc.StatusCode.INTERNAL:
+                    log.error("request failed: %s", private_traceback(exc))
+                await context.abort(code, message)
+
+    # -- the work, door-neutral: the HTTP door and `tarjama bulk` call these in-process ---------------
+
+    def info(self, request: pb.GetInfoRequest) -> pb.GetInfoResponse:
         parsed(request)
         settings = self._runtime.settings
         return pb.GetInfoResponse(
@@ -335,170 +347,105 @@ class TranslatorServicer(pb_grpc.TranslatorServicer):
             delivered_sentences=s.delivered_sentences,
         )
 
-    async def Segment(self, request: pb.SegmentRequest, context: grpc.aio.ServicerContext) -> pb.SegmentResponse:
-        return await self._answer(context, lambda: self.segment(request))
-
-    async def segment(self, request: pb.SegmentRequest) -> pb.SegmentResponse:
-        """One Segment without gRPC (the HTTP API calls it too)."""
-        document = await checked_document(parsed(request), self._runtime.settings)
-        note_document(document)
-        pipeline = self._ready_pipeline()
-        return await off_loop(lambda: segment_pb(document, pipeline.plan(document)))  # one hop for both
-
-    async def _translate(self, request: pb.TranslateRequest, context: grpc.aio.ServicerContext) -> pb.TranslateResponse:
-        return await self.translate(request, call_deadline(context))
-
     async def translate(self, request: pb.TranslateRequest, deadline: float | None) -> pb.TranslateResponse:
-        """One Translate without gRPC: the RPC's work, also what `tarjama bulk`'s actors call in-process.
-
-        Raises the domain errors of errors.py; `deadline` is a time.monotonic() value or None.
-        """
-        started = time.perf_counter()
-        deadline = bounded(deadline, self._runtime.settings)
-        document, summary_asked = await self._translation_request(request, deadline)
-        result = await self._ready_pipeline().translate(document, deadline)
-        if document.markup is not None:
-            from ..markup.html import translated
-
-            result = await text_work(is_small(document), translated, document.markup, result)
-        response = await self._complete(started, document, result, summary_asked, deadline, response_pb)
-        if document.extraction is not None:
-            response.extraction.CopyFrom(extraction_pb(document.extraction))
-        return response
-
-    async def TranslateStream(
-        self, request: pb.TranslateRequest, context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[pb.TranslateStreamResponse]:
-        self._runtime.in_flight += 1
-        try:
-            async for message in self.translate_stream(request, call_deadline(context)):
-                yield message
-        except Exception as exc:
-            await self._abort(context, exc)
-        finally:
-            self._runtime.in_flight -= 1
+        """One Translate: the stream's path, answered once it is through. Raises the domain errors of
+        errors.py; `deadline` is a time.monotonic() value or None."""
+        admitted = await admit(parsed(request), self._settings, deadline)
+        async with contextlib.aclosing(self._translated(admitted, in_order=False)) as parts:
+            async for part in parts:
+                if isinstance(part, Answer):  # its document holds every paragraph, as the stream gave them
+                    return await text_work(admitted.small, response_pb, part, self._models()[0], self._settings)
+        raise AssertionError("a translation ends with its answer")
 
     async def translate_stream(
         self, request: pb.TranslateRequest, deadline: float | None
     ) -> AsyncIterator[pb.TranslateStreamResponse]:
-        """TranslateStream without gRPC: a message per paragraph as it is done, in order, then the rest."""
-        started = time.perf_counter()
-        deadline = bounded(deadline, self._runtime.settings)
-        document, summary_asked = await self._translation_request(request, deadline)
-        small = is_small(document)
-        markup = None
-        if document.markup is not None:
-            from ..markup.html import HtmlTranslation
-
-            markup = HtmlTranslation(document.markup)
-        result, sent = None, []
+        """One TranslateStream: a message per paragraph as it is done, in order, then the rest."""
+        admitted = await admit(parsed(request), self._settings, deadline)
         # aclosing: a consumer that stops early (an HTTP client gone) closes the pipeline's stream now,
         # which drops its queued sentences, rather than whenever the generator is collected.
-        async with contextlib.aclosing(self._ready_pipeline().translate_stream(document, deadline)) as parts:
+        async with contextlib.aclosing(self._translated(admitted, in_order=True)) as parts:
+            async for part in parts:
+                if isinstance(part, Answer):
+                    yield await text_work(admitted.small, last_stream_pb, part, self._models()[0], self._settings)
+                    return
+                for message in await text_work(admitted.small, stream_pbs, admitted.document.id, part):
+                    yield message
+
+    async def _translated(
+        self, request: ArticleRequest, *, in_order: bool
+    ) -> AsyncIterator[list[TranslatedParagraph] | Answer]:
+        """The one path of a translation: the pipeline's paragraphs put back as they came (the document
+        stage's rendering), then the whole document with its summary. `in_order`: for a reader who
+        starts at the top, the batcher takes the sentences in reading order."""
+        pipeline, summarizer = self._ready(request)
+        stream = pipeline.translate_stream(request.document, request.deadline, small=request.small, in_order=in_order)
+        async with contextlib.aclosing(stream) as parts:
             async for part in parts:
                 if isinstance(part, TranslatedDocument):
                     result = part
-                    continue
-                if markup is not None:  # its locator and markup flags, as it comes
-                    part = await text_work(small, markup.paragraph, part)
-                    sent.append(part)
-                yield pb.TranslateStreamResponse(id=document.id, paragraphs=[paragraph_pb(part)])
-        assert result is not None  # the pipeline ends every stream with the document
-        if markup is not None:
-            result = replace(result, paragraphs=tuple(sent), html=await text_work(small, markup.finish, sent))
-        last = await self._complete(started, document, result, summary_asked, deadline, last_stream_pb)
-        if document.extraction is not None:
-            last.extraction.CopyFrom(extraction_pb(document.extraction))
-        yield last
-
-    async def _translation_request(
-        self, request: pb.TranslateRequest, deadline: float | None
-    ) -> tuple[Document, tuple[str, int] | None]:
-        """The request checked: its document, and the summary length it asks for (None: no summary)."""
-        document = await checked_document(parsed(request), self._runtime.settings, deadline)
-        note_document(document)
-        summary_asked = summary_length(request.options) if request.summarize else None
-        self._ready_pipeline()
-        if summary_asked is not None:
-            self._summarizer()  # refused before any translation when the server has no summariser
-        return document, summary_asked
-
-    async def _complete(
-        self,
-        started: float,
-        document: Document,
-        result: TranslatedDocument,
-        summary_asked: tuple[str, int] | None,
-        deadline: float | None,
-        build: Callable[..., T],
-    ) -> T:
-        """The summary (when asked for) of a translated document, and the response `build` makes."""
+                    break
+                yield await request.rendering.paragraphs(part, request.small)
+            else:
+                raise AssertionError("the pipeline ends every translation with its document")
+        result = await request.rendering.finish(result, request.small)
         note(tokens_in=result.source_tokens, tokens_out=result.output_tokens, queue_ms=round(result.queue_ms, 1))
-        small = is_small(document)
-        summary, summarize_ms = None, 0.0
-        if summary_asked is not None:
-            summarize_started = time.perf_counter()
-            with span("tarjama.summary"):
-                english = await text_work(small, english_sentences, result)
-                summary = await self._summarizer().summarize(english, *summary_asked, deadline)
-            summarize_ms = (time.perf_counter() - summarize_started) * 1000
-            self._runtime.observer.summary(summarize_ms / 1000)
-        total_ms = (time.perf_counter() - started) * 1000
-        model, settings = self._models()[0], self._runtime.settings
-        return await text_work(small, build, result, model, settings, total_ms, summary, summarize_ms)
+        if summarizer is None:
+            yield Answer(request, result)
+            return
+        started = time.perf_counter()
+        with span("tarjama.summary"):
+            english = await text_work(request.small, english_sentences, result)
+            summary = await summarizer.summarize(english, *summary_args(request), request.deadline)
+        summarize_s = time.perf_counter() - started
+        self._runtime.observer.summary(summarize_s)
+        yield Answer(request, result, summary, summarize_s * 1000)
 
-    async def Summarize(self, request: pb.SummarizeRequest, context: grpc.aio.ServicerContext) -> pb.SummarizeResponse:
-        deadline = call_deadline(context)
-        return await self._answer(context, lambda: self.summarize(request, deadline))
+    async def segment(self, request: pb.SegmentRequest) -> pb.SegmentResponse:
+        """One Segment: the document planned as the pipeline would, without translating it."""
+        admitted = await admit(parsed(request), self._settings, None)
+        pipeline, _ = self._ready(admitted)
+        return await text_work(admitted.small, segment_pb, admitted.document, pipeline)
 
     async def summarize(self, request: pb.SummarizeRequest, deadline: float | None) -> pb.SummarizeResponse:
-        """One Summarize without gRPC (the HTTP API calls it too)."""
-        started = time.perf_counter()
-        deadline = bounded(deadline, self._runtime.settings)
-        document = await checked_document(parsed(request), self._runtime.settings)
-        note_document(document)
-        length, count = summary_length(request)
-        self._ready_pipeline()
-        summarizer = self._summarizer()
+        """One Summarize: the Arabic's sentences, summarised."""
+        admitted = await admit(parsed(request), self._settings, deadline)
+        _, summarizer = self._ready(admitted)
+        assert summarizer is not None  # a Summarize always asks for a summary
         with span("tarjama.summary"):
-            sentences = await text_work(is_small(document), sentences_of, document.paragraphs)
-            summary = await summarizer.summarize(sentences, length, count, deadline)
-        elapsed = (time.perf_counter() - started) * 1000
+            sentences = await text_work(admitted.small, sentences_of, admitted.document.paragraphs)
+            summary = await summarizer.summarize(sentences, *summary_args(admitted), admitted.deadline)
+        elapsed = (time.perf_counter() - admitted.started) * 1000
         self._runtime.observer.summary(elapsed / 1000)
         return pb.SummarizeResponse(
-            id=document.id, summary=summary_pb(summary), timings=pb.Timings(total_ms=elapsed, summarize_ms=elapsed)
+            id=admitted.document.id,
+            summary=summary_pb(summary),
+            timings=pb.Timings(total_ms=elapsed, summarize_ms=elapsed),
         )
 
-    def _summarizer(self) -> Summarizer:
+    @property
+    def _settings(self) -> Settings:
+        return self._runtime.settings
+
+    def _ready(self, request: ArticleRequest) -> tuple[TranslationPipeline, Summarizer | None]:
+        """The pipeline, and the summariser when the request asks for a summary; refused (before any
+        work) while the server loads or drains, or when it has no summariser."""
+        if self._runtime.shutting_down:
+            raise ShuttingDown("the server is shutting down; retry on another instance")
+        pipeline = self._runtime.pipeline
+        if pipeline is None:
+            raise NotReady("the models are still loading; retry when health reports SERVING")
+        if request.summary is None:
+            return pipeline, None
         summarizer = self._runtime.summarizer
         if summarizer is None:
             raise FeatureUnavailable(
                 "this server runs without a summariser (--summary-model none); "
                 "send the request without summarize, or start it with --summary-model extractive"
             )
-        return summarizer
+        return pipeline, summarizer
 
-    async def _answer(self, context: grpc.aio.ServicerContext, call: Callable[[], Awaitable[T]]) -> T:
-        """Run a handler, counted as in flight; map domain errors to their status, log anything unexpected."""
-        self._runtime.in_flight += 1
-        try:
-            return await call()
-        except Exception as exc:
-            await self._abort(context, exc)
-            raise  # unreachable: abort raises
-        finally:
-            self._runtime.in_flight -= 1
 
-    async def _abort(self, context: grpc.aio.ServicerContext, exc: Exception) -> None:
-        """End the call with the status for `exc`; anything unexpected is logged (without its message)."""
-        code, message = status_for(exc)
-        if code == grpc.StatusCode.INTERNAL:
-            log.error("request failed: %s", private_traceback(exc))
-        await context.abort(code, message)
-
-    def _ready_pipeline(self):  # type: ignore[no-untyped-def]
-        if self._runtime.shutting_down:
-            raise ShuttingDown("the server is shutting down; retry on another instance")
-        if self._runtime.pipeline is None:
-            raise NotReady("the models are still loading; retry when health reports SERVING")
-        return self._runtime.pipeline
+def summary_args(request: ArticleRequest) -> tuple[str, int]:
+    assert request.summary is not None
+    return request.summary.length, request.summary.sentences

@@ -44,8 +44,8 @@ from starlette.responses import FileResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from tarjama.client.client import to_dict
 from tarjama.interchange.exports import ExportError, ExportLimits, check_export, render_tmx, render_xliff
+from tarjama.interchange.messages import to_dict
 from tarjama.v1 import tarjama_pb2 as pb
 
 from ..edges import auth
@@ -56,16 +56,19 @@ from ..errors import (
     Cancelled,
     DeadlineExceeded,
     InvalidRequest,
+    PayloadTooLarge,
     StartupError,
     TarjamaError,
+    Unauthenticated,
+    http_status_for,
     private_traceback,
-    status_for,
 )
 from ..markup.extraction import extract
 from ..offload import text_work
+from ..request import is_small
 from ..runtime import Runtime
 from ..validation import check_article_size
-from .grpc_api import INLINE_CHECK_BYTES, TranslatorServicer
+from .grpc_api import TranslatorServicer
 from .openapi import openapi_json
 
 log = logging.getLogger("tarjama.http")
@@ -75,28 +78,16 @@ STATIC = Path(__file__).resolve().parent.parent / "static"
 # An oversized body is read (and dropped) up to this much, so that a client still sending gets its 413
 # rather than a reset connection; past it the connection is closed.
 DRAIN_BYTES = 64 * 1024 * 1024
-HTTP_STATUS = {
-    grpc.StatusCode.INVALID_ARGUMENT: 400,
-    grpc.StatusCode.FAILED_PRECONDITION: 400,
-    grpc.StatusCode.UNAUTHENTICATED: 401,
-    grpc.StatusCode.PERMISSION_DENIED: 403,
-    grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
-    grpc.StatusCode.CANCELLED: 499,
-    grpc.StatusCode.INTERNAL: 500,
-    grpc.StatusCode.UNAVAILABLE: 503,
-    grpc.StatusCode.DEADLINE_EXCEEDED: 504,
-}
 
 
-class PayloadTooLarge(InvalidRequest):
-    """A body over --max-message-bytes (413, where gRPC says RESOURCE_EXHAUSTED for the same)."""
-
-
-def error_response(code: grpc.StatusCode, message: str, http_status: int | None = None) -> JSONResponse:
-    status = http_status or HTTP_STATUS.get(code, 500)
+def error_response(status: int, code: grpc.StatusCode, message: str) -> JSONResponse:
+    """The API's error shape: the HTTP status, the gRPC code's name and the message (errors.py)."""
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    body = {"error": {"code": status, "status": code.name, "message": message}}
-    return JSONResponse(body, status_code=status, headers=headers)
+    return JSONResponse(error_body(status, code, message), status_code=status, headers=headers)
+
+
+def error_body(status: int, code: grpc.StatusCode, message: str) -> dict[str, Any]:
+    return {"error": {"code": status, "status": code.name, "message": message}}
 
 
 class HttpApi:
@@ -175,7 +166,7 @@ class HttpApi:
         async def call(message: Any, deadline: float | None) -> Any:
             if chosen is None:
                 raise InvalidRequest(f"format must be one of {', '.join(renderers)}")
-            small = message.ByteSize() <= INLINE_CHECK_BYTES  # a large one is checked and written off the loop
+            small = is_small(message.ByteSize())  # a large one is checked and written off the loop
             return Response(await text_work(small, exported, message, chosen[0], limits), media_type=chosen[1])
 
         return await self._unary(request, "POST /v1/export", pb.TranslateResponse, call)
@@ -199,13 +190,14 @@ class HttpApi:
             self._authorise(request)
             message = await self._message(request, pb.TranslateRequest)
             messages = self.servicer.translate_stream(message, self._deadline(request))
-            self.runtime.in_flight += 1
+            counted = self.runtime.counted()
+            counted.__enter__()  # until the last line is sent (or the client leaves): see lines()
             try:
                 # Errors before the first paragraph get their own status; a client that leaves before
                 # it is noticed here (after it, StreamingResponse watches for the disconnect).
                 first = await while_connected(request, anext(messages))
             except BaseException:
-                self.runtime.in_flight -= 1
+                counted.__exit__(None, None, None)
                 raise
         except Exception as exc:
             return self._failed(method, exc, record, started)
@@ -217,16 +209,15 @@ class HttpApi:
                 async for message in messages:
                     yield _json_line(message)
             except Exception as exc:  # after the first line the status is sent: the error is the last line
-                code, text = status_for(exc)
-                yield (json.dumps({"error": {"code": HTTP_STATUS.get(code, 500), "status": code.name,
-                                             "message": text}}) + "\n").encode()  # fmt: skip
-                code = code.name
+                status, grpc_code, text = http_status_for(exc)
+                yield (json.dumps(error_body(status, grpc_code, text)) + "\n").encode()
+                code = grpc_code.name
             except asyncio.CancelledError:
                 code = "CANCELLED"
                 raise
             finally:
                 await messages.aclose()
-                self.runtime.in_flight -= 1
+                counted.__exit__(None, None, None)
                 log_call(self.runtime.observer, method, code, record, time.perf_counter() - started)
 
         return StreamingResponse(lines(), media_type="application/x-ndjson")
@@ -241,29 +232,24 @@ class HttpApi:
         """Authorise, parse, call, answer: as the gRPC handler does, with the access line and metrics.
         `body` is the proto message class the body holds (in proto3 JSON), or a function that reads it."""
         started, record = time.perf_counter(), new_record()
-        self.runtime.in_flight += 1
-        try:
-            self._authorise(request)
-            message = await self._message(request, body)
-            result = await while_connected(request, call(message, self._deadline(request)))
-        except Exception as exc:
-            return self._failed(method, exc, record, started)
-        finally:
-            self.runtime.in_flight -= 1
+        with self.runtime.counted():
+            try:
+                self._authorise(request)
+                message = await self._message(request, body)
+                result = await while_connected(request, call(message, self._deadline(request)))
+            except Exception as exc:
+                return self._failed(method, exc, record, started)
         log_call(self.runtime.observer, method, "OK", record, time.perf_counter() - started)
         if isinstance(result, Response):
             return result
-        return await text_work(result.ByteSize() <= INLINE_CHECK_BYTES, json_response, result)
+        return await text_work(is_small(result.ByteSize()), json_response, result)
 
     def _failed(self, method: str, exc: Exception, record: dict[str, Any], started: float) -> Response:
-        if isinstance(exc, Unauthorised):
-            code, message = grpc.StatusCode.UNAUTHENTICATED, str(exc)
-        else:
-            code, message = status_for(exc)
-        if code == grpc.StatusCode.INTERNAL and not isinstance(exc, TarjamaError):
+        status, code, message = http_status_for(exc)
+        if not isinstance(exc, TarjamaError):
             log.error("request failed: %s", private_traceback(exc))
         log_call(self.runtime.observer, method, code.name, record, time.perf_counter() - started)
-        return error_response(code, message, 413 if isinstance(exc, PayloadTooLarge) else None)
+        return error_response(status, code, message)
 
     def _authorise(self, request: Request) -> None:
         if self.tokens is None:
@@ -273,7 +259,7 @@ class HttpApi:
         name = self.tokens.name_for(presented)
         if name is None:
             why = "no bearer token" if presented is None else "unknown token"
-            raise Unauthorised(f"{why}: send 'Authorization: Bearer <token>'")
+            raise Unauthenticated(f"{why}: send 'Authorization: Bearer <token>'")
         auth.caller.set(name)
 
     async def _message(self, request: Request, read: type | Callable[[bytes], Any]) -> Any:
@@ -282,7 +268,7 @@ class HttpApi:
         loop also answers health checks."""
         body = await self._body(request)
         parse = functools.partial(parse_json, message_class=read) if isinstance(read, type) else read
-        return await text_work(len(body) <= INLINE_CHECK_BYTES, parse, body)
+        return await text_work(is_small(len(body)), parse, body)
 
     async def _body(self, request: Request) -> bytes:
         """The body, within --max-message-bytes."""
@@ -337,13 +323,9 @@ async def routing_error(request: Request, exc: Exception) -> Response:
     message = f"{request.method[:20]} {request.url.path[:200]}: " + (
         f"use {allowed}" if allowed else "no such route; GET /openapi.json lists them"
     )
-    answer = error_response(code, message, exc.status_code)
+    answer = error_response(exc.status_code, code, message)
     answer.headers.update(exc.headers or {})
     return answer
-
-
-class Unauthorised(Exception):
-    pass
 
 
 class PrivateHeaders:

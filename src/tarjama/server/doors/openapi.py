@@ -151,7 +151,7 @@ EXTRACTED = {
     },
 }
 
-# Why each status is answered (the mapping from gRPC codes is http_api.HTTP_STATUS; the door's own
+# Why each status is answered (the mapping from gRPC codes is errors.HTTP_STATUS; the door's own
 # refusals are http_guard's).
 WHY = {
     400: "INVALID_ARGUMENT (a field, the body or ?timeout= is wrong; the message names it) or FAILED_PRECONDITION "

@@ -28,8 +28,8 @@ from html import escape
 import lxml.etree as etree
 import lxml.html
 
+from ..document import TranslatedDocument, TranslatedParagraph
 from ..errors import InvalidRequest
-from ..pipeline import TranslatedDocument, TranslatedParagraph
 from ..text.flags import Flag
 from ..text.segmentation import count_arabic, has_arabic
 

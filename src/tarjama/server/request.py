@@ -1,0 +1,81 @@
+"""A request as a door admits it: checked, read into its document, and built once.
+
+Every door (gRPC, HTTP, `tarjama bulk` in-process) makes its `ArticleRequest` with `admit`, and every
+later step reads it: the document and how its English goes back out, the summary asked for, the
+deadline (bounded by --max-deadline-s), whether the request is small enough for its text work to run
+on the event loop, and when it started.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from tarjama.v1 import tarjama_pb2 as pb
+
+from . import document_stage
+from .document import Document
+from .document_stage import ArticleMessage, Rendering
+from .edges.access_log import note
+from .settings import Settings
+from .validation import summary_length
+
+# A request up to this size has its text work (checks, planning, building the answer) done on the event
+# loop, where it takes well under a millisecond, less than the hop to a worker thread; anything larger
+# runs on the text-work threads, so that no client's article holds up the others or the health checks.
+# One threshold for every step, decided once, at the door, from the bytes the client sent.
+INLINE_BYTES = 4 * 1024
+
+
+@dataclass(frozen=True)
+class SummaryAsk:
+    """The summary a request asks for: a SummaryLength name, and a sentence budget (0: the length's)."""
+
+    length: str
+    sentences: int
+
+
+@dataclass(frozen=True)
+class ArticleRequest:
+    """One Translate, TranslateStream, Segment or Summarize, admitted."""
+
+    document: Document
+    rendering: Rendering  # puts the English back as it came: text, HTML or a saved page
+    summary: SummaryAsk | None  # None: no summary asked for
+    deadline: float | None  # a time.monotonic() value; None: the client set none
+    small: bool  # its text work runs on the event loop (INLINE_BYTES)
+    started: float  # time.perf_counter() when the door admitted it
+
+
+def is_small(size_bytes: int) -> bool:
+    """Whether a request (or a body) of `size_bytes` is small enough for its text work to run in place."""
+    return size_bytes <= INLINE_BYTES
+
+
+def bounded(deadline: float | None, settings: Settings) -> float | None:
+    """`deadline`, or --max-deadline-s from now if it is later: any door may bring any value (grpc's
+    Python client sends up to about 10⁸ s), and nothing downstream should wait on a timer that far."""
+    if deadline is None:
+        return None
+    latest = time.monotonic() + settings.max_deadline_s
+    return deadline if deadline <= latest else latest  # nan too: it compares false
+
+
+async def admit(message: ArticleMessage, settings: Settings, deadline: float | None) -> ArticleRequest:
+    """The request checked (InvalidRequest naming the field otherwise) and its article read; noted in
+    the access line by id and sizes, never by its text."""
+    started = time.perf_counter()
+    deadline = bounded(deadline, settings)
+    small = is_small(message.ByteSize())
+    document, rendering = await document_stage.read(message, settings, deadline, small)
+    note(document_id=document.id, paragraphs=len(document.paragraphs), characters=document.characters)
+    return ArticleRequest(document, rendering, summary_asked(message), deadline, small, started)
+
+
+def summary_asked(message: ArticleMessage) -> SummaryAsk | None:
+    """The summary length a request asks for, checked; None for a Translate without `summarize`."""
+    if isinstance(message, pb.SummarizeRequest):
+        return SummaryAsk(*summary_length(message))
+    if isinstance(message, pb.TranslateRequest) and message.summarize:
+        return SummaryAsk(*summary_length(message.options))
+    return None
