@@ -16,6 +16,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -145,6 +146,47 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+T = TypeVar("T")
+
+
+def wait_until(
+    condition: Callable[[], T], timeout: float, what: str | Callable[[], str], period: float = 0.05
+) -> T:
+    """Poll `condition` until it is truthy and return its value; fail naming `what` (a callable: worded at
+    the failure) after `timeout` s. Tests wait for the thing to happen this way, never for a fixed time
+    that a loaded machine outlasts."""
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"{what() if callable(what) else what}: not so after {timeout:g} s")
+        time.sleep(period)
+    return value
+
+
+def varint(value: int) -> bytes:
+    """A protobuf varint, written by hand so tests can send bytes no message class would."""
+    value &= (1 << 64) - 1
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def wire_field(number: int, payload: bytes) -> bytes:
+    """A length-delimited protobuf field (wire type 2)."""
+    return varint(number << 3 | 2) + varint(len(payload)) + payload
+
+
+def assert_still_translates(address: str, memorised_pairs: list[tuple[str, str]]) -> None:
+    arabic, english = article(memorised_pairs, [2, 1, 3])
+    with TarjamaClient(address, timeout=30) as client:
+        response = client.translate("\n".join(arabic))
+    assert [p.translation for p in response.paragraphs] == english
 
 
 def wait_serving(
@@ -291,6 +333,8 @@ while not select.select([sys.stdin], [], [], period)[0]:
         worst = float("inf")
     worst = max(worst, time.perf_counter() - started)
     checks += 1
+    if checks == 1:
+        print("connected", flush=True)  # the first check is done: the channel is up
 print(json.dumps({"worst_s": worst if worst != float("inf") else 1e9, "checks": checks, "failures": failures}))
 """
 # An idle server that only answers health checks: the baseline a probe is measured against.
@@ -351,7 +395,8 @@ class HealthMonitor:
             subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
             for command in self._commands
         ]
-        time.sleep(0.3)  # their channels are connected before the work starts
+        for process in self._processes:  # their channels are connected before the work starts
+            process.stdout.readline()  # type: ignore[union-attr]
         return self
 
     def __exit__(self, *exc: object) -> None:

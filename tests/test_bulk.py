@@ -21,6 +21,8 @@ from tarjama.server.bulk_output import OutputDir, OutputError, id_key
 
 from conftest import article, needs
 
+pytestmark = pytest.mark.slow
+
 EMPTY_AT = 17  # the one article of the 200 with an empty text
 
 

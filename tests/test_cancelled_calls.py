@@ -7,7 +7,6 @@ import logging
 import threading
 
 import grpc
-from test_pipeline import FakeEngine
 
 from tarjama.server.edges.access_log import TextFormatter
 from tarjama.server.pipeline import TranslationPipeline
@@ -16,6 +15,7 @@ from tarjama.v1 import tarjama_pb2 as pb
 from tarjama.v1 import tarjama_pb2_grpc as pb_grpc
 
 from conftest import InProcessServer
+from fakes import FakeEngine
 
 CALLS = 100
 

@@ -7,14 +7,15 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
+import grpc
 import pytest
 
 from tarjama.client import TarjamaClient
 from tarjama.v1 import tarjama_pb2 as pb
+from tarjama.v1 import tarjama_pb2_grpc as pb_grpc
 
-from conftest import ServerProcess, article
+from conftest import ServerProcess, article, wait_until
 
 SIXTEEN = [1, 2, 1, 3, 1, 1, 2, 1, 2, 1, 1, 3, 1, 2, 1, 1]
 
@@ -214,10 +215,10 @@ def test_sigterm_finishes_in_flight_requests_then_exits_zero(fixture_models, cac
     try:
         address = process.wait_serving()
         arabic, english = article(memorised_pairs, [3] * 40)
-        with TarjamaClient(address) as client:
+        with TarjamaClient(address) as client, grpc.insecure_channel(address) as channel:
             # An asynchronous call, so it is in flight when the signal arrives.
-            call = client._stub.Translate.future(pb.TranslateRequest(paragraphs=arabic), timeout=60)
-            time.sleep(0.3)
+            call = pb_grpc.TranslatorStub(channel).Translate.future(pb.TranslateRequest(paragraphs=arabic), timeout=60)
+            wait_until(lambda: client.info(timeout=10).stats.requests, 30, "the call reached the server")
             os.kill(process.proc.pid, signal.SIGTERM)
             response = call.result()
         assert [p.translation for p in response.paragraphs] == english

@@ -7,14 +7,15 @@ from dataclasses import replace
 
 import grpc
 import pytest
-from test_pipeline import FakeEngine
 
 from tarjama.client import TarjamaClient, TarjamaError
 from tarjama.server.pipeline import TranslationPipeline
 from tarjama.server.runtime import Models
 from tarjama.v1 import tarjama_pb2 as pb
+from tarjama.v1 import tarjama_pb2_grpc as pb_grpc
 
-from conftest import InProcessServer
+from conftest import InProcessServer, wait_until
+from fakes import FakeEngine
 
 
 class SlowEngine(FakeEngine):
@@ -47,20 +48,21 @@ def test_a_passed_deadline_drops_the_rest_of_the_document(slow_server):
         with pytest.raises(TarjamaError) as error:
             client.translate(paragraphs=forty_sentences(), timeout=0.4)
         assert error.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
-        time.sleep(1.0)
+        wait_until(lambda: client.info().stats.queued_tokens == 0, 10, "the expired request left the queue")
         assert seen(engine) < 20, "the expired request's queued sentences never reached the model"
         assert client.translate("قال الوزير.").paragraphs[0].translation == "w w"
 
 
 def test_a_cancelled_call_drops_its_queued_sentences(slow_server):
     server, engine = slow_server
-    with TarjamaClient(server.address) as client:
-        call = client._stub.Translate.future(pb.TranslateRequest(paragraphs=forty_sentences()), timeout=30)
-        time.sleep(0.4)
+    with TarjamaClient(server.address) as client, grpc.insecure_channel(server.address) as channel:
+        call = pb_grpc.TranslatorStub(channel).Translate.future(
+            pb.TranslateRequest(paragraphs=forty_sentences()), timeout=30
+        )
+        wait_until(lambda: seen(engine), 10, "the call's first batch reached the model")
         call.cancel()
-        time.sleep(1.0)
+        wait_until(lambda: client.info().stats.queued_tokens == 0, 10, "its queue space is freed")
         assert seen(engine) < 20
-        assert client.info().stats.queued_tokens == 0, "its queue space is freed"
 
 
 class PoisonEngine(FakeEngine):
@@ -94,9 +96,12 @@ def test_a_full_queue_refuses_at_once_while_health_answers(base_settings):
     server = InProcessServer(settings, load=lambda s: Models(TranslationPipeline(engine, s)))
     server.wait_serving()
     try:
-        with TarjamaClient(server.address) as client:
-            first = client._stub.Translate.future(pb.TranslateRequest(paragraphs=forty_sentences()), timeout=30)
-            time.sleep(0.3)  # its first batch runs; the rest of it fills the queue
+        with TarjamaClient(server.address) as client, grpc.insecure_channel(server.address) as channel:
+            first = pb_grpc.TranslatorStub(channel).Translate.future(
+                pb.TranslateRequest(paragraphs=forty_sentences()), timeout=30
+            )
+            # Its first batch runs; the rest of it fills the queue.
+            wait_until(lambda: client.info().stats.queued_tokens, 10, "the first request's sentences are queued")
             started = time.monotonic()
             # A plain channel: TarjamaClient would retry the refusal with backoff (as it should).
             with grpc.insecure_channel(server.address, options=[("grpc.enable_retries", 0)]) as plain:

@@ -30,7 +30,6 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from tarjama.client import TarjamaClient, TarjamaError
 from tarjama.server import batcher as batcher_module
 from tarjama.server.batcher import Batcher, BatchLimits
-from tarjama.server.scheduling import Scheduler
 from tarjama.server.errors import EngineFailure, EngineUnavailable
 from tarjama.server.pipeline import TranslationPipeline
 from tarjama.server.runtime import Models
@@ -49,9 +48,9 @@ class RecordingPipeline(TranslationPipeline):
         super().__init__(*args, **kwargs)
         self.deadlines: list[float | None] = []
 
-    def translate_stream(self, document, deadline, **options):  # noqa: ANN001, ANN003, ANN201
+    async def translate(self, document, deadline):  # noqa: ANN001, ANN201
         self.deadlines.append(None if deadline is None else deadline - time.monotonic())
-        return super().translate_stream(document, deadline, **options)
+        return await super().translate(document, deadline)
 
 
 def loader(into: list, kind: type[TranslationPipeline] = TranslationPipeline):  # type: ignore[type-arg]  # noqa: ANN201
@@ -140,11 +139,11 @@ def test_the_batcher_survives_any_deadline_it_is_given(far: float) -> None:
 
 
 class Armed:
-    """Makes one call of a Scheduler method raise, once armed (the batcher's workers call it under their lock)."""
+    """Makes one call of a Batcher method raise, once armed."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
         self.armed = threading.Event()
-        original = getattr(Scheduler, name)
+        original = getattr(Batcher, name)
 
         def replacement(batcher, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
             if self.armed.is_set():
@@ -152,14 +151,14 @@ class Armed:
                 raise RuntimeError("a bug in the scheduling")
             return original(batcher, *args, **kwargs)
 
-        monkeypatch.setattr(Scheduler, name, replacement)
+        monkeypatch.setattr(Batcher, name, replacement)
 
 
 @pytest.mark.parametrize(
     ("where", "outcome"),
     [
-        ("measured", "INTERNAL"),  # after the engine ran: the batch it held fails, and only that
-        ("_batch_size", "OK"),  # before it took anything: the replacement worker serves the request
+        ("_measure", "INTERNAL"),  # after the engine ran: the batch it held fails, and only that
+        ("_batch_size_for", "OK"),  # before it took anything: the replacement worker serves the request
     ],
 )
 def test_a_worker_whose_loop_raises_is_replaced_and_the_server_keeps_serving(
@@ -193,7 +192,7 @@ def test_a_worker_whose_loop_raises_is_replaced_and_the_server_keeps_serving(
 
 def test_workers_that_keep_failing_mean_the_engine_cannot_run(monkeypatch) -> None:
     # The same fault on every pass would otherwise replace workers for ever (and hold the queue).
-    monkeypatch.setattr(Scheduler, "wait_s", lambda self, now: 1 / 0)
+    monkeypatch.setattr(Batcher, "_should_wait", lambda self, now: 1 / 0)
     told: list[str] = []
     batcher: Batcher[str, str] = Batcher(lambda items: items, BatchLimits(), workers=2)
     batcher.supervise(0, told.append)

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -22,7 +23,10 @@ import pytest
 from tarjama.client import TarjamaClient, TarjamaError
 from tarjama.v1 import tarjama_pb2 as pb
 
-from conftest import ServerProcess
+from conftest import ServerProcess, wait_until
+from fakes import FakeEngine
+
+pytestmark = pytest.mark.slow
 
 # A random model writes to its output cap, so this is a lot of engine work: minutes, not seconds.
 HEAVY = [f"قال المتحدث رقم {i} إن الاجتماع سيعقد غدا في العاصمة." for i in range(40)]
@@ -58,23 +62,32 @@ def flood(address: str, count: int) -> tuple[grpc.Channel, list]:  # noqa: ANN00
     return channel, [translate.future(pb.TranslateRequest(paragraphs=HEAVY), timeout=600) for _ in range(count)]
 
 
+def wait_holding(address: str, count: int) -> None:
+    """Until the server has taken all `count` flooded requests and holds work in its queue."""
+    with TarjamaClient(address) as client:
+        wait_until(lambda: (s := client.info(timeout=10).stats).requests >= count and s.queued_tokens > 0,
+                   60, f"the server holds the {count} requests, work queued")  # fmt: skip
+
+
 def test_sigterm_drains_for_the_grace_period_then_drops_queued_work_and_exits(fixture_models, cache_dir) -> None:
     process = busy_server(fixture_models, cache_dir, "--grace-period-s", "2")
     try:
         channel, calls = flood(process.address, 24)
-        time.sleep(1.5)
+        wait_holding(process.address, 24)
         assert not all(c.done() for c in calls), "the work outlasts the grace period"
         signalled = time.monotonic()
         process.proc.send_signal(signal.SIGTERM)
         statuses = set()
-        with TarjamaClient(process.address) as client:
-            for _ in range(10):  # while draining, probes get an answer: NOT_SERVING
-                try:
-                    statuses.add(client.health(timeout=1))
-                except TarjamaError as exc:
-                    statuses.add(exc.code.name)
-                time.sleep(0.1)
-        assert "NOT_SERVING" in statuses, statuses
+
+        def probe() -> bool:
+            try:
+                statuses.add(client.health(timeout=1))
+            except TarjamaError as exc:
+                statuses.add(exc.code.name)
+            return "NOT_SERVING" in statuses
+
+        with TarjamaClient(process.address) as client:  # while draining, probes get an answer: NOT_SERVING
+            wait_until(probe, 5, lambda: f"a probe was answered NOT_SERVING while draining (got {statuses})", 0.1)
         code = process.proc.wait(30)
         exited_after = time.monotonic() - signalled
         assert code == 0, process.log()
@@ -91,9 +104,9 @@ def test_a_second_signal_exits_at_once(fixture_models, cache_dir) -> None:
     process = busy_server(fixture_models, cache_dir, "--grace-period-s", "60")
     try:
         channel, calls = flood(process.address, 8)
-        time.sleep(1.0)
+        wait_holding(process.address, 8)
         process.proc.send_signal(signal.SIGTERM)
-        time.sleep(0.5)
+        wait_until(lambda: "shutting down" in process.log(), 10, "the server began draining")
         assert process.proc.poll() is None, "still draining within its 60 s grace"
         again = time.monotonic()
         process.proc.send_signal(signal.SIGINT)
@@ -128,20 +141,33 @@ def test_sigterm_during_model_conversion_ends_it_and_exits(fixture_models, tmp_p
     process = converting_server(fixture_models, tmp_path)
     try:
         process.wait_listening()
-        deadline = time.monotonic() + 60
-        while "converting" not in process.log() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(0.3)
-        converters = children_of(process.proc.pid)
-        assert converters, "the conversion runs in a child process"
+        wait_until(lambda: "converting" in process.log(), 60, "the server logged that it converts the model")
+        converters = wait_until(lambda: children_of(process.proc.pid), 10, "the conversion runs in a child process")
         signalled = time.monotonic()
         process.proc.send_signal(signal.SIGTERM)
         assert process.proc.wait(10) == 0, process.log()
         assert time.monotonic() - signalled < 5
-        time.sleep(0.5)
-        assert not any(Path(f"/proc/{pid}").exists() for pid in converters), "the converter was ended too"
+        gone = lambda: not any(Path(f"/proc/{pid}").exists() for pid in converters)  # noqa: E731
+        wait_until(gone, 0.5, "the converter was ended too")
     finally:
         process.kill()
+
+
+# `tarjama ARGS` that says on stdout when a health check was first answered, so the test can stop the
+# server once the waiter has seen it (the CLI prints nothing until it ends).
+WAITER = """
+import sys
+from tarjama.client import TarjamaClient
+from tarjama.client.cli import main
+check = TarjamaClient.health
+def health(self, *args, **kwargs):
+    status = check(self, *args, **kwargs)
+    print("answered", status, flush=True)
+    TarjamaClient.health = check
+    return status
+TarjamaClient.health = health
+sys.exit(main(sys.argv[1:]))
+"""
 
 
 def test_health_wait_ends_when_the_server_it_waits_for_exits(fixture_models, tmp_path) -> None:
@@ -151,12 +177,13 @@ def test_health_wait_ends_when_the_server_it_waits_for_exits(fixture_models, tmp
     try:
         address = process.wait_listening()
         waiter = subprocess.Popen(
-            [sys.executable, "-m", "tarjama.client.cli", "health", "--wait", "1800", "--server", address],
+            [sys.executable, "-c", WAITER, "health", "--wait", "1800", "--server", address],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
-        time.sleep(1.0)
+        assert select.select([waiter.stdout], [], [], 60)[0], "the waiter got an answer"
+        assert waiter.stdout.readline().startswith("answered")  # type: ignore[union-attr]
         process.proc.send_signal(signal.SIGTERM)
         process.proc.wait(10)
         gone = time.monotonic()
@@ -201,8 +228,6 @@ def test_the_readme_error_line_names_the_hf_command(tmp_path) -> None:
 def test_closing_twice_releases_each_engine_once() -> None:
     # Shutdown fails every queue at once (close(0)), then waits (close(rest)); when a worker has
     # already ended by the first call, the second must not release the engine again.
-    from test_pipeline import FakeEngine
-
     from tarjama.server.pipeline import TranslationPipeline
     from tarjama.server.runtime import Models
     from tarjama.server.settings import Settings

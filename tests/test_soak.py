@@ -18,12 +18,15 @@ from collections import OrderedDict
 from pathlib import Path
 
 import grpc
+import pytest
 
 from tarjama.client import TarjamaClient
 from tarjama.v1 import tarjama_pb2 as pb
 from tarjama.v1 import tarjama_pb2_grpc as pb_grpc
 
 from conftest import HealthMonitor, server_rss_mb
+
+pytestmark = pytest.mark.slow
 
 SOAK_S = float(os.environ.get("TARJAMA_SOAK_SECONDS", "40"))
 CLIENTS = int(os.environ.get("TARJAMA_SOAK_CLIENTS", "32"))
