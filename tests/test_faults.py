@@ -30,6 +30,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from tarjama.client import TarjamaClient, TarjamaError
 from tarjama.server import batcher as batcher_module
 from tarjama.server.batcher import Batcher, BatchLimits
+from tarjama.server.scheduling import Scheduler
 from tarjama.server.errors import EngineFailure, EngineUnavailable
 from tarjama.server.pipeline import TranslationPipeline
 from tarjama.server.runtime import Models
@@ -48,9 +49,9 @@ class RecordingPipeline(TranslationPipeline):
         super().__init__(*args, **kwargs)
         self.deadlines: list[float | None] = []
 
-    async def translate(self, document, deadline):  # noqa: ANN001, ANN201
+    def translate_stream(self, document, deadline, **options):  # noqa: ANN001, ANN003, ANN201
         self.deadlines.append(None if deadline is None else deadline - time.monotonic())
-        return await super().translate(document, deadline)
+        return super().translate_stream(document, deadline, **options)
 
 
 def loader(into: list, kind: type[TranslationPipeline] = TranslationPipeline):  # type: ignore[type-arg]  # noqa: ANN201
@@ -139,11 +140,11 @@ def test_the_batcher_survives_any_deadline_it_is_given(far: float) -> None:
 
 
 class Armed:
-    """Makes one call of a Batcher method raise, once armed."""
+    """Makes one call of a Scheduler method raise, once armed (the batcher's workers call it under their lock)."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
         self.armed = threading.Event()
-        original = getattr(Batcher, name)
+        original = getattr(Scheduler, name)
 
         def replacement(batcher, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
             if self.armed.is_set():
@@ -151,14 +152,14 @@ class Armed:
                 raise RuntimeError("a bug in the scheduling")
             return original(batcher, *args, **kwargs)
 
-        monkeypatch.setattr(Batcher, name, replacement)
+        monkeypatch.setattr(Scheduler, name, replacement)
 
 
 @pytest.mark.parametrize(
     ("where", "outcome"),
     [
-        ("_measure", "INTERNAL"),  # after the engine ran: the batch it held fails, and only that
-        ("_batch_size_for", "OK"),  # before it took anything: the replacement worker serves the request
+        ("measured", "INTERNAL"),  # after the engine ran: the batch it held fails, and only that
+        ("_batch_size", "OK"),  # before it took anything: the replacement worker serves the request
     ],
 )
 def test_a_worker_whose_loop_raises_is_replaced_and_the_server_keeps_serving(
@@ -192,7 +193,7 @@ def test_a_worker_whose_loop_raises_is_replaced_and_the_server_keeps_serving(
 
 def test_workers_that_keep_failing_mean_the_engine_cannot_run(monkeypatch) -> None:
     # The same fault on every pass would otherwise replace workers for ever (and hold the queue).
-    monkeypatch.setattr(Batcher, "_should_wait", lambda self, now: 1 / 0)
+    monkeypatch.setattr(Scheduler, "wait_s", lambda self, now: 1 / 0)
     told: list[str] = []
     batcher: Batcher[str, str] = Batcher(lambda items: items, BatchLimits(), workers=2)
     batcher.supervise(0, told.append)

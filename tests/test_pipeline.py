@@ -7,7 +7,8 @@ import re
 
 import pytest
 
-from tarjama.server.pipeline import Document, TranslationPipeline
+from tarjama.server.document import Document
+from tarjama.server.pipeline import TranslationPipeline
 from tarjama.server.settings import Settings
 
 from fakes import FakeEngine
