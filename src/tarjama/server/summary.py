@@ -19,12 +19,18 @@ import logging
 import math
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .offload import off_loop
 from .text.segmentation import split_sentences
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+    from .engines.summary_engines import SummaryEngine, SummaryItem
+    from .settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +152,7 @@ def textrank(vectors: Sequence[dict[str, float]], damping: float = 0.85, iterati
     row, col, val = np.array(rows, dtype=np.int64), np.array(cols, dtype=np.int64), np.array(vals)
     terms = max(1, len(vocabulary))
 
-    def similarity_times(x):  # noqa: ANN001, ANN202 - W @ x, without self-similarity
+    def similarity_times(x: NDArray[Any]) -> NDArray[Any]:  # W @ x, without self-similarity
         per_term = np.bincount(col, weights=val * x[row], minlength=terms)  # Mᵀ x
         return np.bincount(row, weights=val * per_term[col], minlength=n) - self_similarity * x  # M (Mᵀ x) - diag
 
@@ -215,8 +221,8 @@ def attribute(summary_text: str, sentences: Sequence[SourceSentence]) -> tuple[S
 
 def chunk_paragraphs(
     sentences: Sequence[SourceSentence],
-    count_tokens,
-    window: int,  # noqa: ANN001 - Callable[[list[str]], list[int]]
+    count_tokens: Callable[[list[str]], list[int]],
+    window: int,
 ) -> list[list[SourceSentence]]:
     """Consecutive runs of sentences that fit the model's window, cut at paragraph boundaries
     (and inside a paragraph only when one paragraph alone is over the window)."""
@@ -251,7 +257,7 @@ class AbstractiveSummarizer:
 
     method = "abstractive"
 
-    def __init__(self, engine, settings) -> None:  # noqa: ANN001 - a summary engine, the Settings
+    def __init__(self, engine: SummaryEngine, settings: Settings) -> None:
         from .batcher import Batcher, BatchLimits
         from .engines.base import is_out_of_memory
 
@@ -317,7 +323,7 @@ class AbstractiveSummarizer:
         return True
 
 
-def load_summarizer(settings) -> Summarizer | None:  # noqa: ANN001 - Settings
+def load_summarizer(settings: Settings) -> Summarizer | None:
     """The summariser `--summary-model` names: none, extractive, or a seq2seq checkpoint."""
     from .errors import ModelUnavailable
     from .models import resolve_model
@@ -341,7 +347,7 @@ def load_summarizer(settings) -> Summarizer | None:  # noqa: ANN001 - Settings
     return AbstractiveSummarizer(engine, settings)
 
 
-def _warmup_item():  # noqa: ANN202
+def _warmup_item() -> SummaryItem:
     from .engines.summary_engines import SummaryItem
 
     return SummaryItem("The minister said the meeting would be held tomorrow in the capital.", 1, 8)

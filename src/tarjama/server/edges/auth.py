@@ -12,13 +12,22 @@ from __future__ import annotations
 import contextvars
 import hmac
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import grpc
 
-from .interception import OPEN_SERVICES, HandlerInterceptor, is_streaming, replace_behavior, responses
+from .interception import (
+    OPEN_SERVICES,
+    Behavior,
+    Context,
+    Handler,
+    HandlerInterceptor,
+    is_streaming,
+    replace_behavior,
+    responses,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -145,27 +154,27 @@ class ScrapeToken:
         return hmac.compare_digest(presented.encode("utf-8", "replace"), self._token)
 
 
-def bearer_token(metadata: tuple | None) -> str | None:  # type: ignore[type-arg]
+def bearer_token(metadata: Sequence[tuple[str, str | bytes]] | None) -> str | None:
     for key, value in metadata or ():
         if key == "authorization" and isinstance(value, str) and value[:7].lower() == "bearer ":
             return value[7:].strip()
     return None
 
 
-def wrap_behavior(handler: grpc.RpcMethodHandler, before: Callable[[], None]) -> grpc.RpcMethodHandler:
+def wrap_behavior(handler: Handler, before: Callable[[], object]) -> Handler:
     """The same handler with `before()` run in the call's own context first, whatever its kind."""
 
-    def wrap(behavior: Callable) -> Callable:  # type: ignore[type-arg]
+    def wrap(behavior: Behavior) -> Behavior:
         if is_streaming(handler):
 
-            async def stream(request, context):  # noqa: ANN001, ANN202
+            async def stream(request: Any, context: Context) -> AsyncIterator[Any]:
                 before()
                 async for response in responses(behavior(request, context)):
                     yield response
 
             return stream
 
-        async def unary(request, context):  # noqa: ANN001, ANN202
+        async def unary(request: Any, context: Context) -> Any:
             before()
             return await behavior(request, context)
 
@@ -174,19 +183,19 @@ def wrap_behavior(handler: grpc.RpcMethodHandler, before: Callable[[], None]) ->
     return replace_behavior(handler, wrap)
 
 
-def refusal(handler: grpc.RpcMethodHandler, message: str) -> grpc.RpcMethodHandler:
+def refusal(handler: Handler, message: str) -> Handler:
     """A handler of the same kind that answers UNAUTHENTICATED without looking at the request."""
 
-    def wrap(_behavior: Callable) -> Callable:  # type: ignore[type-arg]
+    def wrap(_behavior: Behavior) -> Behavior:
         if is_streaming(handler):
 
-            async def stream(request, context):  # noqa: ANN001, ANN202
+            async def stream(request: Any, context: Context) -> AsyncIterator[None]:
                 await context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
                 yield  # makes this an async generator; never reached
 
             return stream
 
-        async def unary(request, context):  # noqa: ANN001, ANN202
+        async def unary(request: Any, context: Context) -> None:
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
 
         return unary
@@ -200,7 +209,7 @@ class AuthInterceptor(HandlerInterceptor):
     def __init__(self, tokens: TokenFile) -> None:
         self.tokens = tokens
 
-    def wrap(self, handler: grpc.RpcMethodHandler, details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:
+    def wrap(self, handler: Handler, details: grpc.HandlerCallDetails) -> Handler:
         if details.method.startswith(OPEN_SERVICES):
             return handler
         presented = bearer_token(details.invocation_metadata)

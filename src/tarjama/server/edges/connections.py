@@ -10,14 +10,14 @@ excess with RESOURCE_EXHAUSTED and a message, as the queue limit does. Health ch
 from __future__ import annotations
 
 import collections
-from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import grpc
 
 from ..errors import StartupError
 from ..settings import Settings
-from .interception import OPEN_SERVICES, HandlerInterceptor, replace_behavior
+from .interception import OPEN_SERVICES, Behavior, Context, Handler, HandlerInterceptor, replace_behavior
 
 
 class StreamLimit(HandlerInterceptor):
@@ -27,13 +27,13 @@ class StreamLimit(HandlerInterceptor):
         self.limit = limit
         self._in_flight: collections.Counter[str] = collections.Counter()
 
-    def wrap(self, handler: grpc.RpcMethodHandler, details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:
+    def wrap(self, handler: Handler, details: grpc.HandlerCallDetails) -> Handler:
         if details.method.startswith(OPEN_SERVICES):
             return handler
         counts, limit = self._in_flight, self.limit
 
-        def wrap(behavior: Callable) -> Callable:  # type: ignore[type-arg]
-            async def unary(request, context):  # noqa: ANN001, ANN202
+        def wrap(behavior: Behavior) -> Behavior:
+            async def unary(request: Any, context: Context) -> Any:
                 peer = context.peer()
                 if counts[peer] >= limit:
                     await context.abort(

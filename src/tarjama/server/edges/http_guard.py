@@ -272,7 +272,8 @@ class BrowserGuard:
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
-            return await self.app(scope, receive, send)
+            await self.app(scope, receive, send)
+            return
         refusal = self.refusal(scope)
         if refusal is not None:
             status, code, message = refusal

@@ -18,7 +18,7 @@ import socket
 import ssl
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from wsgiref.simple_server import WSGIRequestHandler
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, make_wsgi_app
@@ -31,6 +31,9 @@ from ..settings import Settings
 from .auth import ScrapeToken
 from .connections import LOOPBACK
 from .stats import Observer, StatsSnapshot
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 log = logging.getLogger(__name__)
 
@@ -174,12 +177,12 @@ class MetricsServer(ThreadingWSGIServer):
         log.debug("metrics: request from %s failed", client_address, exc_info=True)
 
 
-def guarded(app: Callable[..., Any], token: ScrapeToken | None) -> Callable[..., Any]:
+def guarded(app: WSGIApplication, token: ScrapeToken | None) -> WSGIApplication:
     """The exporter's WSGI app, answering 401 to a scrape without `Authorization: Bearer <token>`."""
     if token is None:
         return app
 
-    def guarded_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    def guarded_app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         if token.accepts(environ.get("HTTP_AUTHORIZATION")):
             return app(environ, start_response)
         headers = [("Content-Type", "text/plain; charset=utf-8"), ("WWW-Authenticate", 'Bearer realm="metrics"')]

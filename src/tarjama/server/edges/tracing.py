@@ -17,13 +17,13 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import grpc
 
 from . import auth
-from .interception import OPEN_SERVICES, HandlerInterceptor, replace_behavior
+from .interception import OPEN_SERVICES, Behavior, Context, Handler, HandlerInterceptor, replace_behavior
 from .stats import Observer
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,8 @@ def span(name: str, **attributes: Any) -> contextlib.AbstractContextManager[Any]
     """A child span of the current one, or a no-op when tracing is off."""
     if _tracer is None:
         return _NOOP
-    return _tracer.start_as_current_span(name, attributes=attributes)
+    started: contextlib.AbstractContextManager[Any] = _tracer.start_as_current_span(name, attributes=attributes)
+    return started
 
 
 def current_context() -> Any:
@@ -112,7 +113,7 @@ class BatchSpans(Observer):
 class Tracing(HandlerInterceptor):
     """The server span of every RPC but health checks, continuing the caller's trace."""
 
-    def wrap(self, handler: grpc.RpcMethodHandler, details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:
+    def wrap(self, handler: Handler, details: grpc.HandlerCallDetails) -> Handler:
         if _tracer is None or not handler.unary_unary or details.method.startswith(OPEN_SERVICES):
             return handler
         from opentelemetry import propagate
@@ -121,8 +122,8 @@ class Tracing(HandlerInterceptor):
         service, _, method = details.method.lstrip("/").partition("/")
         carrier = {key: value for key, value in details.invocation_metadata or () if isinstance(value, str)}
 
-        def wrap(behavior: Callable) -> Callable:  # type: ignore[type-arg]
-            async def unary(request, context):  # noqa: ANN001, ANN202
+        def wrap(behavior: Behavior) -> Behavior:
+            async def unary(request: Any, context: Context) -> Any:
                 attributes = {"rpc.system": "grpc", "rpc.service": service, "rpc.method": method}
                 with _tracer.start_as_current_span(
                     f"{service}/{method}", context=propagate.extract(carrier), kind=SpanKind.SERVER,

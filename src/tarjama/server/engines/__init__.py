@@ -7,8 +7,7 @@ and the device and know nothing of gRPC or of requests. `registry.ENGINE_MODULES
 from __future__ import annotations
 
 import importlib
-from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, cast
 
 from .base import Engine, EngineInfo, Hypothesis, SourceItem
 from .registry import ENGINE_MODULES
@@ -19,11 +18,32 @@ if TYPE_CHECKING:
     from .summary_engines import SummaryEngine
 
 
-def engine_module(name: str) -> ModuleType:
+class EngineModule(Protocol):
+    """What an engine's module (one per entry of `registry.ENGINE_MODULES`) offers the server and
+    `tarjama models download`."""
+
+    def cuda_devices(self) -> int:
+        """The GPUs its own library sees (`--device auto` asks only that library)."""
+        ...
+
+    def open_translation(self, model: ResolvedModel, settings: Settings) -> Engine:
+        """The translation model, loaded on the device and in the compute type the settings ask for."""
+        ...
+
+    def open_summary(self, model: ResolvedModel, settings: Settings) -> SummaryEngine:
+        """The abstractive summary model, loaded likewise."""
+        ...
+
+    def prepare(self, model: ResolvedModel, settings: Settings) -> str | None:
+        """What `tarjama models download` does beyond fetching (CTranslate2 converts), and where the result is."""
+        ...
+
+
+def engine_module(name: str) -> EngineModule:
     """The module that implements engine `name` (imported only when asked for)."""
     if name not in ENGINE_MODULES:
         raise ValueError(f"unknown engine {name!r}; one of {', '.join(ENGINE_MODULES)}")
-    return importlib.import_module(ENGINE_MODULES[name])
+    return cast(EngineModule, importlib.import_module(ENGINE_MODULES[name]))
 
 
 def load_engine(settings: Settings) -> Engine:
@@ -61,4 +81,13 @@ def load_summary_engine(model: ResolvedModel, settings: Settings) -> SummaryEngi
     return engine_module(settings.engine).open_summary(model, settings)
 
 
-__all__ = ["Engine", "EngineInfo", "Hypothesis", "SourceItem", "engine_module", "load_engine", "load_summary_engine"]
+__all__ = [
+    "Engine",
+    "EngineInfo",
+    "EngineModule",
+    "Hypothesis",
+    "SourceItem",
+    "engine_module",
+    "load_engine",
+    "load_summary_engine",
+]

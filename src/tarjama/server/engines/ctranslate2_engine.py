@@ -8,6 +8,7 @@ weights shared between the workers of a device); the batcher's worker threads ea
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from .. import parallelism
 from ..models import ResolvedModel, ctranslate2_model_dir
@@ -17,20 +18,25 @@ from .base import EngineInfo, Hypothesis, SourceItem, device_of
 from .marian_tokenizer import MarianTokenizer
 from .summary_engines import SummaryDecoding, SummaryItem, trim_to_sentence, window_of
 
+if TYPE_CHECKING:
+    import ctranslate2
+
 log = logging.getLogger(__name__)
 
 
 def cuda_devices() -> int:
     import ctranslate2
 
-    return ctranslate2.get_cuda_device_count()
+    return int(ctranslate2.get_cuda_device_count())
 
 
 def default_compute_type(device: str) -> str:
     return "int8" if device == "cpu" else "float16"
 
 
-def open_translator(model: ResolvedModel, settings: Settings, plan: parallelism.Parallelism):  # noqa: ANN201
+def open_translator(
+    model: ResolvedModel, settings: Settings, plan: parallelism.Parallelism
+) -> tuple[ctranslate2.Translator, EngineInfo]:
     """The model's CTranslate2 conversion (made once, cached) loaded as `plan` says; (Translator, EngineInfo)."""
     import ctranslate2
 

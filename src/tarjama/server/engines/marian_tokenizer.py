@@ -54,7 +54,8 @@ class MarianTokenizer:
 
     def detokenize(self, pieces: list[str]) -> str:
         # As transformers does: special pieces are kept as written, the rest decoded by the target model.
-        out, run = [], []
+        out: list[str] = []
+        run: list[str] = []
         for piece in pieces:
             if piece in (self.eos, self.pad):
                 continue

@@ -1,14 +1,12 @@
-"""The engines Tarjama can run, by name: adding one is a module and one line here.
+"""The engines Tarjama can run, by name: adding one is a module, one line here and its name in
+`settings.ENGINES` (the flags' choices; settings sits below the engines, so it cannot read this table,
+and a test holds the two equal).
 
-Each module named here provides, and imports its framework only inside them:
-- `cuda_devices() -> int`: the GPUs its own library sees (`--device auto` asks only that library);
-- `open_translation(model, settings) -> Engine` (engines.base.Engine);
-- `open_summary(model, settings) -> SummaryEngine` (engines.summary_engines.SummaryEngine);
-- `prepare(model, settings) -> str | None`: what `tarjama models download` does beyond fetching
-  (CTranslate2 converts), and where the result is.
+Each module named here provides the functions of `engines.EngineModule`, and imports its framework only
+inside them.
 """
 
-ENGINE_MODULES = {
+ENGINE_MODULES: dict[str, str] = {
     "ctranslate2": "tarjama.server.engines.ctranslate2_engine",
     "torch": "tarjama.server.engines.torch_engine",
 }

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import queue
+from typing import TYPE_CHECKING
 
 from .. import parallelism
 from ..models import ResolvedModel
@@ -17,16 +18,21 @@ from .base import EngineInfo, Hypothesis, SourceItem, device_of
 from .marian_tokenizer import MarianTokenizer
 from .summary_engines import SummaryDecoding, SummaryItem, trim_to_sentence, window_of
 
+if TYPE_CHECKING:
+    from torch.nn import Module
+
 log = logging.getLogger(__name__)
 
 
 def cuda_devices() -> int:
     import torch
 
-    return torch.cuda.device_count()
+    return int(torch.cuda.device_count())
 
 
-def load_seq2seq(model: ResolvedModel, settings: Settings, plan: parallelism.Parallelism):  # noqa: ANN201
+def load_seq2seq(
+    model: ResolvedModel, settings: Settings, plan: parallelism.Parallelism
+) -> tuple[list[Module], EngineInfo]:
     """A transformers seq2seq checkpoint in eval mode, one copy per device of `plan`; (copies, EngineInfo)."""
     import torch
     from transformers import AutoModelForSeq2SeqLM
@@ -42,7 +48,7 @@ def load_seq2seq(model: ResolvedModel, settings: Settings, plan: parallelism.Par
         targets = [torch.device("cpu")]
     else:
         targets = [torch.device("cuda", i) for i in plan.device_indices]
-    copies = []
+    copies: list[Module] = []
     for target in targets:
         loaded = AutoModelForSeq2SeqLM.from_pretrained(model.path, dtype=dtypes[compute_type])
         copies.append(loaded.to(target).eval())
@@ -68,16 +74,16 @@ def open_summary(model: ResolvedModel, settings: Settings) -> TorchSummaryEngine
 class _Copies:
     """The model copies the workers share: each call borrows one (a device's copy per worker on it)."""
 
-    def __init__(self, copies: list, workers_per_device: int) -> None:  # noqa: ANN001 - torch modules
-        self._free: queue.SimpleQueue = queue.SimpleQueue()
+    def __init__(self, copies: list[Module], workers_per_device: int) -> None:
+        self._free: queue.SimpleQueue[Module] = queue.SimpleQueue()
         for _ in range(workers_per_device):
             for copy in copies:
                 self._free.put(copy)
 
-    def borrow(self):  # noqa: ANN201 - a torch module
+    def borrow(self) -> Module:
         return self._free.get()
 
-    def give_back(self, copy) -> None:  # noqa: ANN001
+    def give_back(self, copy: Module) -> None:
         self._free.put(copy)
 
 
@@ -109,7 +115,7 @@ class TorchEngine:
         finally:
             self._copies.give_back(model)
 
-    def _translate(self, model, batch: list[SourceItem]) -> list[Hypothesis]:  # noqa: ANN001 - a torch module
+    def _translate(self, model: Module, batch: list[SourceItem]) -> list[Hypothesis]:
         torch = self._torch
         if self._threads is not None and torch.get_num_threads() != self._threads:
             torch.set_num_threads(self._threads)  # each worker thread has its own OpenMP team

@@ -164,7 +164,7 @@ def page_blocks(html: str) -> list[str]:
         return []
     for junk in list(root.iter(*SKIP)):
         junk.drop_tree()
-    blocks = []
+    blocks: list[str] = []
     for element in root.iter(*BLOCKS):
         if any(child.tag in BLOCKS for child in element.iterdescendants()):
             continue  # an outer block: its inner ones are listed

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import ahocorasick_rs
@@ -39,7 +39,7 @@ class TermMatch:
 class Glossary:
     """A request's glossary, compiled once; `apply` replaces terms in a (normalised) sentence."""
 
-    def __init__(self, terms: Mapping[str, str], normalize=lambda text: text) -> None:  # noqa: ANN001
+    def __init__(self, terms: Mapping[str, str], normalize: Callable[[str], str] = lambda text: text) -> None:
         keys: list[str] = []
         self._entries: list[tuple[str, str, str]] = []  # per key: clitic, source, target
         for source, target in terms.items():
