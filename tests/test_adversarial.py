@@ -27,7 +27,14 @@ from tarjama.server.summary import (
 from tarjama.server.text.rules import prepare
 from tarjama.v1 import tarjama_pb2 as pb
 
-from conftest import HEALTH_BOUND_S, HealthMonitor, article, raw_call  # noqa: F401 - the bound, for the others
+from conftest import (  # noqa: F401 - the bound, for the others
+    HEALTH_BOUND_S,
+    HealthMonitor,
+    assert_still_translates,
+    raw_call,
+    varint,
+    wire_field,
+)
 
 LIMIT = 200_000  # --max-characters
 
@@ -37,13 +44,6 @@ def finishes(function, seconds: float) -> bool:  # noqa: ANN001
     done = threading.Event()
     threading.Thread(target=lambda: (function(), done.set()), daemon=True).start()
     return done.wait(seconds)
-
-
-def assert_still_translates(address: str, memorised_pairs: list[tuple[str, str]]) -> None:
-    arabic, english = article(memorised_pairs, [2, 1, 3])
-    with TarjamaClient(address, timeout=30) as client:
-        response = client.translate("\n".join(arabic))
-    assert [p.translation for p in response.paragraphs] == english
 
 
 # -- 1. a glossary target that contains its source term --------------------------------------------
@@ -189,25 +189,10 @@ def test_a_large_glossary_is_matched_off_the_event_loop_and_capped(hardened_serv
 # -- 7. what a client gets wrong is INVALID_ARGUMENT, naming the field ------------------------------
 
 
-def _varint(value: int) -> bytes:
-    value &= (1 << 64) - 1
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
-
-
-def _field(number: int, payload: bytes) -> bytes:
-    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
-
-
 BAD_REQUESTS = [
     ("Summarize", pb.SummarizeRequest(text="Text.", length=4).SerializeToString(), "length: 4 is not"),
     ("Summarize", pb.SummarizeRequest(text="Text.", length=99).SerializeToString(), "length: 99 is not"),
-    ("Summarize", _field(2, b"Text.") + _varint(4 << 3) + _varint(-1), "length: -1 is not"),
+    ("Summarize", wire_field(2, b"Text.") + varint(4 << 3) + varint(-1), "length: -1 is not"),
     (
         "Translate",
         pb.TranslateRequest(
@@ -215,11 +200,15 @@ BAD_REQUESTS = [
         ).SerializeToString(),
         "options.summary_length: 7",
     ),
-    ("Translate", _field(2, b"\xd9\x86\xff\xfe"), "text: not valid UTF-8"),
-    ("Segment", _field(3, b"ok") + _field(3, b"\xc3\x28"), "paragraphs: not valid UTF-8"),
-    ("Translate", _field(2, "نص.".encode()) + _field(5, _field(1, _field(1, b"\xe2\x82"))), "options.terms.key"),
-    ("Translate", _field(2, "نص.".encode())[:-2], "text"),
-    ("Translate", _varint(2 << 3 | 2) + _varint(2**31) + b"abc", "runs past the end"),
+    ("Translate", wire_field(2, b"\xd9\x86\xff\xfe"), "text: not valid UTF-8"),
+    ("Segment", wire_field(3, b"ok") + wire_field(3, b"\xc3\x28"), "paragraphs: not valid UTF-8"),
+    (
+        "Translate",
+        wire_field(2, "نص.".encode()) + wire_field(5, wire_field(1, wire_field(1, b"\xe2\x82"))),
+        "options.terms.key",
+    ),
+    ("Translate", wire_field(2, "نص.".encode())[:-2], "text"),
+    ("Translate", varint(2 << 3 | 2) + varint(2**31) + b"abc", "runs past the end"),
     ("Translate", b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff", "not a valid tarjama.v1.TranslateRequest"),
     ("GetInfo", b"\x0a\x05ab", "not a valid tarjama.v1.GetInfoRequest"),
     ("Summarize", pb.SummarizeRequest(text="Text.", sentences=51).SerializeToString(), "sentences: 51"),

@@ -18,11 +18,13 @@ import random
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
-from test_adversarial import _field, _varint, assert_still_translates
+import pytest
 
 from tarjama.v1 import tarjama_pb2 as pb
 
-from conftest import HealthMonitor, raw_call
+from conftest import HealthMonitor, assert_still_translates, raw_call, varint, wire_field
+
+pytestmark = pytest.mark.slow
 
 MESSAGES = int(os.environ.get("TARJAMA_FUZZ_MESSAGES", "10000"))
 SEED = int(os.environ.get("TARJAMA_FUZZ_SEED", "20261125"))
@@ -81,14 +83,14 @@ def mutate(rng: random.Random, data: bytes, seeds_: list[tuple[str, bytes]]) -> 
     elif kind == 4:  # an unknown field of any wire type
         number = rng.choice([6, 7, 15, 99, 2**20, 2**29 - 1])
         wire = rng.randrange(8)
-        data += _varint(number << 3 | wire) + rng.randbytes(rng.randint(0, 12))
+        data += varint(number << 3 | wire) + rng.randbytes(rng.randint(0, 12))
     elif kind == 5:  # a huge length prefix
-        data += _varint(rng.choice([2, 3, 5]) << 3 | 2) + _varint(rng.choice([2**31, 2**62, 10**9])) + b"xyz"
+        data += varint(rng.choice([2, 3, 5]) << 3 | 2) + varint(rng.choice([2**31, 2**62, 10**9])) + b"xyz"
     elif kind == 6:  # a known field with the wrong wire type
-        data += _varint(rng.randint(1, 5) << 3 | rng.choice([0, 1, 5])) + _varint(rng.getrandbits(40)) + b"\0" * 8
+        data += varint(rng.randint(1, 5) << 3 | rng.choice([0, 1, 5])) + varint(rng.getrandbits(40)) + b"\0" * 8
     elif kind == 7:  # random enum values, negative ones included
         value = rng.choice([-1, 4, 99, 2**31 - 1, -(2**31)])
-        data += _field(5, _varint(3 << 3) + _varint(value)) if rng.random() < 0.5 else _varint(4 << 3) + _varint(value)
+        data += wire_field(5, varint(3 << 3) + varint(value)) if rng.random() < 0.5 else varint(4 << 3) + varint(value)
     elif kind == 8:  # splice with another seed
         other = rng.choice(seeds_)[1]
         data = data[: rng.randint(0, len(data))] + other[rng.randint(0, len(other)) :]
@@ -96,11 +98,11 @@ def mutate(rng: random.Random, data: bytes, seeds_: list[tuple[str, bytes]]) -> 
         text = pathological(rng).encode()
         which = rng.randrange(3)
         if which == 2:
-            data += _field(5, _field(1, _field(1, text[:200]) + _field(2, text[:200] * 2)))
+            data += wire_field(5, wire_field(1, wire_field(1, text[:200]) + wire_field(2, text[:200] * 2)))
         else:
-            data += _field(2 + which, text)
+            data += wire_field(2 + which, text)
     else:  # invalid UTF-8 inside a string
-        data += _field(rng.choice([1, 2, 3]), b"ok\xff\xfe" + rng.randbytes(3))
+        data += wire_field(rng.choice([1, 2, 3]), b"ok\xff\xfe" + rng.randbytes(3))
     return bytes(data)
 
 
