@@ -226,7 +226,7 @@ def run_translate(args: argparse.Namespace) -> int:
         if not several and not args.output_dir and args.format in STREAMED_FORMATS and not markup[0]:
             return stream_one(client, sources[0], args.format, summarize, length, args.extract)
 
-        def one(source: str) -> object:
+        def one(source: str) -> pb.TranslateResponse | Exception:
             try:
                 text = read_article(source)
                 name = "" if source == "-" else Path(source).name
@@ -253,11 +253,11 @@ def run_translate(args: argparse.Namespace) -> int:
                     continue
                 # HTML in, HTML out for the default format; markdown, json and the exports are made from
                 # the paragraphs, as for text (the format asked for is the format written).
-                html_out = bool(result.html) and args.format == "text"  # type: ignore[union-attr]
+                html_out = bool(result.html) and args.format == "text"
                 if html_out:
-                    output = result.html  # type: ignore[union-attr]
+                    output = result.html
                 else:
-                    output = render(result, args.format, compact=several and not args.output_dir)  # type: ignore[arg-type]
+                    output = render(result, args.format, compact=several and not args.output_dir)
                 if args.output_dir:
                     target = output_path(args.output_dir, source, "html" if html_out else EXTENSIONS[args.format])
                     if target.resolve() in inputs:  # never write over an article being translated
@@ -388,7 +388,7 @@ def run_segment(args: argparse.Namespace) -> int:
     return 0
 
 
-def without_translations(response: dict) -> dict:  # type: ignore[type-arg]
+def without_translations(response: dict) -> dict:
     """Translate's JSON shape minus the fields that only a translation fills."""
     for paragraph in response.get("paragraphs", []):
         paragraph.pop("translation", None)

@@ -189,7 +189,11 @@ class TarjamaClient:
     ) -> pb.SummarizeResponse:
         """Summarise English text; each summary sentence cites the paragraphs it rests on."""
         request = pb.SummarizeRequest(
-            id=id, text=text or "", paragraphs=list(paragraphs or ()), length=length, sentences=sentences
+            id=id,
+            text=text or "",
+            paragraphs=list(paragraphs or ()),
+            length=length,  # type: ignore[arg-type]  # an int is a pb.SummaryLength
+            sentences=sentences,
         )
         return self._call(self._stub.Summarize, request, timeout)
 

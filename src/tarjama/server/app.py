@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -207,7 +207,7 @@ async def serve(
         asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, lambda: [t.reload() for t in reloadable])
 
     loading = in_daemon_thread(load, settings)
-    waiting_for_stop = asyncio.ensure_future(stop.wait())
+    waiting_for_stop: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
     await asyncio.wait({loading, waiting_for_stop}, return_when=asyncio.FIRST_COMPLETED)
     if not loading.done():  # stopped while loading: nothing in flight, leave without waiting for it
         log.info("stopping while the models load; abandoning the load")
@@ -278,7 +278,9 @@ def supervise_engines(runtime: Runtime) -> asyncio.Future[str]:
     return failed
 
 
-async def start_http_api(runtime: Runtime, servicer: TranslatorServicer, tokens: TokenFile | None):  # noqa: ANN201
+async def start_http_api(
+    runtime: Runtime, servicer: TranslatorServicer, tokens: TokenFile | None
+) -> tuple[Any, asyncio.Task[None], int]:
     """--http-port: the HTTP API and the reading page, on this event loop (see http_api.py)."""
     settings = runtime.settings
     try:
@@ -294,7 +296,7 @@ async def start_http_api(runtime: Runtime, servicer: TranslatorServicer, tokens:
     return http
 
 
-async def stop_http_api(http) -> None:  # noqa: ANN001 - (uvicorn server, its task, port) or None
+async def stop_http_api(http: tuple[Any, asyncio.Task[None], int] | None) -> None:  # uvicorn's server, task, port
     if http is None:
         return
     server, task, _ = http

@@ -25,7 +25,7 @@ import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from tarjama.v1 import tarjama_pb2 as pb
 
@@ -197,12 +197,12 @@ def articles_from_rows(batch: Any, *, id_column: str, text_column: str, done: An
 _done_cache: dict[str, frozenset[str]] = {}
 
 
-def _resolved(done: Any) -> frozenset[str]:
-    """The done keys, fetched from Ray's object store once per worker process."""
+def _resolved(done: frozenset[str] | Any) -> frozenset[str]:
+    """The done keys (or a ray.ObjectRef of them), fetched from Ray's object store once per worker process."""
     import ray
 
     if not isinstance(done, ray.ObjectRef):
-        return done
+        return cast(frozenset[str], done)
     key = done.hex()
     if key not in _done_cache:
         _done_cache.clear()
@@ -231,7 +231,9 @@ class ArticleTranslator:
 
         self._servicer = TranslatorServicer(Runtime(settings, models=load_models(settings)))
         self._summarize = summarize
-        self._options = pb.TranslateOptions(summary_length=pb.SummaryLength.Value(summary_length))
+        # Value() gives the number; protoc's stubs type the field as the enum (an int at run time).
+        length = cast("pb.SummaryLength", pb.SummaryLength.Value(summary_length))
+        self._options = pb.TranslateOptions(summary_length=length)
         # One event loop of the actor's own, as in the server: Ray may call from any of its threads,
         # and batches that overlap share the batcher (the next fills the engine while one finishes).
         self._loop = asyncio.new_event_loop()
