@@ -1,4 +1,6 @@
-"""The batcher with a fake engine: budgets, order, cancellation, deadlines, failures, backpressure, fairness."""
+"""The batcher with a fake engine: budgets, order, cancellation, deadlines, failures, backpressure, several
+workers, streaming. Its scheduling decisions on a fake clock (who waits, who is shed, who rides next) are
+tests/test_scheduling.py's."""
 
 from __future__ import annotations
 
@@ -147,20 +149,6 @@ def test_a_full_queue_refuses_at_once() -> None:
     batcher.stop()
 
 
-def test_a_short_request_does_not_wait_for_a_long_document() -> None:
-    engine = FakeEngine(delay=0.01)
-    batcher = make(engine, max_batch_size=4)
-    long_doc = submit(batcher, [f"doc{i}" for i in range(400)])  # 100 batches, about 1 s
-    time.sleep(0.05)
-    started = time.monotonic()
-    short = submit(batcher, ["short"])
-    assert short.future.result(5) == ["SHORT"]
-    assert time.monotonic() - started < 0.2, "the short request rides in the next batch or the one after"
-    assert not long_doc.future.done()
-    long_doc.future.result(10)
-    batcher.stop()
-
-
 def test_an_empty_request_completes_at_once() -> None:
     batcher = make(FakeEngine())
     assert batcher.submit([], []).future.result(1) == []
@@ -199,78 +187,16 @@ def test_other_errors_are_not_retried() -> None:
     batcher.stop()
 
 
-def test_an_idle_batcher_does_not_wait_for_company() -> None:
-    engine = FakeEngine()
-    batcher = make(engine, max_batch_delay_s=0.5)
-    started = time.monotonic()
-    submit(batcher, ["alone"]).future.result(5)
-    assert time.monotonic() - started < 0.2, "one client on an idle server is answered without the batch delay"
-    batcher.stop()
-
-
-def test_after_a_busy_batch_it_waits_briefly_to_fill_the_next() -> None:
-    engine = FakeEngine(delay=0.2)  # the wait is bounded by a tenth of a batch's time: 20 ms here
-    engine.gate.clear()
-    batcher = make(engine, max_batch_delay_s=0.3, max_batch_size=8)
-    first = [submit(batcher, [f"a{i}"]) for i in range(1)]
-    engine.entered.wait(5)
-    wave = [submit(batcher, [f"b{i}"]) for i in range(8)]  # 8 requests share the next batch
-    engine.gate.set()
-    wait([t.future for t in first + wave], 5)
-    # Clients answered together come back together: the next wave trickles in and is batched whole.
-    trickle = []
-    for i in range(8):
-        trickle.append(submit(batcher, [f"c{i}"]))
-        time.sleep(0.001)
-    wait([t.future for t in trickle], 5)
-    assert engine.batches[-1] == [f"c{i}" for i in range(8)]
-    batcher.stop()
-
-
-def test_under_deadlines_requests_finish_one_after_another_instead_of_all_missing() -> None:
-    # 20 requests of 8 sentences, all due in 1.3 s; the engine needs 2 s for all of them. Advancing
-    # every request a little (round-robin) finishes none in time and throws all the work away; the
-    # scheduler finishes what it can and sheds the rest before spending engine time on it.
-    engine = FakeEngine(delay=0.05)
-    batcher = make(engine, max_batch_size=4)
-    deadline = time.monotonic() + 1.3
-    tickets = [submit(batcher, [f"r{r:02d}s{s}" for s in range(8)], deadline) for r in range(20)]
-    wait([t.future for t in tickets], 5)
-    done = [t for t in tickets if t.future.exception() is None]
-    failures = {type(t.future.exception()) for t in tickets if t.future.exception() is not None}
-    assert len(done) >= 10, f"only {len(done)} of 20 finished"
-    assert failures <= {DeadlineExceeded}
-    goodput = batcher.stats.delivered / batcher.stats.items
-    assert goodput >= 0.8, f"goodput {goodput:.2f}: engine work thrown away"
-    assert batcher.stats.shed > 0 and batcher.queued_tokens == 0
-    batcher.stop()
-
-
-def test_a_request_that_cannot_meet_its_deadline_is_refused_before_the_engine() -> None:
-    engine = FakeEngine(delay=0.05)
-    batcher = make(engine, max_batch_size=4)
-    submit(batcher, [f"warm{i}" for i in range(8)]).future.result(5)  # the engine's speed is measured
-    backlog = submit(batcher, [f"b{i:03d}" for i in range(80)])  # a second of work ahead
-    started = time.monotonic()
-    with pytest.raises(DeadlineExceeded, match="cannot finish"):
-        submit(batcher, [f"late{i}" for i in range(8)], deadline=time.monotonic() + 0.1)
-    assert time.monotonic() - started < 0.05, "refused at once, not when the deadline passes"
-    backlog.future.result(10)
-    assert not any(i.startswith("late") for i in engine.seen())
-    assert batcher.stats.shed == 1
-    batcher.stop()
-
-
-def test_without_deadlines_a_small_article_passes_a_big_one_which_still_finishes() -> None:
+def test_a_request_that_cannot_meet_its_deadline_is_refused_by_submit() -> None:
+    # The batcher's side of shedding; when a request is hopeless is tests/test_scheduling.py's (on a fake clock).
     engine = FakeEngine(delay=0.01)
     batcher = make(engine, max_batch_size=4)
-    submit(batcher, [f"warm{i}" for i in range(8)]).future.result(5)
-    big = submit(batcher, [f"big{i:03d}" for i in range(200)])
-    time.sleep(0.03)
-    small = submit(batcher, [f"small{i}" for i in range(8)])
-    small.future.result(5)
-    assert not big.future.done(), "the eight-sentence article did not wait for the 200-sentence one"
-    assert len(big.future.result(10)) == 200
+    submit(batcher, [f"warm{i}" for i in range(8)]).future.result(5)  # the engine's speed is measured
+    with pytest.raises(DeadlineExceeded, match="cannot finish"):  # due before any engine could do it
+        submit(batcher, [f"late{i}" for i in range(8)], deadline=time.monotonic() + 0.001)
+    assert batcher.stats.shed == 1 and batcher.queued_tokens == 0
+    assert submit(batcher, ["after"]).future.result(5) == ["AFTER"]
+    assert not any(i.startswith("late") for i in engine.seen())
     batcher.stop()
 
 
@@ -313,16 +239,6 @@ def test_several_workers_keep_several_batches_in_flight() -> None:
     assert batcher.stop(5)
 
 
-def test_free_workers_share_a_lone_document_evenly() -> None:
-    engine = ConcurrentEngine(delay=0.05)
-    batcher = make(engine, workers=2, max_batch_size=32)
-    items = [f"s{i:02d}" for i in range(20)]
-    assert submit(batcher, items).future.result(5) == [i.upper() for i in items]
-    assert sorted(len(b) for b in engine.batches) == [10, 10], "two batches side by side, not one of 20"
-    assert engine.most_at_once == 2
-    batcher.stop()
-
-
 def test_with_several_workers_a_failing_batch_fails_only_its_own_requests() -> None:
     engine = ConcurrentEngine(delay=0.05)
     engine.fail_on = "poison"
@@ -333,20 +249,6 @@ def test_with_several_workers_a_failing_batch_fails_only_its_own_requests() -> N
         bad.future.result(5)
     assert [t.future.result(5) for t in good] == [[f"FINE{i}"] for i in range(3)]
     assert submit(batcher, ["after"]).future.result(5) == ["AFTER"]
-    batcher.stop()
-
-
-def test_with_every_worker_busy_a_short_request_takes_the_first_free_one() -> None:
-    engine = ConcurrentEngine(delay=0.02)
-    batcher = make(engine, workers=2, max_batch_size=4)
-    long_doc = submit(batcher, [f"doc{i:03d}" for i in range(400)])  # 100 batches over 2 workers, about 1 s
-    time.sleep(0.05)
-    started = time.monotonic()
-    assert submit(batcher, ["short"]).future.result(5) == ["SHORT"]
-    assert time.monotonic() - started < 0.2
-    assert not long_doc.future.done()
-    assert long_doc.future.result(10) == [f"DOC{i:03d}" for i in range(400)]
-    assert engine.most_at_once == 2
     batcher.stop()
 
 

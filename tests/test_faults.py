@@ -30,10 +30,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from tarjama.client import TarjamaClient, TarjamaError
 from tarjama.server import batcher as batcher_module
 from tarjama.server.batcher import Batcher, BatchLimits
-from tarjama.server.scheduling import Scheduler
 from tarjama.server.errors import EngineFailure, EngineUnavailable
 from tarjama.server.pipeline import TranslationPipeline
 from tarjama.server.runtime import Models
+from tarjama.server.scheduling import Scheduler
 
 from conftest import InProcessServer, free_port, wait_until
 from fakes import FakeEngine

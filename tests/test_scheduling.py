@@ -268,6 +268,16 @@ def test_with_every_worker_busy_a_short_request_takes_the_first_free_one() -> No
 # -- the policy's own rules ----------------------------------------------------------------------------
 
 
+def test_a_short_request_rides_ahead_of_a_document_due_sooner() -> None:
+    s = sim(batch_s=0.05, max_batch_size=4)
+    s.submit("doc", [f"doc{i:02d}" for i in range(40)], deadline=10)
+    s.run(0.01)  # its first batch is on the engine
+    s.submit("short", ["short"], deadline=60)
+    s.run(0.05)
+    assert len(s.batches) == 2 and "short" in s.batches[1], "the next batch, though the document is due first"
+    assert len(s.batches[1]) == 2, "a half-size batch, so that the short request is answered sooner"
+
+
 def test_nothing_is_shed_before_the_engine_has_been_measured() -> None:
     s = sim(batch_s=0.05, max_batch_size=4)
     assert s.submit("first", [f"s{i}" for i in range(40)], deadline=0.01), "no refusal on a guess"
