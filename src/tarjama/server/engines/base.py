@@ -49,6 +49,12 @@ class EngineInfo:
 
 
 class Engine(Protocol):
+    """A translation model on its device: tokenised sentences in, one hypothesis each out.
+
+    It knows no gRPC and no request: the batcher's workers call `translate` with batches it formed,
+    from up to `parallelism.workers` threads at once. `engines.EngineModule.open_translation` makes one.
+    """
+
     info: EngineInfo
     parallelism: Parallelism  # batches it can run at once (translate is called from that many threads)
 
@@ -60,7 +66,9 @@ class Engine(Protocol):
         """One hypothesis per item, in order; each cut at the item's own output cap."""
         ...
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Release the model and its device memory; called once, after the last batch."""
+        ...
 
 
 def device_of(requested: str, cuda_devices: Callable[[], int]) -> str:

@@ -28,6 +28,8 @@ class SummaryItem:
 
 @dataclass(frozen=True)
 class SummaryDecoding:
+    """How the checkpoint's own generation config asks to decode (beams, length penalty, no-repeat n-grams)."""
+
     beam_size: int = 4
     length_penalty: float = 2.0
     no_repeat_ngram_size: int = 3
@@ -44,15 +46,27 @@ class SummaryDecoding:
 
 
 class SummaryEngine(Protocol):
+    """An abstractive summary model on its device: English texts in, one summary each out.
+
+    The summary batcher's one worker calls `generate`; summary.AbstractiveSummarizer cuts an article
+    into parts of at most `window` tokens first. `engines.EngineModule.open_summary` makes one.
+    """
+
     info: EngineInfo
     window: int  # source tokens the model reads at once
     decoding: SummaryDecoding
 
-    def count_tokens(self, texts: list[str]) -> list[int]: ...
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        """The model's token count of each text (what `window` is measured in)."""
+        ...
 
-    def generate(self, batch: list[SummaryItem]) -> list[str]: ...
+    def generate(self, batch: list[SummaryItem]) -> list[str]:
+        """One summary per item, in order, each within the item's min and max tokens."""
+        ...
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Release the model and its device memory; called once, after the last batch."""
+        ...
 
 
 def window_of(model_path: str) -> int:
