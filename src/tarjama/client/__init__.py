@@ -1,5 +1,36 @@
 """The Tarjama client: `TarjamaClient` for Python tools, and the `tarjama` command line."""
 
-from .client import DEFAULT_SERVER, TarjamaClient, TarjamaError, to_dict
+from tarjama.interchange.messages import to_dict
 
-__all__ = ["DEFAULT_SERVER", "TarjamaClient", "TarjamaError", "to_dict"]
+from .client import (
+    DEFAULT_SERVER,
+    Cancelled,
+    DeadlineExceeded,
+    FeatureUnavailable,
+    Internal,
+    InvalidArgument,
+    Overloaded,
+    PermissionDenied,
+    TarjamaClient,
+    TarjamaError,
+    TranslateArgs,
+    Unauthenticated,
+    Unavailable,
+)
+
+__all__ = [
+    "DEFAULT_SERVER",
+    "Cancelled",
+    "DeadlineExceeded",
+    "FeatureUnavailable",
+    "Internal",
+    "InvalidArgument",
+    "Overloaded",
+    "PermissionDenied",
+    "TarjamaClient",
+    "TarjamaError",
+    "TranslateArgs",
+    "Unauthenticated",
+    "Unavailable",
+    "to_dict",
+]

@@ -11,12 +11,10 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import grpc
-
 from tarjama import __version__
 from tarjama.v1 import tarjama_pb2 as pb
 
-from .client import DEFAULT_SERVER, TarjamaClient, TarjamaError, to_dict
+from .client import DEFAULT_SERVER, TarjamaClient, TarjamaError, TranslateArgs, Unavailable, to_dict
 from .formats import (
     DOCUMENT_FORMATS,
     EXTENSIONS,
@@ -54,7 +52,7 @@ UNREACHABLE = ("failed to connect", "connections to all backends failing", "conn
 
 
 def nobody_answers(exc: TarjamaError) -> bool:
-    return exc.code == grpc.StatusCode.UNAVAILABLE and any(m in exc.message.lower() for m in UNREACHABLE)
+    return isinstance(exc, Unavailable) and any(m in exc.message.lower() for m in UNREACHABLE)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -230,13 +228,15 @@ def run_translate(args: argparse.Namespace) -> int:
             try:
                 text = read_article(source)
                 name = "" if source == "-" else Path(source).name
-                options = {"id": name, "summarize": summarize, "summary_length": length}
+                options: TranslateArgs = {"id": name, "summarize": summarize, "summary_length": length}
                 if args.extract:  # a saved page: the server keeps its article
-                    response = client.translate(html=text, extract_article=True, **options)
+                    options.update({"html": text, "extract_article": True})
+                    response = client.translate(**options)
                     report_extraction(source, response.extraction)
                     return response
                 if is_html(source, args.input_format):  # translated as markup
-                    return client.translate(html=text, **options)
+                    options["html"] = text
+                    return client.translate(**options)
                 return client.translate(text, **options)
             except (OSError, UnicodeDecodeError, TarjamaError) as exc:
                 return exc
@@ -317,8 +317,10 @@ def stream_one(client: TarjamaClient, source: str, fmt: str, summarize: bool, le
     name = "" if source == "-" else Path(source).name
     out = BlockWriter(sys.stdout)
     out.write(head_blocks(fmt, name))
-    content = {"html": text, "extract_article": True} if extract else {"text": text}
-    for message in client.translate_stream(**content, id=name, summarize=summarize, summary_length=length):
+    options: TranslateArgs = {"id": name, "summarize": summarize, "summary_length": length}
+    if extract:  # a saved page: the server keeps its article
+        options.update({"html": text, "extract_article": True})
+    for message in client.translate_stream(None if extract else text, **options):
         out.write([paragraph_block(fmt, p) for p in message.paragraphs])
         if message.HasField("extraction"):
             report_extraction(source, message.extraction)
@@ -347,7 +349,7 @@ def run_health(args: argparse.Namespace) -> int:
                 answered, silent_since = True, None
             except TarjamaError as exc:
                 status, error = None, exc
-                if exc.code != grpc.StatusCode.UNAVAILABLE:
+                if not isinstance(exc, Unavailable):
                     silent_since = None
                 elif silent_since is None:
                     silent_since = now
@@ -472,20 +474,13 @@ def run_eval(args: argparse.Namespace) -> int:
 
 
 def run_models_download(args: argparse.Namespace) -> int:
-    from tarjama.server.dependencies import check_server_dependencies
     from tarjama.server.errors import StartupError
-    from tarjama.server.models import stay_offline
-    from tarjama.server.settings import settings_from
+    from tarjama.server.startup import prepare
 
+    settings = prepare("models download", args)
+    if isinstance(settings, int):
+        return settings
     try:
-        settings = settings_from(args, os.environ)
-    except ValueError as exc:
-        print(f"tarjama models download: error: {exc}", file=sys.stderr)
-        return 2
-    if settings.offline:
-        stay_offline()
-    try:
-        check_server_dependencies()
         from tarjama.server.engines import download_models
 
         for line in download_models(settings):
@@ -497,33 +492,20 @@ def run_models_download(args: argparse.Namespace) -> int:
 
 
 def run_bulk(args: argparse.Namespace) -> int:
-    from tarjama.server.dependencies import SERVER_MODULES, check_server_dependencies
-    from tarjama.server.errors import StartupError
-
-    try:
-        bulk_modules = (*SERVER_MODULES, "ray", "pyarrow", "tqdm")
-        install = "pip install -c constraints.txt '.[server,bulk]' in the repository"
-        check_server_dependencies(bulk_modules, install=install)
-    except StartupError as exc:
-        print(f"tarjama bulk: error: {exc}", file=sys.stderr)
-        return 1
-    from tarjama.server.bulk import run
+    from tarjama.server.bulk import run  # light: it checks for ray and the rest before importing them
 
     return run(args)
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    from tarjama.server.dependencies import check_server_dependencies
-    from tarjama.server.errors import StartupError
+    from tarjama.server.startup import prepare
 
-    try:  # before the server's modules import what may be missing (a client-only install)
-        check_server_dependencies()
-    except StartupError as exc:
-        print(f"tarjama serve: error: {exc}", file=sys.stderr)
-        return 1
+    settings = prepare("serve", args)  # before the server's modules import what may be missing
+    if isinstance(settings, int):
+        return settings
     from tarjama.server.app import run_with
 
-    return run_with(args)
+    return run_with(args, settings)
 
 
 class Progress:

@@ -5,14 +5,17 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import grpc
-from google.protobuf import json_format
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from tarjama.interchange.messages import to_dict  # noqa: F401  # re-exported: the client's public API
 from tarjama.v1 import tarjama_pb2 as pb
 from tarjama.v1 import tarjama_pb2_grpc as pb_grpc
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing's own from Python 3.11
 
 DEFAULT_SERVER = "localhost:50051"
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
@@ -46,12 +49,73 @@ RETRY_BUFFER_BYTES = 16 * 1024 * 1024
 
 
 class TarjamaError(Exception):
-    """A call the server refused or could not finish: the gRPC status code and its message."""
+    """A call the server refused or could not finish: the gRPC status code and its message.
+
+    What a call raises is the subclass for its code (`ERRORS`), so a caller can `except Overloaded:`
+    and retry later; a code without a subclass of its own arrives as TarjamaError itself."""
 
     def __init__(self, code: grpc.StatusCode, message: str) -> None:
         super().__init__(f"{code.name}: {message}")
         self.code = code
         self.message = message
+
+
+class InvalidArgument(TarjamaError):
+    """INVALID_ARGUMENT: the request is wrong (the message names the field); sending it again will not help."""
+
+
+class FeatureUnavailable(TarjamaError):
+    """FAILED_PRECONDITION: the request needs something this server was started without (e.g. a summariser)."""
+
+
+class Overloaded(TarjamaError):
+    """RESOURCE_EXHAUSTED: the server's queue is full; retry later. (The client already retried a few times,
+    with backoff.) gRPC also says this for a message over the server's size limit."""
+
+
+class Unavailable(TarjamaError):
+    """UNAVAILABLE: no server answers at the address, or it is still loading its models or shutting down."""
+
+
+class DeadlineExceeded(TarjamaError):
+    """DEADLINE_EXCEEDED: the call's timeout passed before the server finished."""
+
+
+class Unauthenticated(TarjamaError):
+    """UNAUTHENTICATED: the server wants a bearer token (`token=`) it knows."""
+
+
+class PermissionDenied(TarjamaError):
+    """PERMISSION_DENIED: the token is known but may not make this call."""
+
+
+class Cancelled(TarjamaError):
+    """CANCELLED: the call was cancelled before it finished."""
+
+
+class Internal(TarjamaError):
+    """INTERNAL or UNKNOWN: the server failed (its log says why); the message holds no internals."""
+
+
+# The one table from status code to exception: every call's grpc.RpcError goes through `error_from`.
+ERRORS: dict[grpc.StatusCode, type[TarjamaError]] = {
+    grpc.StatusCode.INVALID_ARGUMENT: InvalidArgument,
+    grpc.StatusCode.FAILED_PRECONDITION: FeatureUnavailable,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: Overloaded,
+    grpc.StatusCode.UNAVAILABLE: Unavailable,
+    grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineExceeded,
+    grpc.StatusCode.UNAUTHENTICATED: Unauthenticated,
+    grpc.StatusCode.PERMISSION_DENIED: PermissionDenied,
+    grpc.StatusCode.CANCELLED: Cancelled,
+    grpc.StatusCode.INTERNAL: Internal,
+    grpc.StatusCode.UNKNOWN: Internal,
+}
+
+
+def error_from(exc: grpc.RpcError) -> TarjamaError:
+    """The typed error for a failed call (a grpc.Call's code and details)."""
+    code = exc.code()
+    return ERRORS.get(code, TarjamaError)(code, exc.details() or "")
 
 
 class TarjamaClient:
@@ -111,57 +175,29 @@ class TarjamaClient:
         return grpc.insecure_channel(self.server, options=options)
 
     def translate(
-        self,
-        text: str | None = None,
-        *,
-        paragraphs: Sequence[str] | None = None,
-        html: str | None = None,
-        id: str = "",
-        summarize: bool = False,
-        summary_length: int = 0,
-        terms: dict[str, str] | None = None,
-        strip_diacritics: bool = False,
-        extract_article: bool = False,
-        timeout: float | None = None,
+        self, text: str | None = None, *, timeout: float | None = None, **options: Unpack[TranslateArgs]
     ) -> pb.TranslateResponse:
         """Translate an article given as `text` (paragraphs on separate lines), as `paragraphs`, or as
         `html` (the response's `html` is then the same document in English). With `extract_article`,
         `html` is a saved news page: only its article is translated, and `extraction` says what was
-        dropped.
-
-        `terms` is a glossary (Arabic term -> required English) checked in every sentence.
+        dropped. The options are `TranslateArgs`'s: `id`, `summarize`, `summary_length`, `terms` (a
+        glossary, Arabic term -> required English, checked in every sentence), `strip_diacritics`.
         """
-        request = translate_request(text, paragraphs, id, summarize, summary_length, terms, strip_diacritics)
-        request.html = html or ""
-        request.options.extract_article = extract_article
-        return self._call(self._stub.Translate, request, timeout)
+        return self._call(self._stub.Translate, translate_request(text, **options), timeout)
 
     def translate_stream(
-        self,
-        text: str | None = None,
-        *,
-        paragraphs: Sequence[str] | None = None,
-        html: str | None = None,
-        id: str = "",
-        summarize: bool = False,
-        summary_length: int = 0,
-        terms: dict[str, str] | None = None,
-        strip_diacritics: bool = False,
-        extract_article: bool = False,
-        timeout: float | None = None,
+        self, text: str | None = None, *, timeout: float | None = None, **options: Unpack[TranslateArgs]
     ) -> Iterator[pb.TranslateStreamResponse]:
         """As `translate`, but yields the paragraphs in order as the server finishes them; the last
         message (`done`) carries the summary, term reports and info. `response_from_stream` joins them."""
-        request = translate_request(text, paragraphs, id, summarize, summary_length, terms, strip_diacritics)
-        request.html = html or ""
-        request.options.extract_article = extract_article
+        request = translate_request(text, **options)
         call = self._stub.TranslateStream(
             request, timeout=timeout if timeout is not None else self.timeout, metadata=self._metadata
         )
         try:
             yield from call
         except grpc.RpcError as exc:
-            raise TarjamaError(exc.code(), exc.details() or "") from None
+            raise error_from(exc) from None
         finally:
             call.cancel()  # a caller that stops reading early frees the server's work
 
@@ -216,7 +252,7 @@ class TarjamaClient:
         try:
             return method(request, timeout=timeout if timeout is not None else self.timeout, metadata=self._metadata)
         except grpc.RpcError as exc:
-            raise TarjamaError(exc.code(), exc.details() or "") from None
+            raise error_from(exc) from None
 
     def close(self) -> None:
         self._channel.close()
@@ -230,22 +266,36 @@ class TarjamaClient:
         self.close()
 
 
-def translate_request(
-    text: str | None,
-    paragraphs: Sequence[str] | None,
-    id: str,
-    summarize: bool,
-    summary_length: int,
-    terms: dict[str, str] | None,
-    strip_diacritics: bool,
-) -> pb.TranslateRequest:
+class TranslateArgs(TypedDict, total=False):
+    """What `translate` and `translate_stream` take besides `text` and `timeout`: the one list of options,
+    so that a new one is a line here and one in `translate_request`."""
+
+    paragraphs: Sequence[str] | None
+    html: str | None
+    id: str
+    summarize: bool
+    summary_length: int  # a pb.SummaryLength
+    terms: dict[str, str] | None
+    strip_diacritics: bool
+    extract_article: bool
+
+
+def translate_request(text: str | None = None, **options: Unpack[TranslateArgs]) -> pb.TranslateRequest:
+    """The TranslateRequest for `translate`'s arguments (a missing option is the proto's default)."""
+    unknown = options.keys() - TranslateArgs.__annotations__.keys()
+    if unknown:  # what a signature that named every option said of a misspelt one
+        raise TypeError(f"unexpected keyword argument {sorted(unknown)[0]!r}")
     return pb.TranslateRequest(
-        id=id,
+        id=options.get("id", ""),
         text=text or "",
-        paragraphs=list(paragraphs or ()),
-        summarize=summarize,
+        paragraphs=list(options.get("paragraphs") or ()),
+        html=options.get("html") or "",
+        summarize=options.get("summarize", False),
         options=pb.TranslateOptions(
-            terms=terms or {}, strip_diacritics=strip_diacritics, summary_length=summary_length
+            terms=options.get("terms") or {},
+            strip_diacritics=options.get("strip_diacritics", False),
+            summary_length=options.get("summary_length", 0),  # type: ignore[arg-type]  # an int is a pb.SummaryLength
+            extract_article=options.get("extract_article", False),
         ),
     )
 
@@ -269,10 +319,3 @@ def response_from_stream(messages: Iterable[pb.TranslateStreamResponse]) -> pb.T
 
 def _read(path: str | None) -> bytes | None:
     return Path(path).read_bytes() if path else None
-
-
-def to_dict(message: Any) -> dict[str, Any]:
-    """A response as proto3 JSON with the proto's field names, every field present."""
-    return json_format.MessageToDict(
-        message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
-    )

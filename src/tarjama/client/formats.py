@@ -8,7 +8,7 @@ from typing import TextIO
 from tarjama.v1 import tarjama_pb2 as pb
 
 from ..interchange.exports import render_tmx, render_xliff
-from .client import to_dict
+from ..interchange.messages import to_dict
 
 FORMATS = ("text", "json", "markdown", "xliff", "tmx")
 EXTENSIONS = {"text": "txt", "json": "json", "markdown": "md", "xliff": "xlf", "tmx": "tmx"}

@@ -31,7 +31,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from tarjama.v1 import tarjama_pb2 as pb
 
-from .dependencies import SERVER_EXTRA, check_server_dependencies
+from .dependencies import SERVER_EXTRA
 from .doors.grpc_api import TranslatorServicer
 from .edges import tracing
 from .edges.access_log import AccessLog, JsonFormatter, TextFormatter
@@ -41,10 +41,11 @@ from .edges.log_filter import RepeatFilter
 from .edges.metrics import serve_metrics
 from .edges.stats import Observer, Observers
 from .errors import ModelUnavailable, StartupError
-from .models import public_model_id, stay_offline
+from .models import public_model_id
 from .pipeline import TranslationPipeline
 from .runtime import Models, Runtime
-from .settings import Settings, build_parser, settings_from
+from .settings import Settings, build_parser
+from .startup import prepare
 from .summary import load_summarizer
 from .validation import add_translator_service
 
@@ -406,22 +407,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run_with(build_parser().parse_args(argv))
 
 
-def run_with(args: argparse.Namespace) -> int:
-    """Run the server from parsed flags (also the CLI's `tarjama serve`); returns the exit code."""
-    try:
-        settings = settings_from(args, os.environ)
-    except ValueError as exc:
-        print(f"tarjama serve: error: {exc}", file=sys.stderr)
-        return 2
-    if settings.offline:
-        stay_offline()
+def run_with(args: argparse.Namespace, settings: Settings | None = None) -> int:
+    """Run the server from parsed flags (also the CLI's `tarjama serve`, which passes the settings it has
+    already prepared, dependencies checked); returns the exit code."""
+    prepared = prepare("serve", args) if settings is None else settings
+    if isinstance(prepared, int):
+        return prepared
+    settings = prepared
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if settings.log_format == "json" else TextFormatter())
     handler.addFilter(RepeatFilter())  # a failure that repeats writes a few lines, not gigabytes
     logging.basicConfig(level=settings.log_level.upper(), handlers=[handler])
     raise_open_files_limit(settings)
     try:
-        check_server_dependencies()
         code = asyncio.run(serve(settings))
     except (StartupError, TokenFileError) as exc:
         print(f"tarjama serve: error: {exc}", file=sys.stderr)

@@ -30,7 +30,9 @@ from typing import Any, cast
 from tarjama.v1 import tarjama_pb2 as pb
 
 from .bulk_output import FORMATS, OutputDir, OutputError, id_key, line_key
-from .settings import Settings, settings_from
+from .dependencies import BULK_EXTRA, BULK_MODULES
+from .settings import Settings
+from .startup import prepare
 
 log = logging.getLogger("tarjama.bulk")
 
@@ -253,7 +255,7 @@ class ArticleTranslator:
 
     async def _one(self, row: dict[str, Any]) -> tuple[str, str]:
         """("done" | "error" | "skipped", the record as one line of JSON)."""
-        from tarjama.client.client import to_dict
+        from tarjama.interchange.messages import to_dict
 
         from .errors import private_traceback, status_for
 
@@ -295,17 +297,19 @@ class Counts:
 
 def run(args: argparse.Namespace) -> int:
     """`tarjama bulk`; returns the exit code (0 done, 1 failed, 2 bad flags, 130 interrupted)."""
+    prepared = prepare("bulk", args, modules=BULK_MODULES, install=BULK_EXTRA)
+    if isinstance(prepared, int):
+        return prepared
     try:
-        settings = settings_from(args, os.environ)
         job = job_from(args)
         done = job.output.done_keys()
     except (ValueError, OutputError) as exc:
         print(f"tarjama bulk: error: {exc}", file=sys.stderr)
         return 2
     settings = replace(
-        settings,
-        summary_model=settings.summary_model if job.summarize else "none",
-        threads=int(job.cpus_per_actor) if not job.gpus_per_actor else settings.threads,
+        prepared,
+        summary_model=prepared.summary_model if job.summarize else "none",
+        threads=int(job.cpus_per_actor) if not job.gpus_per_actor else prepared.threads,
         max_queue_tokens=UNBOUNDED_QUEUE_TOKENS,
     )
     import ray

@@ -28,6 +28,9 @@ SERVER_MODULES = (
     "trafilatura",
 )
 HEAVY_MODULES = ("torch", "transformers", "sentencepiece", "ctranslate2", "huggingface_hub")
+# `tarjama bulk` needs the bulk extra as well.
+BULK_EXTRA = "pip install -c constraints.txt '.[server,bulk]' in the repository"
+BULK_MODULES = (*SERVER_MODULES, "ray", "pyarrow", "tqdm")
 
 
 def _findable(name: str) -> bool:
