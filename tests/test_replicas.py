@@ -7,6 +7,8 @@ import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 from tarjama.client import TarjamaClient
 from tarjama.client.client import SERVICE_CONFIG
 
@@ -21,6 +23,7 @@ def test_the_client_balances_and_retries_what_is_safe_to_retry() -> None:
     assert set(method["retryPolicy"]["retryableStatusCodes"]) == {"UNAVAILABLE", "RESOURCE_EXHAUSTED"}
 
 
+@pytest.mark.slow  # three servers, one killed and one drained: about 25 s
 def test_three_replicas_lose_no_request_when_one_is_killed_and_one_drains(fixture_models, cache_dir, memorised_pairs):
     servers = [
         ServerProcess(
