@@ -402,11 +402,12 @@ def without_translations(response: dict) -> dict:
 
 def segment_locally(text: str, id: str) -> pb.SegmentResponse:
     """What the server's Segment RPC returns, without token counts: pure Python, no model."""
+    from tarjama.server.text.flags import plan_flags
     from tarjama.server.text.segmentation import has_arabic, split_paragraphs, split_sentences
 
     paragraphs = []
     for index, paragraph in enumerate(split_paragraphs(text)):
-        flags = [] if has_arabic(paragraph) else [pb.Sentence.PASSTHROUGH]
+        flags = [f.value for f in plan_flags(has_arabic(paragraph), 1)]  # the proto takes enum names too
         sentences = [
             pb.Sentence(source=s.text, source_start=s.start, source_end=s.end, flags=flags)
             for s in split_sentences(paragraph)

@@ -33,6 +33,7 @@ from tarjama.v1 import tarjama_pb2 as pb
 
 from .dependencies import SERVER_EXTRA
 from .doors.grpc_api import TranslatorServicer
+from .doors.grpc_wire import add_translator_service
 from .edges import tracing
 from .edges.access_log import AccessLog, JsonFormatter, TextFormatter
 from .edges.auth import AuthInterceptor, ScrapeToken, TokenFile, TokenFileError
@@ -47,7 +48,6 @@ from .runtime import Models, Runtime
 from .settings import Settings, build_parser
 from .startup import prepare
 from .summary import load_summarizer
-from .validation import add_translator_service
 
 log = logging.getLogger("tarjama.server")
 
@@ -119,18 +119,10 @@ def load_pipeline(settings: Settings) -> TranslationPipeline:
     return TranslationPipeline(engine, settings)
 
 
-async def serve(
-    settings: Settings,
-    *,
-    stop: asyncio.Event | None = None,
-    on_listening: Callable[[int], None] | None = None,
-    load: Callable[[Settings], Models] = load_models,
-) -> int:
-    """Serve until SIGTERM/SIGINT (or until `stop` is set, for callers that own the signals)."""
-    tokens = TokenFile(settings.auth_tokens_file) if settings.auth_tokens_file else None
-    scrape_token = ScrapeToken(settings.metrics_token_file) if settings.metrics_token_file else None
-    credentials = tls_credentials(settings)
-    runtime = Runtime(settings, auth=tokens is not None)
+def observe(runtime: Runtime, scrape_token: ScrapeToken | None) -> bool:
+    """Whoever is told about calls, batches and summaries: the metrics exporter (--metrics-port) and
+    the tracer (OTEL_*). Returns whether calls are traced."""
+    settings = runtime.settings
     observers: list[Observer] = []
     if settings.metrics_port:
         # The model as callers without a token see it: a label must not tell where the weights lie.
@@ -141,6 +133,15 @@ async def serve(
         observers.append(tracing.BatchSpans())
     if observers:
         runtime.observer = Observers(*observers)
+    return traced
+
+
+async def grpc_server(
+    runtime: Runtime, tokens: TokenFile | None, traced: bool
+) -> tuple[grpc.aio.Server, health.aio.HealthServicer, TranslatorServicer]:
+    """The gRPC server with its interceptors and options, health (NOT_SERVING until the models load),
+    the Translator service and, with --reflection, reflection; not yet listening."""
+    settings = runtime.settings
     # The access log is outermost, so it also records (and counts) the calls auth refuses; so does
     # the trace.
     interceptors: list[grpc.aio.ServerInterceptor] = [AccessLog(runtime.observer)]
@@ -179,6 +180,23 @@ async def serve(
 
         names = (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME)
         reflection.enable_server_reflection(names, server)
+    return server, health_servicer, servicer
+
+
+async def serve(
+    settings: Settings,
+    *,
+    stop: asyncio.Event | None = None,
+    on_listening: Callable[[int], None] | None = None,
+    load: Callable[[Settings], Models] = load_models,
+) -> int:
+    """Serve until SIGTERM/SIGINT (or until `stop` is set, for callers that own the signals)."""
+    tokens = TokenFile(settings.auth_tokens_file) if settings.auth_tokens_file else None
+    scrape_token = ScrapeToken(settings.metrics_token_file) if settings.metrics_token_file else None
+    credentials = tls_credentials(settings)
+    runtime = Runtime(settings, auth=tokens is not None)
+    traced = observe(runtime, scrape_token)
+    server, health_servicer, servicer = await grpc_server(runtime, tokens, traced)
     address = f"{settings.host}:{settings.port}"
     try:
         port = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
@@ -237,17 +255,7 @@ async def serve(
     await asyncio.wait({waiting_for_stop, engine_failed}, return_when=asyncio.FIRST_COMPLETED)
     if engine_failed.done():
         waiting_for_stop.cancel()
-        log.error(
-            "the engine cannot run: %s; health NOT_SERVING, queued requests failed (UNAVAILABLE), exiting with "
-            "code %d to be restarted",
-            engine_failed.result(),
-            ENGINE_FAILED_EXIT,
-        )
-        runtime.shutting_down = True
-        await health_servicer.enter_graceful_shutdown()  # NOT_SERVING for "" and the service, and it stays so
-        await asyncio.sleep(ENGINE_FAILED_LINGER_S)
-        await asyncio.to_thread(runtime.models.close, 0)  # the other engines' queues too; nobody waits for a hung batch
-        await asyncio.gather(server.stop(1.0), stop_http_api(http))
+        await stop_for_restart(runtime, health_servicer, engine_failed.result(), server, http)
         return ENGINE_FAILED_EXIT
     await drain(runtime, health_servicer, settings.grace_period_s)
     # Whatever is still queued fails now (UNAVAILABLE); the engines may finish the batch they are on.
@@ -257,6 +265,24 @@ async def serve(
         log.warning("an engine is still running a batch; exiting without waiting for it")
     log.info("stopped")
     return 0
+
+
+async def stop_for_restart(
+    runtime: Runtime, health_servicer: health.aio.HealthServicer, reason: str, server: grpc.aio.Server, http: Any
+) -> None:
+    """An engine cannot run: health NOT_SERVING (for good), everything queued failed, the ports closed."""
+    log.error(
+        "the engine cannot run: %s; health NOT_SERVING, queued requests failed (UNAVAILABLE), exiting with "
+        "code %d to be restarted",
+        reason,
+        ENGINE_FAILED_EXIT,
+    )
+    runtime.shutting_down = True
+    await health_servicer.enter_graceful_shutdown()  # NOT_SERVING for "" and the service, and it stays so
+    await asyncio.sleep(ENGINE_FAILED_LINGER_S)
+    assert runtime.models is not None
+    await asyncio.to_thread(runtime.models.close, 0)  # the other engines' queues too; nobody waits for a hung batch
+    await asyncio.gather(server.stop(1.0), stop_http_api(http))
 
 
 def supervise_engines(runtime: Runtime) -> asyncio.Future[str]:

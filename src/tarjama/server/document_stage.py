@@ -79,8 +79,7 @@ async def read(
     """The request's article, checked against the limits (InvalidRequest otherwise), and how its English
     goes back out. A saved page is extracted first, in its own process (markup/extraction.py)."""
     check_source(message, settings)
-    extract = isinstance(message, pb.TranslateRequest) and message.options.extract_article
-    if extract:
+    if isinstance(message, pb.TranslateRequest) and message.options.extract_article:
         from .markup.extraction import extract as extract_page
 
         article = await extract_page(message.html, deadline)

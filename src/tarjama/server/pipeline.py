@@ -17,7 +17,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from .batcher import Batcher, BatchLimits
@@ -28,7 +28,7 @@ from .engines.base import Engine, Hypothesis, SourceItem, is_out_of_memory
 from .errors import InvalidRequest
 from .offload import text_work
 from .settings import Settings
-from .text.flags import Flag
+from .text.flags import Flag, plan_flags
 from .text.furniture import is_furniture
 from .text.names import NameTracker
 from .text.numbers import numbers_match
@@ -76,6 +76,13 @@ class _Work:
 
     def costs(self) -> list[int]:
         return [len(self.items[i].tokens) for i in self.misses]
+
+    def filled(self, positions: Sequence[int]) -> list[Hypothesis]:
+        """The hypotheses at `positions`, every one of them in place by now."""
+        out = [h for h in (self.hypotheses[i] for i in positions) if h is not None]
+        if len(out) != len(positions):
+            raise AssertionError("a segment is used before its translation arrived")
+        return out
 
 
 class PipelineCounters:
@@ -232,7 +239,7 @@ class TranslationPipeline:
         started: float,
         queue_s: float,
     ) -> TranslatedDocument:
-        output_tokens = sum(work.hypotheses[i].num_tokens for i in work.misses)  # type: ignore[union-attr]
+        output_tokens = sum(h.num_tokens for h in work.filled(work.misses))
         self.counters.translated(output_tokens, [f for p in paragraphs for s in p.sentences for f in s.flags])
         plan = work.plan
         return TranslatedDocument(
@@ -250,7 +257,7 @@ class TranslationPipeline:
 
     async def translate_stream(
         self, document: Document, deadline: float | None, *, small: bool = False, in_order: bool = True
-    ) -> AsyncIterator[list[TranslatedParagraph] | TranslatedDocument]:
+    ) -> AsyncGenerator[list[TranslatedParagraph] | TranslatedDocument, None]:
         """Translate `document`; `deadline` is a time.monotonic() value after which the work is dropped.
 
         Yields the paragraphs, in order, as soon as they and every paragraph before them are done (a
@@ -347,7 +354,7 @@ def assemble_range(
     """Paragraphs [first, last) of a streamed request, whose segments (up to `ends[last - 1]`) are all in."""
     first, last = paragraphs
     start = ends[first - 1] if first else 0
-    parts = pieces_by_sentence(work.plan, work.hypotheses[start : ends[last - 1]], start)  # type: ignore[arg-type]
+    parts = pieces_by_sentence(work.plan, work.filled(range(start, ends[last - 1])), start)
     return [assemble_paragraph(p, document.paragraphs[p], work.plan, parts, checks) for p in range(first, last)]
 
 
@@ -389,14 +396,12 @@ def assemble_paragraph(
     furniture = (Flag.BOILERPLATE,) if is_furniture(source) else ()
     for si, sentence in enumerate(plan.sentences[pi]):
         if sentence.prepared is None:
-            flags = (Flag.PASSTHROUGH, *furniture)
+            passed = (*plan_flags(False, 0), *furniture)
             translated.append(TranslatedSentence(sentence.source, sentence.source, sentence.start, sentence.end,
-                                                 flags, 1.0, 0))  # fmt: skip
+                                                 passed, 1.0, 0))  # fmt: skip
             continue
         pieces = parts[(pi, si)]
-        flags = []
-        if len(pieces) > 1:
-            flags.append(Flag.SPLIT)
+        flags = list(plan_flags(True, len(pieces)))
         if any(h.capped for _, h in pieces):
             flags.append(Flag.OUTPUT_CAPPED)
         result = restore(" ".join(h.text for _, h in pieces if h.text), sentence.prepared.keeps)

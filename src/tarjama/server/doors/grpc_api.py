@@ -11,9 +11,9 @@ import collections
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import grpc
 
@@ -24,6 +24,7 @@ from tarjama.v1 import tarjama_pb2_grpc as pb_grpc
 from ..document import Document, PageExtraction, TranslatedDocument, TranslatedParagraph
 from ..edges import auth
 from ..edges.access_log import note
+from ..edges.interception import Context
 from ..edges.tracing import span
 from ..engines.base import EngineInfo
 from ..errors import FeatureUnavailable, NotReady, ShuttingDown, private_traceback, status_for
@@ -34,11 +35,12 @@ from ..request import ArticleRequest, admit
 from ..runtime import Runtime
 from ..settings import Settings
 from ..summary import SourceSentence, Summarizer, Summary, sentences_of
-from ..text.flags import Flag
+from ..text.flags import Flag, plan_flags
 from .grpc_wire import parsed
 
 log = logging.getLogger(__name__)
-FLAG_PB = {flag: pb.Sentence.Flag.Value(flag.value) for flag in Flag}
+# The proto's numbers of the flags (its stubs type them as the enum, the runtime gives ints).
+FLAG_PB = cast("dict[Flag, pb.Sentence.Flag]", {flag: pb.Sentence.Flag.Value(flag.value) for flag in Flag})
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,7 @@ class Answer:
     summarize_ms: float = 0.0
 
 
-def call_deadline(context: grpc.aio.ServicerContext) -> float | None:
+def call_deadline(context: Context) -> float | None:
     """The call's deadline as a time.monotonic() value (None: the client set none)."""
     remaining = context.time_remaining()
     return time.monotonic() + remaining if remaining is not None else None
@@ -215,7 +217,7 @@ def segment_pb(document: Document, pipeline: TranslationPipeline) -> pb.SegmentR
     for pi, source in enumerate(document.paragraphs):
         sentences = []
         for si, s in enumerate(plan.sentences[pi]):
-            flags = [Flag.PASSTHROUGH] if s.prepared is None else ([Flag.SPLIT] if parts[(pi, si)] > 1 else [])
+            flags = plan_flags(s.prepared is not None, parts[(pi, si)])
             sentences.append(
                 pb.Sentence(
                     source=s.source,
@@ -249,35 +251,35 @@ class TranslatorServicer(pb_grpc.TranslatorServicer):
 
     # -- the RPCs: each one call at the door, with its status on failure -------------------------------
 
-    async def Translate(self, request: pb.TranslateRequest, context: grpc.aio.ServicerContext) -> pb.TranslateResponse:
+    async def Translate(self, request: pb.TranslateRequest, context: Context) -> pb.TranslateResponse:
         async with self._door(context):
             return await self.translate(request, call_deadline(context))
         raise AssertionError("unreachable: the door aborts the call on any error")
 
     async def TranslateStream(
-        self, request: pb.TranslateRequest, context: grpc.aio.ServicerContext
+        self, request: pb.TranslateRequest, context: Context
     ) -> AsyncIterator[pb.TranslateStreamResponse]:
         async with self._door(context):
             async for message in self.translate_stream(request, call_deadline(context)):
                 yield message
 
-    async def Segment(self, request: pb.SegmentRequest, context: grpc.aio.ServicerContext) -> pb.SegmentResponse:
+    async def Segment(self, request: pb.SegmentRequest, context: Context) -> pb.SegmentResponse:
         async with self._door(context):
             return await self.segment(request)
         raise AssertionError("unreachable: the door aborts the call on any error")
 
-    async def Summarize(self, request: pb.SummarizeRequest, context: grpc.aio.ServicerContext) -> pb.SummarizeResponse:
+    async def Summarize(self, request: pb.SummarizeRequest, context: Context) -> pb.SummarizeResponse:
         async with self._door(context):
             return await self.summarize(request, call_deadline(context))
         raise AssertionError("unreachable: the door aborts the call on any error")
 
-    async def GetInfo(self, request: pb.GetInfoRequest, context: grpc.aio.ServicerContext) -> pb.GetInfoResponse:
+    async def GetInfo(self, request: pb.GetInfoRequest, context: Context) -> pb.GetInfoResponse:
         async with self._door(context):
             return self.info(request)
         raise AssertionError("unreachable: the door aborts the call on any error")
 
     @contextlib.asynccontextmanager
-    async def _door(self, context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
+    async def _door(self, context: Context) -> AsyncIterator[None]:
         """One RPC: counted as in flight; a domain error ends it with its status, anything unexpected is
         logged (without its message, which may quote the article) and ends it with INTERNAL."""
         with self._runtime.counted():
@@ -359,7 +361,7 @@ class TranslatorServicer(pb_grpc.TranslatorServicer):
 
     async def translate_stream(
         self, request: pb.TranslateRequest, deadline: float | None
-    ) -> AsyncIterator[pb.TranslateStreamResponse]:
+    ) -> AsyncGenerator[pb.TranslateStreamResponse, None]:
         """One TranslateStream: a message per paragraph as it is done, in order, then the rest."""
         admitted = await admit(parsed(request), self._settings, deadline)
         # aclosing: a consumer that stops early (an HTTP client gone) closes the pipeline's stream now,
@@ -374,7 +376,7 @@ class TranslatorServicer(pb_grpc.TranslatorServicer):
 
     async def _translated(
         self, request: ArticleRequest, *, in_order: bool
-    ) -> AsyncIterator[list[TranslatedParagraph] | Answer]:
+    ) -> AsyncGenerator[list[TranslatedParagraph] | Answer, None]:
         """The one path of a translation: the pipeline's paragraphs put back as they came (the document
         stage's rendering), then the whole document with its summary. `in_order`: for a reader who
         starts at the top, the batcher takes the sentences in reading order."""

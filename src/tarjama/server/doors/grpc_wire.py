@@ -136,7 +136,7 @@ def _value_problem(field: FieldDescriptor | None, chunk: bytes, name: str, depth
             chunk.decode("utf-8")
         except UnicodeDecodeError as exc:
             return f"{name}: not valid UTF-8 (byte {exc.start} of the string)"
-    if field.type == FieldDescriptor.TYPE_MESSAGE and depth < 8:
+    if field.type == FieldDescriptor.TYPE_MESSAGE and field.message_type is not None and depth < 8:
         problem = wire_problem(field.message_type, chunk, name + ".", depth + 1)
         return "" if problem == "it cannot be parsed" else problem
     return ""

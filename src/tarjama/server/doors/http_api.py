@@ -28,7 +28,7 @@ import logging
 import math
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -342,7 +342,8 @@ class PrivateHeaders:
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
-            return await self.app(scope, receive, send)
+            await self.app(scope, receive, send)
+            return
         api = scope["path"].startswith("/v1/")
 
         async def with_headers(message: Any) -> None:
@@ -480,5 +481,5 @@ class EmbeddedServer(uvicorn.Server):
     """uvicorn's Server without its signal handling: `tarjama serve` owns SIGTERM and SIGINT."""
 
     @contextlib.contextmanager
-    def capture_signals(self):  # noqa: ANN201
+    def capture_signals(self) -> Iterator[None]:
         yield

@@ -47,7 +47,8 @@ class _Schemas:
     def __init__(self) -> None:
         self.components: dict[str, Any] = {}
 
-    def ref(self, message: Descriptor, output: bool) -> dict[str, str]:
+    def ref(self, message: Descriptor | Any, output: bool) -> dict[str, str]:
+        # Any: a message class's DESCRIPTOR is protobuf's Python Descriptor or upb's, by the stubs.
         name = message.name if output or message.name.endswith("Request") else message.name + "Input"
         if name not in self.components:
             self.components[name] = {}  # reserved before the fields: messages may nest themselves
@@ -62,15 +63,15 @@ class _Schemas:
                 properties[field.name] = schema
             else:  # either spelling; null leaves the field unset
                 properties[field.json_name] = properties[field.name] = {"anyOf": [schema, {"type": "null"}]}
-        schema: dict[str, Any] = {
+        shape: dict[str, Any] = {
             "type": "object",
             "title": message.full_name,
             "properties": properties,
             "additionalProperties": False,
         }
         if output:  # what has no presence is always written (always_print_fields_with_no_presence)
-            schema["required"] = [field.name for field in message.fields if not field.has_presence]
-        return schema
+            shape["required"] = [field.name for field in message.fields if not field.has_presence]
+        return shape
 
     def _field(self, field: FieldDescriptor, output: bool) -> dict[str, Any]:
         if field.message_type is not None and field.message_type.GetOptions().map_entry:
@@ -85,9 +86,9 @@ class _Schemas:
 
     def _single(self, field: FieldDescriptor, output: bool) -> dict[str, Any]:
         kind = field.type
-        if kind == _T.TYPE_MESSAGE:
+        if kind == _T.TYPE_MESSAGE and field.message_type is not None:
             return self.ref(field.message_type, output)
-        if kind == _T.TYPE_ENUM:
+        if kind == _T.TYPE_ENUM and field.enum_type is not None:
             return _enum(field.enum_type, output)
         if kind == _T.TYPE_STRING:
             return {"type": "string"}
@@ -179,7 +180,7 @@ TIMEOUT = {
     "description": "a deadline in seconds, as a gRPC deadline; at most --max-deadline-s (GetInfo.limits)",
     "schema": {"type": "number", "exclusiveMinimum": 0, "maximum": Settings.max_deadline_s},
 }
-BEARER = [{"bearer": []}]
+BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 OPEN: list[dict[str, list[str]]] = []
 
 

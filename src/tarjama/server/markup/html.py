@@ -24,6 +24,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from html import escape
+from typing import Any
 
 import lxml.etree as etree
 import lxml.html
@@ -442,7 +443,12 @@ def _by_position(offset: int, sentence: SentenceSpan, english: str, end: bool = 
     return sentence.english_start if space < 0 else space + 1
 
 
-def fill(run: Run, english: str, sentences: list[SentenceSpan]) -> tuple[dict, set[int]]:
+# A node of the tree of inline markup placed in a paragraph's English: its span ("start", "end"), its
+# wrapper element ("wrapper"), its "children" and its "depth".
+Node = dict[str, Any]
+
+
+def fill(run: Run, english: str, sentences: list[SentenceSpan]) -> tuple[Node, set[int]]:
     """Where the run's markup goes in the English (a tree of spans, rendered by `_render` once the
     attributes are translated), and the sentences whose markup was placed by position."""
     placed: list[tuple[int, int, Wrapper]] = []
@@ -466,9 +472,9 @@ def fill(run: Run, english: str, sentences: list[SentenceSpan]) -> tuple[dict, s
     return _nest(english, placed), estimated
 
 
-def _nest(english: str, placed: list[tuple[int, int, Wrapper]]) -> dict:
+def _nest(english: str, placed: list[tuple[int, int, Wrapper]]) -> Node:
     """Nest the wrappers in document order, each kept inside its parent and after its previous sibling."""
-    root: dict = {"start": 0, "end": len(english), "children": [], "depth": -1}
+    root: Node = {"start": 0, "end": len(english), "children": [], "depth": -1}
     stack = [root]
     for start, end, wrapper in placed:
         while len(stack) > 1 and stack[-1]["depth"] >= wrapper.depth:
@@ -483,7 +489,7 @@ def _nest(english: str, placed: list[tuple[int, int, Wrapper]]) -> dict:
     return root
 
 
-def _render(node: dict, english: str) -> list[etree._Element | str]:
+def _render(node: Node, english: str) -> list[etree._Element | str]:
     out: list[etree._Element | str] = []
     position = node["start"]
     for child in node["children"]:
@@ -565,7 +571,7 @@ class HtmlTranslation:
 
     def __init__(self, document: HtmlDocument) -> None:
         self.document = document
-        self.placements: dict[int, tuple[dict, str]] = {}  # run index -> (markup tree, English)
+        self.placements: dict[int, tuple[Node, str]] = {}  # run index -> (markup tree, English)
 
     def paragraph(self, paragraph: TranslatedParagraph) -> TranslatedParagraph:
         runs = self.document.runs

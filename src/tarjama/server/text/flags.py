@@ -27,3 +27,12 @@ class Flag(str, Enum):
 
     def __str__(self) -> str:
         return self.value
+
+
+def plan_flags(translated: bool, parts: int) -> tuple[Flag, ...]:
+    """What a sentence's plan alone says of it: PASSTHROUGH when it is not translated (no Arabic), SPLIT
+    when it is too long for the model and goes in `parts`. Segment, the translation and the CLI's local
+    segmentation all decide them here."""
+    if not translated:
+        return (Flag.PASSTHROUGH,)
+    return (Flag.SPLIT,) if parts > 1 else ()
