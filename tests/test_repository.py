@@ -93,3 +93,25 @@ def test_the_types_check() -> None:
     """mypy as pyproject.toml's [tool.mypy] says: strict on tarjama.server, mypy's defaults elsewhere."""
     done = subprocess.run([sys.executable, "-m", "mypy"], capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_readme_names_every_server_module() -> None:
+    """The module table in "How it works" names every module of the server in its package (a module named
+    only by its file name counts for its package's row, as `text/` lists `segmentation.py`)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = readme.split("## How it works", 1)[1].split("\n\n| package / module |", 1)[1].split("\n\n", 1)[0]
+    rows = {row.split("|")[1]: row for row in table.splitlines() if row.startswith("| `")}
+    server = ROOT / "src" / "tarjama" / "server"
+    missing = []
+    for path in sorted(server.rglob("*.py")):
+        relative = path.relative_to(server)
+        if relative.name in ("__init__.py", "__main__.py"):
+            continue
+        package = relative.parts[0] + "/" if len(relative.parts) > 1 else None
+        named = f"`{relative.as_posix()}`" in table or (
+            package is not None
+            and any(f"`{package}" in cell and f"`{relative.name}`" in row for cell, row in rows.items())
+        )
+        if not named:
+            missing.append(relative.as_posix())
+    assert not missing, f"modules the README's module table does not name: {missing}"
