@@ -217,6 +217,7 @@ def bodies_are_what_they_say(ctx: Any, response: Any, case: Any) -> None:
             raise AssertionError(f"the export is not well-formed XML: {exc}") from None
 
 
+@pytest.mark.slow  # the fuzzing: about three minutes on 2 cores
 @schema.parametrize()
 @settings(max_examples=EXAMPLES_PER_ROUTE, deadline=None, database=None, suppress_health_check=list(HealthCheck))
 def test_schemathesis_against_a_live_server(case: Any, fuzzing: Fuzzing) -> None:
@@ -228,6 +229,7 @@ def test_schemathesis_against_a_live_server(case: Any, fuzzing: Fuzzing) -> None
     case.validate_response(response, additional_checks=[no_undocumented_server_error, bodies_are_what_they_say])
 
 
+@pytest.mark.slow
 def test_the_fuzzing_reached_every_route_and_health_held(fuzzing: Fuzzing, fuzz_server: Any, request: Any) -> None:
     """After the schemathesis tests (defined above, so run before): at least 2,000 requests, on every route,
     with gRPC health within its bound throughout and the server still up."""
