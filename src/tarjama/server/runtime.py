@@ -10,6 +10,7 @@ import contextlib
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from .batcher import Batcher
 from .edges.stats import Observer, StatsSnapshot
@@ -90,7 +91,7 @@ class Runtime:
     def summarizer(self) -> Summarizer | None:
         return self.models.summarizer if self.models else None
 
-    def batchers(self) -> list[Batcher]:  # type: ignore[type-arg]
+    def batchers(self) -> list[Batcher[Any, Any]]:
         """The translation batcher and, with an abstractive summariser, the summary one."""
         if self.models is None:
             return []
