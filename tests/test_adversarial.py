@@ -325,3 +325,26 @@ def test_a_glossary_cannot_multiply_the_article(hardened_server) -> None:
             client.translate("ب " * 2_000, terms={"ب": "x" * 200})
         assert refused.value.code == grpc.StatusCode.INVALID_ARGUMENT
         assert "would add 400000 characters to the article; this server accepts at most 200000" in refused.value.message
+
+
+
+def test_a_small_request_whose_glossary_multiplies_it_is_worked_off_the_event_loop(hardened_server) -> None:
+    """Found by an attacker: 4,066 bytes whose one-letter term has a 150-character target (195,000
+    characters added, within --max-characters) were counted small by their size as sent, so planning,
+    checking and writing 290,000 characters of English ran on the event loop: health waited 288 ms."""
+    import asyncio
+
+    from tarjama.server.request import admit
+    from tarjama.server.settings import Settings
+
+    text, terms = "ب " * 1_300, {"ب": "x" * 150}
+    message = pb.TranslateRequest(text=text, options=pb.TranslateOptions(terms=terms))
+    assert message.ByteSize() <= 4096
+    assert not asyncio.run(admit(message, Settings(), None)).small, "its text work must leave the event loop"
+    plain = pb.TranslateRequest(text="ب " * 500, options=pb.TranslateOptions(terms={"مارتيلي": "Michel Martelly"}))
+    assert asyncio.run(admit(plain, Settings(), None)).small, "a glossary that cannot multiply it changes nothing"
+    address = hardened_server.address
+    with HealthMonitor(address) as health, TarjamaClient(address, timeout=120) as client:
+        for _ in range(2):
+            assert client.translate(text, terms=terms).terms[0].occurrences == 1_300
+    health.check("a 4 KB request that its glossary makes 290,000 characters")
