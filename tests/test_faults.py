@@ -91,7 +91,7 @@ def post(url: str, body: dict) -> tuple[int, dict]:  # type: ignore[type-arg]
 
 
 def alive_workers(batcher: Batcher) -> int:  # type: ignore[type-arg]
-    return sum(thread.is_alive() for thread in batcher._threads)
+    return batcher.live_workers
 
 
 # -- deadlines ----------------------------------------------------------------------------------------

@@ -150,6 +150,12 @@ class Batcher(Generic[P, R]):
             self._start_worker()
 
     @property
+    def live_workers(self) -> int:
+        """Worker threads running now (a failed one is replaced; see `supervise`)."""
+        with self._cond:
+            return sum(thread.is_alive() for thread in self._threads)
+
+    @property
     def queued_tokens(self) -> int:
         """Tokens of the queued items not yet sent to the engine."""
         return self._scheduler.queued_tokens
