@@ -1,4 +1,5 @@
-"""The Tarjama server: servicer, batcher, engines, text pipeline and startup, one module each.
+"""The Tarjama server: the doors, the request and document stage, the pipeline, the batcher, the engines
+and start-up, a package or module each (the README's "How it works" walks them).
 
 Importing this package is cheap (no torch); the engines import their frameworks when loaded.
 """

@@ -336,18 +336,6 @@ class TranslationPipeline:
         return True
 
 
-def assemble(
-    document: Document, plan: Plan, hypotheses: list[Hypothesis]
-) -> tuple[tuple[TranslatedParagraph, ...], DocumentChecks]:
-    """Put each segment's hypothesis back into its sentence and paragraph, by position, and check it."""
-    parts = pieces_by_sentence(plan, hypotheses)
-    checks = DocumentChecks()
-    paragraphs = tuple(
-        assemble_paragraph(pi, source, plan, parts, checks) for pi, source in enumerate(document.paragraphs)
-    )
-    return paragraphs, checks
-
-
 def assemble_range(
     document: Document, work: _Work, ends: Sequence[int], paragraphs: tuple[int, int], checks: DocumentChecks
 ) -> list[TranslatedParagraph]:

@@ -24,7 +24,8 @@ from .validation import summary_length
 # loop, where it takes well under a millisecond, less than the hop to a worker thread; anything larger
 # runs on the text-work threads, so that no client's article holds up the others or the health checks.
 # Decided once, at the door: its parsing by the bytes the client sent, everything after by the
-# characters the text work may handle once a glossary has put its targets in (`text_work_size`).
+# characters the text work may handle once a glossary has put its targets in (`text_work_size`). Even a
+# small request's work leaves the loop when the loop's inline budget is spent (offload.InlineBudget).
 INLINE_BYTES = 4 * 1024
 INLINE_TERMS = 16  # compiling a larger glossary takes a millisecond or more
 

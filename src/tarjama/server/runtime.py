@@ -1,6 +1,6 @@
-"""What the servicer reads: the settings, the loaded models (None while they load), and the state.
+"""What the doors read: the settings, the loaded models (None while they load), and the state.
 
-Start-up (`app.py`) fills it in; the servicer and the interceptors only read it. Neither imports the
+Start-up (`app.py`) fills it in; the doors and the interceptors only read it. Neither imports the
 other: both depend on this module.
 """
 

@@ -410,7 +410,7 @@ class TranslatorServicer(pb_grpc.TranslatorServicer):
         return await text_work(admitted.small, segment_pb, admitted.document, pipeline)
 
     async def summarize(self, request: pb.SummarizeRequest, deadline: float | None) -> pb.SummarizeResponse:
-        """One Summarize: the Arabic's sentences, summarised."""
+        """One Summarize: the text's sentences (English, as the .proto says), summarised."""
         admitted = await admit(parsed(request), self._settings, deadline)
         _, summarizer = self._ready(admitted)
         assert summarizer is not None  # a Summarize always asks for a summary

@@ -40,10 +40,10 @@ from .stats import Observer
 
 log = logging.getLogger("tarjama.access")
 
-# What the servicer tells the access line about the current call (ids and sizes, never text).
+# What the doors tell the access line about the current call (ids and sizes, never text).
 _record: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("tarjama_access", default=None)
 # grpc-core ends a call at its deadline by its own clock, which reads up to some milliseconds ahead of
-# the time_remaining() the servicer sees; a call stopped this close to its deadline ran out of time.
+# the time_remaining() the gRPC door sees; a call stopped this close to its deadline ran out of time.
 DEADLINE_SLACK_S = 0.1
 FIELDS = ("document_id", "paragraphs", "characters", "tokens_in", "tokens_out", "queue_ms")
 # The longest string one access-line field holds; past it, its start, "…" and its length. As long as

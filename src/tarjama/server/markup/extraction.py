@@ -4,7 +4,7 @@ furniture (menus, font widgets, share buttons, related stories), and a list of w
 trafilatura does the extraction (a well-kept extractor, tuned on news pages); lxml lists the page's
 text blocks so that what it left out can be reported, not silently lost. Used by Translate's
 `options.extract_article` and the HTTP API's /v1/extract, both through `extract`, which runs it in a
-process of its own (text_work.ProcessLane). The page is held to html_doc's limits (at most 20,000
+process of its own (offload.ProcessLane). The page is held to markup/html.py's limits (at most 20,000
 elements, nested less than 200 deep) on top of --max-message-bytes, and what is kept to Translate's.
 """
 

@@ -1,7 +1,7 @@
 """The sentence flags, one typed enum: what the pipeline and the quality checks may say about a sentence.
 
 Names and meanings are the proto's `Sentence.Flag` (a test checks they are the same set); the
-servicer maps them to the proto's numbers. Being `str`, they count and print as their names.
+gRPC door maps them to the proto's numbers. Being `str`, they count and print as their names.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ class Flag(str, Enum):
     TERM_LOST = "TERM_LOST"  # the model dropped a glossary term's rendering; re-inserted
     NUMBER_MISMATCH = "NUMBER_MISMATCH"  # a number of the Arabic is missing from the English (numbers.py)
     BOILERPLATE = "BOILERPLATE"  # page furniture (furniture.py): returned in place, kept out of the summary
-    MARKUP_PLACED = "MARKUP_PLACED"  # html: inline markup placed by position in the sentence (html_doc.py)
+    MARKUP_PLACED = "MARKUP_PLACED"  # html: inline markup placed by position in the sentence (markup/html.py)
     NAME_VARIANT = "NAME_VARIANT"  # a name spelt unlike its first rendering in the article (names.py)
 
     def __str__(self) -> str:
