@@ -190,14 +190,14 @@ class HttpApi:
             self._authorise(request)
             message = await self._message(request, pb.TranslateRequest)
             messages = self.servicer.translate_stream(message, self._deadline(request))
-            counted = self.runtime.counted()
-            counted.__enter__()  # until the last line is sent (or the client leaves): see lines()
+            held = contextlib.ExitStack()  # the call counts as in flight until its last line is sent: lines()
+            held.enter_context(self.runtime.counted())
             try:
                 # Errors before the first paragraph get their own status; a client that leaves before
                 # it is noticed here (after it, StreamingResponse watches for the disconnect).
                 first = await while_connected(request, anext(messages))
             except BaseException:
-                counted.__exit__(None, None, None)
+                held.close()
                 raise
         except Exception as exc:
             return self._failed(method, exc, record, started)
@@ -217,7 +217,7 @@ class HttpApi:
                 raise
             finally:
                 await messages.aclose()
-                counted.__exit__(None, None, None)
+                held.close()
                 log_call(self.runtime.observer, method, code, record, time.perf_counter() - started)
 
         return StreamingResponse(lines(), media_type="application/x-ndjson")
