@@ -62,6 +62,8 @@ ENGINE_STOP_S = 3.0
 ENGINE_FAILED_EXIT = 3
 ENGINE_FAILED_LINGER_S = 0.5
 T = TypeVar("T")
+# The HTTP API while it serves: uvicorn's server, the task serving it, and its port (doors/http_api.py).
+HttpServing = tuple[Any, asyncio.Task[None], int]
 
 
 def load_models(settings: Settings) -> Models:
@@ -268,7 +270,11 @@ async def serve(
 
 
 async def stop_for_restart(
-    runtime: Runtime, health_servicer: health.aio.HealthServicer, reason: str, server: grpc.aio.Server, http: Any
+    runtime: Runtime,
+    health_servicer: health.aio.HealthServicer,
+    reason: str,
+    server: grpc.aio.Server,
+    http: HttpServing | None,
 ) -> None:
     """An engine cannot run: health NOT_SERVING (for good), everything queued failed, the ports closed."""
     log.error(
@@ -307,7 +313,7 @@ def supervise_engines(runtime: Runtime) -> asyncio.Future[str]:
 
 async def start_http_api(
     runtime: Runtime, servicer: TranslatorServicer, tokens: TokenFile | None
-) -> tuple[Any, asyncio.Task[None], int]:
+) -> HttpServing:
     """--http-port: the HTTP API and the reading page, on this event loop (see http_api.py)."""
     settings = runtime.settings
     try:
@@ -323,7 +329,7 @@ async def start_http_api(
     return http
 
 
-async def stop_http_api(http: tuple[Any, asyncio.Task[None], int] | None) -> None:  # uvicorn's server, task, port
+async def stop_http_api(http: HttpServing | None) -> None:
     if http is None:
         return
     server, task, _ = http

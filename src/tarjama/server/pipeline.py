@@ -39,7 +39,6 @@ from .text.segmentation import has_arabic, split_long, split_sentences, word_spa
 log = logging.getLogger(__name__)
 
 
-
 @dataclass(frozen=True)
 class SentencePlan:
     """One sentence of a paragraph and what the model will read for it (None: passed through)."""
@@ -320,7 +319,9 @@ class TranslationPipeline:
         except (asyncio.CancelledError, GeneratorExit):
             ticket.cancel()  # the client went away: its queued segments never reach the model
             raise
-        yield self._document(document, work, tuple(paragraphs), checks, started, ticket.queue_s)
+        # The document's totals and flag counts go over every sentence: off the loop for a large one, as
+        # the paragraphs were.
+        yield await text_work(small, self._document, document, work, tuple(paragraphs), checks, started, ticket.queue_s)
 
     def close(self, timeout: float | None = None) -> bool:
         """Fail queued work, wait up to `timeout` for the batch on the engine; False if it still runs.
