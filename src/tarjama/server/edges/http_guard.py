@@ -30,6 +30,7 @@ import asyncio
 import ipaddress
 import json
 import logging
+import socket
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -50,6 +51,14 @@ READ_TIMED_OUT = "tarjama.read_timed_out"
 # A small one also bounds the descriptors of refused connections in flight (a refusal takes a few
 # turns from accept to close): about cap + 4 x ACCEPT_BATCH descriptors at most, under any flood.
 ACCEPT_BATCH = 64
+# The kernel's send buffer per HTTP connection. Linux grows it up to tcp_wmem's maximum (4 MB), all
+# of it filled by a client that pipelines requests and never reads: 50 such clients had 2.8 MB each
+# (3,000 answers of /openapi.json) written in one burst that held the event loop, and gRPC health
+# with it, for 0.5 s (checks took 60-160 ms), and 256 of them would pin 1 GB of kernel memory. A fixed
+# buffer (Linux doubles it, so 256 KB) leaves a connection's further answers in asyncio's buffer,
+# under uvicorn's flow control and the write timeout: the same 50 clients held health for 40-60 ms.
+# It still carries 2.5 MB/s per connection over a 100 ms round trip.
+SEND_BUFFER_BYTES = 128 * 1024
 REFUSAL_WARNING_EVERY_S = 10.0
 
 
@@ -136,6 +145,9 @@ class GuardedH11Protocol(H11Protocol):
             transport.write(raw_response(503, "Service Unavailable", "UNAVAILABLE", message, "retry-after: 1\r\n"))
             transport.close()
             return
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
         self._watch(waiting=True)
 
     def data_received(self, data: bytes) -> None:
