@@ -35,7 +35,7 @@ class TranslateRequest(_message.Message):
     def __init__(self, id: _Optional[str] = ..., text: _Optional[str] = ..., paragraphs: _Optional[_Iterable[str]] = ..., summarize: _Optional[bool] = ..., options: _Optional[_Union[TranslateOptions, _Mapping]] = ..., html: _Optional[str] = ...) -> None: ...
 
 class TranslateOptions(_message.Message):
-    __slots__ = ("terms", "strip_diacritics", "summary_length", "summary_sentences", "extract_article")
+    __slots__ = ("terms", "strip_diacritics", "summary_length", "summary_sentences", "extract_article", "model")
     class TermsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -48,12 +48,14 @@ class TranslateOptions(_message.Message):
     SUMMARY_LENGTH_FIELD_NUMBER: _ClassVar[int]
     SUMMARY_SENTENCES_FIELD_NUMBER: _ClassVar[int]
     EXTRACT_ARTICLE_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
     terms: _containers.ScalarMap[str, str]
     strip_diacritics: bool
     summary_length: SummaryLength
     summary_sentences: int
     extract_article: bool
-    def __init__(self, terms: _Optional[_Mapping[str, str]] = ..., strip_diacritics: _Optional[bool] = ..., summary_length: _Optional[_Union[SummaryLength, str]] = ..., summary_sentences: _Optional[int] = ..., extract_article: _Optional[bool] = ...) -> None: ...
+    model: str
+    def __init__(self, terms: _Optional[_Mapping[str, str]] = ..., strip_diacritics: _Optional[bool] = ..., summary_length: _Optional[_Union[SummaryLength, str]] = ..., summary_sentences: _Optional[int] = ..., extract_article: _Optional[bool] = ..., model: _Optional[str] = ...) -> None: ...
 
 class NameVariant(_message.Message):
     __slots__ = ("source", "renderings")
@@ -114,16 +116,18 @@ class TranslateStreamResponse(_message.Message):
     def __init__(self, id: _Optional[str] = ..., paragraphs: _Optional[_Iterable[_Union[Paragraph, _Mapping]]] = ..., done: _Optional[bool] = ..., summary: _Optional[_Union[Summary, _Mapping]] = ..., info: _Optional[_Union[ResponseInfo, _Mapping]] = ..., terms: _Optional[_Iterable[_Union[TermReport, _Mapping]]] = ..., extraction: _Optional[_Union[Extraction, _Mapping]] = ..., html: _Optional[str] = ...) -> None: ...
 
 class TermReport(_message.Message):
-    __slots__ = ("source", "target", "occurrences", "kept")
+    __slots__ = ("source", "target", "occurrences", "kept", "expanded")
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     TARGET_FIELD_NUMBER: _ClassVar[int]
     OCCURRENCES_FIELD_NUMBER: _ClassVar[int]
     KEPT_FIELD_NUMBER: _ClassVar[int]
+    EXPANDED_FIELD_NUMBER: _ClassVar[int]
     source: str
     target: str
     occurrences: int
     kept: bool
-    def __init__(self, source: _Optional[str] = ..., target: _Optional[str] = ..., occurrences: _Optional[int] = ..., kept: _Optional[bool] = ...) -> None: ...
+    expanded: int
+    def __init__(self, source: _Optional[str] = ..., target: _Optional[str] = ..., occurrences: _Optional[int] = ..., kept: _Optional[bool] = ..., expanded: _Optional[int] = ...) -> None: ...
 
 class Paragraph(_message.Message):
     __slots__ = ("index", "source", "translation", "sentences", "locator")
@@ -158,6 +162,7 @@ class Sentence(_message.Message):
         BOILERPLATE: _ClassVar[Sentence.Flag]
         MARKUP_PLACED: _ClassVar[Sentence.Flag]
         NAME_VARIANT: _ClassVar[Sentence.Flag]
+        TERM_EXPANDED: _ClassVar[Sentence.Flag]
     FLAG_UNSPECIFIED: Sentence.Flag
     SPLIT: Sentence.Flag
     PROTECTED_RESTORED: Sentence.Flag
@@ -173,6 +178,7 @@ class Sentence(_message.Message):
     BOILERPLATE: Sentence.Flag
     MARKUP_PLACED: Sentence.Flag
     NAME_VARIANT: Sentence.Flag
+    TERM_EXPANDED: Sentence.Flag
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     TRANSLATION_FIELD_NUMBER: _ClassVar[int]
     SOURCE_START_FIELD_NUMBER: _ClassVar[int]
@@ -372,7 +378,7 @@ class ServerStats(_message.Message):
     def __init__(self, requests: _Optional[int] = ..., batches: _Optional[int] = ..., batched_sentences: _Optional[int] = ..., batch_sizes: _Optional[_Mapping[int, int]] = ..., source_tokens: _Optional[int] = ..., padded_source_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., cache_hits: _Optional[int] = ..., cache_misses: _Optional[int] = ..., queued_tokens: _Optional[int] = ..., overloaded: _Optional[int] = ..., shed: _Optional[int] = ..., delivered_sentences: _Optional[int] = ...) -> None: ...
 
 class ModelInfo(_message.Message):
-    __slots__ = ("role", "id", "revision", "path", "engine", "device", "compute_type")
+    __slots__ = ("role", "id", "revision", "path", "engine", "device", "compute_type", "name", "is_default", "parallelism")
     ROLE_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
     REVISION_FIELD_NUMBER: _ClassVar[int]
@@ -380,6 +386,9 @@ class ModelInfo(_message.Message):
     ENGINE_FIELD_NUMBER: _ClassVar[int]
     DEVICE_FIELD_NUMBER: _ClassVar[int]
     COMPUTE_TYPE_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    IS_DEFAULT_FIELD_NUMBER: _ClassVar[int]
+    PARALLELISM_FIELD_NUMBER: _ClassVar[int]
     role: str
     id: str
     revision: str
@@ -387,7 +396,10 @@ class ModelInfo(_message.Message):
     engine: str
     device: str
     compute_type: str
-    def __init__(self, role: _Optional[str] = ..., id: _Optional[str] = ..., revision: _Optional[str] = ..., path: _Optional[str] = ..., engine: _Optional[str] = ..., device: _Optional[str] = ..., compute_type: _Optional[str] = ...) -> None: ...
+    name: str
+    is_default: bool
+    parallelism: Parallelism
+    def __init__(self, role: _Optional[str] = ..., id: _Optional[str] = ..., revision: _Optional[str] = ..., path: _Optional[str] = ..., engine: _Optional[str] = ..., device: _Optional[str] = ..., compute_type: _Optional[str] = ..., name: _Optional[str] = ..., is_default: _Optional[bool] = ..., parallelism: _Optional[_Union[Parallelism, _Mapping]] = ...) -> None: ...
 
 class DecodingSettings(_message.Message):
     __slots__ = ("beam_size", "max_output_tokens", "max_output_ratio", "max_output_offset")
