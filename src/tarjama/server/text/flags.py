@@ -14,7 +14,7 @@ class Flag(str, Enum):
     PROTECTED_RESTORED = "PROTECTED_RESTORED"  # URLs, handles, Latin names put back into the output
     PLACEHOLDER_LOST = "PLACEHOLDER_LOST"  # the model dropped a protected span; re-inserted
     PASSTHROUGH = "PASSTHROUGH"  # no Arabic letters: passed through untranslated
-    REPETITION = "REPETITION"  # a repeated n-gram loop in the output
+    REPETITION = "REPETITION"  # a loop in the output: of words, inside a word, or one letter run on (quality.py)
     LENGTH_RATIO = "LENGTH_RATIO"  # much shorter or longer than the source predicts
     UNTRANSLATED_ARABIC = "UNTRANSLATED_ARABIC"  # Arabic script left in the English
     EMPTY = "EMPTY"  # no output
@@ -24,6 +24,7 @@ class Flag(str, Enum):
     BOILERPLATE = "BOILERPLATE"  # page furniture (furniture.py): returned in place, kept out of the summary
     MARKUP_PLACED = "MARKUP_PLACED"  # html: inline markup placed by position in the sentence (markup/html.py)
     NAME_VARIANT = "NAME_VARIANT"  # a name spelt unlike its first rendering in the article (names.py)
+    TERM_EXPANDED = "TERM_EXPANDED"  # the model wrote part of a glossary term's rendering; expanded in place
 
     def __str__(self) -> str:
         return self.value

@@ -6,6 +6,7 @@ Each check is cheap and conservative: a flag is a reason to look, not a verdict.
 from __future__ import annotations
 
 import re
+from itertools import accumulate
 
 from .flags import Flag
 from .segmentation import has_arabic
@@ -17,20 +18,43 @@ MAX_RATIO = 3.0
 MIN_SOURCE_TOKENS = 6  # below this a ratio says little ("نعم." → "Yes, it is.")
 
 _WORD = re.compile(r"\w+|[^\w\s]")
+# Inside a word, letters only ([^\W\d_]: digits and punctuation runs are figures, rules and ellipses):
+# one letter five times ("eeeee"; English stops at "Hmmmm", "Zzz", "XXXIII"), two letters five times
+# ("hahahahaha"; "hahaha", "banana" are English), or a piece of 3 to 20 letters three times
+# ("ingingingin..."; "Mississippi", "couscous" repeat twice at most). The piece is bounded so that a
+# 200,000-letter word costs a linear scan, not a cubic one.
+_LOOP_IN_WORD = re.compile(r"([^\W\d_])\1{4,}|([^\W\d_]{2})\2{4,}|([^\W\d_]{3,20}?)\3{2,}", re.IGNORECASE)
+# Links, addresses, handles and hashtags are copied from the source (rules.PROTECTED), not written by
+# the model: their letters may repeat ("#GOOOAL", a video id).
+_COPIED_MARKS = ("://", "www.", "@", "#")
 
 
 def has_repetition(text: str) -> bool:
+    """A loop of words, a loop inside a word, or a long run of one letter: the model stuck on a piece."""
+    return has_word_loop(text) or has_loop_in_word(text)
+
+
+def has_loop_in_word(text: str) -> bool:
+    """A piece repeated inside one word ("cancelledingingingingss") or one letter run on ("eeeeeeeeeee")."""
+    return any(
+        _LOOP_IN_WORD.search(token) for token in text.split() if not any(mark in token for mark in _COPIED_MARKS)
+    )
+
+
+def has_word_loop(text: str) -> bool:
     """A loop: the same n-gram three times in a row (four for a single word: "very very" is English).
 
     An n-gram repeated k times is a run of n*(k-1) positions j where word j equals word j+n, so one
     linear scan per n finds it.
     """
     words = [w.lower() for w in _WORD.findall(text)]
+    # Words before each position: a loop of marks alone ("------", "......", "?!?!?!") is typography.
+    seen = list(accumulate((w.isalnum() for w in words), initial=0))
     for n in range(1, 7):
         need = n * (3 if n == 1 else 2)
         run = 0
         for j in range(len(words) - n):
-            if words[j] != words[j + n] or (n == 1 and not words[j].isalnum()):  # "..." or "!!!!" is fine
+            if words[j] != words[j + n] or seen[j + n] == seen[j]:
                 run = 0
                 continue
             run += 1
