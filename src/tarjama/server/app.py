@@ -31,6 +31,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from tarjama.v1 import tarjama_pb2 as pb
 
+from .batcher import ComputeGate
 from .dependencies import SERVER_EXTRA
 from .doors.grpc_api import TranslatorServicer
 from .doors.grpc_wire import add_translator_service
@@ -41,11 +42,12 @@ from .edges.connections import StreamLimit, exposure_warning, tls_credentials
 from .edges.log_filter import RepeatFilter
 from .edges.metrics import serve_metrics
 from .edges.stats import Observer, Observers
+from .engines.base import Engine
 from .errors import ModelUnavailable, StartupError
 from .models import public_model_id
 from .pipeline import TranslationPipeline
 from .runtime import Models, Runtime
-from .settings import Settings, build_parser
+from .settings import NamedModel, Settings, build_parser
 from .startup import prepare
 from .summary import load_summarizer
 
@@ -67,16 +69,30 @@ HttpServing = tuple[Any, asyncio.Task[None], int]
 
 
 def load_models(settings: Settings) -> Models:
-    """Load the translation model (and the summariser) and run one input through each."""
+    """Load the translation models (and the summariser) and run one input through each."""
     preload_text_formats()
     start_extraction()
-    pipeline = load_pipeline(settings)
+    named = settings.translation_models()
+    engines: list[Engine] = []
     try:
-        summarizer = load_summarizer(settings)
+        for model in named:
+            engines.append(load_translation_engine(settings, model))
+        # Every model's engine is planned for the whole machine (one rule, the same flags). With several,
+        # one gate lets as many batches run at once as one plan has workers, over all the models.
+        gate = ComputeGate(engines[0].parallelism.workers) if len(engines) > 1 else None
+        pipelines = [TranslationPipeline(e, settings, m.name, gate) for e, m in zip(engines, named, strict=True)]
+        try:
+            summarizer = load_summarizer(settings)
+        except BaseException:
+            for pipeline in pipelines:
+                pipeline.close(ENGINE_STOP_S)
+            raise
     except BaseException:
-        pipeline.close(ENGINE_STOP_S)
+        if len(engines) < len(named):  # no pipeline took them yet
+            for engine in engines:
+                engine.close()
         raise
-    return Models(pipeline, summarizer)
+    return Models(pipelines[0], summarizer, tuple(pipelines[1:]))
 
 
 def preload_text_formats() -> None:
@@ -101,13 +117,13 @@ def start_extraction() -> None:
                     type(exc).__name__, exc)  # fmt: skip
 
 
-def load_pipeline(settings: Settings) -> TranslationPipeline:
-    """Load the translation model into its engine and run one sentence through it."""
+def load_translation_engine(settings: Settings, model: NamedModel) -> Engine:
+    """Load a translation model into its engine and run one sentence through it."""
     from .engines import load_engine
     from .engines.base import SourceItem
 
     try:
-        engine = load_engine(settings)
+        engine = load_engine(settings, model)
         tokens = engine.tokenize([WARMUP_TEXT])[0]
         engine.translate([SourceItem(tokens, 8)])  # first call allocates; keep that off a user's request
     except ModelUnavailable:
@@ -115,10 +131,10 @@ def load_pipeline(settings: Settings) -> TranslationPipeline:
     except Exception as exc:  # a broken checkpoint: one line, not a traceback
         log.debug("loading failed", exc_info=True)
         raise ModelUnavailable(
-            f"cannot load translation model '{settings.translation_model}' "
+            f"cannot load translation model '{model.ref}' "
             f"with --engine {settings.engine} ({type(exc).__name__}: {exc})"
         ) from None
-    return TranslationPipeline(engine, settings)
+    return engine
 
 
 def observe(runtime: Runtime, scrape_token: ScrapeToken | None) -> bool:
@@ -128,7 +144,8 @@ def observe(runtime: Runtime, scrape_token: ScrapeToken | None) -> bool:
     observers: list[Observer] = []
     if settings.metrics_port:
         # The model as callers without a token see it: a label must not tell where the weights lie.
-        labels = {"model": public_model_id(settings.translation_model), "engine": settings.engine}
+        models = ",".join(public_model_id(model.ref) for model in settings.translation_models())
+        labels = {"model": models, "engine": settings.engine}
         observers.append(serve_metrics(settings, runtime.stats, labels, scrape_token)[0])
     traced = tracing.configure()
     if traced:
@@ -252,7 +269,8 @@ async def serve(
     gc.freeze()
     for name in ("", SERVICE_NAME):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    log.info("serving %s on %s:%d", settings.translation_model, settings.host, port)
+    served = ", ".join(f"{m.name}={m.ref}" for m in settings.translation_models())
+    log.info("serving %s on %s:%d", served, settings.host, port)
 
     await asyncio.wait({waiting_for_stop, engine_failed}, return_when=asyncio.FIRST_COMPLETED)
     if engine_failed.done():

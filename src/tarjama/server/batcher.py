@@ -41,7 +41,7 @@ from .errors import (
 )
 from .scheduling import BatchLimits, Request, Scheduler
 
-__all__ = ["BatchLimits", "BatchStats", "Batcher", "Ticket"]
+__all__ = ["BatchLimits", "BatchStats", "Batcher", "ComputeGate", "Ticket"]
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +92,46 @@ class _Job(Request, Generic[P, R]):
     reported: int = 0  # leading items already handed to on_progress
 
 
+class ComputeGate:
+    """The machine's batch slots, shared by the batchers of several models: first come, first served.
+
+    A server with two models has a batcher (and engine workers) for each, but the cores are one
+    machine's: a batch runs only while it holds a slot, and there are as many slots as one model's plan
+    has workers. A model alone with work gets every slot (the whole machine); when both have work, the
+    free slot goes to the worker that has waited longest, so their batches take turns and neither
+    starves the other.
+    """
+
+    def __init__(self, slots: int) -> None:
+        if slots < 1:
+            raise ValueError("a gate needs at least one slot")
+        self.slots = slots
+        self._free = slots
+        self._waiting: collections.deque[object] = collections.deque()
+        self._cond = threading.Condition()
+
+    def acquire(self, give_up: Callable[[], bool], poll_s: float = 0.5) -> bool:
+        """Wait for a slot, in arrival order; False (and no slot) once `give_up()` says so (stopping)."""
+        me = object()
+        with self._cond:
+            self._waiting.append(me)
+            while self._waiting[0] is not me or self._free == 0:
+                self._cond.wait(poll_s)
+                if give_up():
+                    self._waiting.remove(me)
+                    self._cond.notify_all()  # whoever was behind may be first now
+                    return False
+            self._waiting.popleft()
+            self._free -= 1
+            self._cond.notify_all()  # the next in line may find a slot free too
+            return True
+
+    def release(self) -> None:
+        with self._cond:
+            self._free += 1
+            self._cond.notify_all()
+
+
 class Ticket(Generic[R]):
     """A handle on a submitted request: its future, and a way to cancel it."""
 
@@ -126,10 +166,12 @@ class Batcher(Generic[P, R]):
         name: str = "batcher",
         split_on: Callable[[Exception], bool] = lambda exc: False,
         workers: int = 1,
+        gate: ComputeGate | None = None,
     ) -> None:
         self._scheduler: Scheduler[_Job[P, R]] = Scheduler(limits, workers)  # raises if workers < 1
         self._run_batch = run_batch
         self.workers = workers
+        self._gate = gate  # shared with other models' batchers; None: this one has the machine
         self.role = name.removesuffix("-batcher")
         self.observer: Observer = Observer()  # metrics: batch sizes and times, queue waits
         self._split_on = split_on
@@ -365,14 +407,37 @@ class Batcher(Generic[P, R]):
                         if delay <= 0:
                             break
                         self._wait(delay)
-                    batch_id = self._form_batch(now, batch)
-                    if self._scheduler.waiting:
-                        self._cond.notify()  # work is left: a free worker may take it while this one runs
-                if batch:
+                    if self._gate is None:
+                        batch_id = self._form_batch(now, batch)
+                        if self._scheduler.waiting:
+                            self._cond.notify()  # work is left: a free worker may take it while this one runs
+                if self._gate is not None:
+                    if not self._gate.acquire(lambda: self._stopping):
+                        return
+                    try:
+                        batch_id = self._form_gated(batch)
+                        if batch_id is not None and batch:
+                            self._run(batch_id, batch)
+                    finally:
+                        self._gate.release()
+                elif batch_id is not None and batch:
                     self._run(batch_id, batch)
             except Exception as exc:  # not the engine's error (`_run` fails its batch for those): a bug
                 self._worker_failed(batch_id, batch, exc)
                 return
+
+    def _form_gated(self, batch: list[tuple[_Job[P, R], int]]) -> int | None:
+        """With a slot of the shared gate held, the batch formed now (it may have grown while this
+        worker waited for the slot); None if the work is gone meanwhile (another worker, a cancel)."""
+        with self._cond:
+            now = time.monotonic()
+            self._expire(now)
+            if self._stopping or not self._scheduler.waiting:
+                return None
+            batch_id = self._form_batch(now, batch)
+            if self._scheduler.waiting:
+                self._cond.notify()
+            return batch_id
 
     def _run_split(self, payloads: list[P]) -> list[R]:
         """Run a batch; on an error `split_on` accepts (out of GPU memory), run its halves instead."""

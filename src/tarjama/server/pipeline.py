@@ -20,14 +20,14 @@ import time
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from .batcher import Batcher, BatchLimits
+from .batcher import Batcher, BatchLimits, ComputeGate
 from .cache import LRUCache
 from .document import Document, TermReport, TranslatedDocument, TranslatedParagraph, TranslatedSentence
 from .edges.tracing import current_context, span
 from .engines.base import Engine, Hypothesis, SourceItem, is_out_of_memory
 from .errors import InvalidRequest
 from .offload import text_work
-from .settings import Settings
+from .settings import UNNAMED_MODEL, Settings
 from .text.flags import Flag, plan_flags
 from .text.furniture import is_furniture
 from .text.names import NameTracker
@@ -109,11 +109,19 @@ class PipelineCounters:
 
 
 class TranslationPipeline:
-    """Translates documents through one engine and one batcher shared by all requests."""
+    """Translates documents through one model: its engine, and one batcher shared by all requests.
 
-    def __init__(self, engine: Engine, settings: Settings) -> None:
+    A server with several models has one pipeline per model (`name`, as requests choose it), each with
+    its own batcher and cache (batches never mix models, and a cached English is one model's), and the
+    batchers share the machine's batch slots through one `gate`.
+    """
+
+    def __init__(
+        self, engine: Engine, settings: Settings, name: str = UNNAMED_MODEL, gate: ComputeGate | None = None
+    ) -> None:
         self.engine = engine
         self.settings = settings
+        self.name = name
         plan = engine.parallelism  # as many batches in flight as the engine has workers
         limits = BatchLimits(
             max_batch_tokens=settings.max_batch_tokens,
@@ -122,7 +130,8 @@ class TranslationPipeline:
             max_queue_tokens=settings.max_queue_tokens,
         )
         self.batcher: Batcher[SourceItem, Hypothesis] = Batcher(
-            engine.translate, limits, name="translation-batcher", split_on=is_out_of_memory, workers=plan.workers
+            engine.translate, limits, name="translation-batcher", split_on=is_out_of_memory, workers=plan.workers,
+            gate=gate,
         )
         self.cache: LRUCache[SourceItem, Hypothesis] = LRUCache(settings.cache_size)
         self.counters = PipelineCounters()
@@ -363,11 +372,14 @@ class DocumentChecks:
 
     occurrences: collections.Counter[str] = field(default_factory=collections.Counter)
     lost_terms: set[str] = field(default_factory=set)
+    expanded_terms: collections.Counter[str] = field(default_factory=collections.Counter)  # sentences, per term
     names: NameTracker = field(default_factory=NameTracker)
 
     def terms(self, document: Document) -> tuple[TermReport, ...]:
         return tuple(
-            TermReport(source, target, self.occurrences[source], source not in self.lost_terms)
+            TermReport(
+                source, target, self.occurrences[source], source not in self.lost_terms, self.expanded_terms[source]
+            )
             for source, target in document.terms.items()
         )
 
@@ -400,6 +412,9 @@ def assemble_paragraph(
             flags.append(Flag.PLACEHOLDER_LOST)
         if any(k.term is not None for k in result.lost):
             flags.append(Flag.TERM_LOST)
+        if result.expanded:
+            flags.append(Flag.TERM_EXPANDED)
+            checks.expanded_terms.update({k.term for k in result.expanded if k.term is not None})
         for keep in sentence.prepared.keeps:
             if keep.term is not None:
                 occurrences[keep.term] += 1

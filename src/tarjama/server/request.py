@@ -18,7 +18,7 @@ from .document import Document
 from .document_stage import ArticleMessage, Rendering
 from .edges.access_log import note
 from .settings import Settings
-from .validation import summary_length
+from .validation import model_name, summary_length
 
 # A request up to this size has its text work (checks, planning, building the answer) done on the event
 # loop, where it takes well under a millisecond, less than the hop to a worker thread; anything larger
@@ -48,6 +48,7 @@ class ArticleRequest:
     deadline: float | None  # a time.monotonic() value; None: the client set none
     small: bool  # its text work runs on the event loop (INLINE_BYTES, INLINE_TERMS)
     started: float  # time.perf_counter() when the door admitted it
+    model: str  # the name of the translation model that translates it (options.model, or the default)
 
 
 def is_small(size_bytes: int) -> bool:
@@ -82,13 +83,18 @@ async def admit(message: ArticleMessage, settings: Settings, deadline: float | N
     the access line by id and sizes, never by its text."""
     started = time.perf_counter()
     deadline = bounded(deadline, settings)
+    # Segment and Summarize name no model: the default's segmentation (its tokens) answers them.
+    if isinstance(message, pb.TranslateRequest):
+        model = model_name(message.options, settings)
+    else:
+        model = settings.translation_models()[0].name
     parsed_in_place = is_small(message.ByteSize())
     document, rendering = await document_stage.read(message, settings, deadline, parsed_in_place)
     note(document_id=document.id, paragraphs=len(document.paragraphs), characters=document.characters)
     small = (
         parsed_in_place and len(document.terms) <= INLINE_TERMS and text_work_size(document) <= INLINE_BYTES
     )
-    return ArticleRequest(document, rendering, summary_asked(message), deadline, small, started)
+    return ArticleRequest(document, rendering, summary_asked(message), deadline, small, started, model)
 
 
 def summary_asked(message: ArticleMessage) -> SummaryAsk | None:

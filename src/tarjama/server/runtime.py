@@ -6,9 +6,10 @@ other: both depend on this module.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,17 +22,24 @@ from .summary import Summarizer
 
 @dataclass
 class Models:
-    """What startup loads: the translation pipeline and the summariser (None when turned off)."""
+    """What startup loads: the translation pipelines, one per model (the default first), and the
+    summariser (None when turned off)."""
 
-    pipeline: TranslationPipeline
+    pipeline: TranslationPipeline  # the default model's: requests that name no model
     summarizer: Summarizer | None = None
+    alternatives: tuple[TranslationPipeline, ...] = ()  # the further named models, in the order given
+
+    @property
+    def pipelines(self) -> dict[str, TranslationPipeline]:
+        """Every translation pipeline by its model's name, the default first."""
+        return {pipeline.name: pipeline for pipeline in (self.pipeline, *self.alternatives)}
 
     def close(self, timeout: float) -> bool:
         """Fail all queued work at once, then give the running batches `timeout` seconds in all.
 
         Returns False when an engine is still mid-batch (it is then left alone, not released).
         """
-        parts = [self.pipeline] + ([self.summarizer] if self.summarizer is not None else [])
+        parts = [*self.pipelines.values()] + ([self.summarizer] if self.summarizer is not None else [])
         for part in parts:
             part.close(0)
         deadline = time.monotonic() + timeout
@@ -60,26 +68,35 @@ class Runtime:
             self.in_flight -= 1
 
     def stats(self) -> StatsSnapshot:
-        """The counters GetInfo and the metrics exporter both report, read at one moment."""
-        pipeline = self.pipeline
-        if pipeline is None:
+        """The counters GetInfo and the metrics exporter both report, read at one moment: over all the
+        translation models."""
+        if self.models is None:
             return StatsSnapshot(in_flight=self.in_flight)
-        batches = pipeline.batcher.stats
+        pipelines = list(self.models.pipelines.values())
+        batch_sizes: collections.Counter[int] = collections.Counter()
+        flag_counts: collections.Counter[str] = collections.Counter()
+        for pipeline in pipelines:
+            batch_sizes.update(pipeline.batcher.stats.size_histogram)
+            flag_counts.update(pipeline.flag_counts)
+
+        def total(read: Callable[[TranslationPipeline], int]) -> int:
+            return sum(read(pipeline) for pipeline in pipelines)
+
         return StatsSnapshot(
-            requests=pipeline.requests,
-            batches=batches.batches,
-            batched_sentences=batches.items,
-            batch_sizes=dict(batches.size_histogram),
-            source_tokens=batches.real_tokens,
-            padded_source_tokens=batches.padded_tokens,
-            output_tokens=pipeline.output_tokens,
-            cache_hits=pipeline.cache.hits,
-            cache_misses=pipeline.cache.misses,
-            queued_tokens=pipeline.batcher.queued_tokens,
-            overloaded=batches.overloaded,
-            shed=batches.shed,
-            delivered_sentences=batches.delivered,
-            flag_counts=dict(pipeline.flag_counts),
+            requests=total(lambda p: p.requests),
+            batches=total(lambda p: p.batcher.stats.batches),
+            batched_sentences=total(lambda p: p.batcher.stats.items),
+            batch_sizes=dict(batch_sizes),
+            source_tokens=total(lambda p: p.batcher.stats.real_tokens),
+            padded_source_tokens=total(lambda p: p.batcher.stats.padded_tokens),
+            output_tokens=total(lambda p: p.output_tokens),
+            cache_hits=total(lambda p: p.cache.hits),
+            cache_misses=total(lambda p: p.cache.misses),
+            queued_tokens=total(lambda p: p.batcher.queued_tokens),
+            overloaded=total(lambda p: p.batcher.stats.overloaded),
+            shed=total(lambda p: p.batcher.stats.shed),
+            delivered_sentences=total(lambda p: p.batcher.stats.delivered),
+            flag_counts=dict(flag_counts),
             in_flight=self.in_flight,
         )
 
@@ -92,8 +109,9 @@ class Runtime:
         return self.models.summarizer if self.models else None
 
     def batchers(self) -> list[Batcher[Any, Any]]:
-        """The translation batcher and, with an abstractive summariser, the summary one."""
+        """The translation batchers and, with an abstractive summariser, the summary one."""
         if self.models is None:
             return []
         summary = getattr(self.models.summarizer, "batcher", None)
-        return [self.models.pipeline.batcher] + ([summary] if summary is not None else [])
+        translation = [pipeline.batcher for pipeline in self.models.pipelines.values()]
+        return translation + ([summary] if summary is not None else [])

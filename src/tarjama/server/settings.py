@@ -7,7 +7,9 @@ Nothing here reads the environment at import time.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -21,6 +23,63 @@ LOG_FORMATS = ("text", "json")
 COMPUTE_TYPES = ("auto", "int8", "int8_float32", "int8_float16", "int8_bfloat16", "float16", "bfloat16", "float32")
 
 
+# A translation model's name, as requests choose it (options.model) and metrics label it.
+MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+UNNAMED_MODEL = "default"  # the name of a server's one model when it was started without one
+
+
+@dataclass(frozen=True)
+class NamedModel:
+    """One translation model the server serves: the name requests choose it by, and its checkpoint."""
+
+    name: str
+    ref: str  # a hub id or a local directory
+    revision: str | None
+
+
+def _named(raw: str, flag: str) -> list[tuple[str | None, str]]:
+    """`NAME=VALUE,NAME=VALUE` or one unnamed `VALUE` (`--translation-model` given several times is
+    joined with commas first): hub ids hold no `=` or `,`, and a name never holds `/`."""
+    parts = [part.strip() for part in raw.split(",")]
+    if any(not part for part in parts):
+        raise ValueError(f"{flag}: {raw!r} has an empty entry")
+    out: list[tuple[str | None, str]] = []
+    for part in parts:
+        name, sep, value = part.partition("=")
+        if sep and "/" not in name and not name.startswith((".", "~")):
+            if not MODEL_NAME.fullmatch(name):
+                raise ValueError(f"{flag}: model name {name!r} must be letters, digits, '.', '_' or '-' (at most 64)")
+            if not value:
+                raise ValueError(f"{flag}: {name}= names no model")
+            out.append((name, value))
+        else:
+            out.append((None, part))
+    return out
+
+
+@functools.cache  # read by every request that names a model
+def _translation_models(translation_model: str, translation_revision: str | None) -> tuple[NamedModel, ...]:
+    """`Settings.translation_models`, parsed once per value."""
+    entries = _named(translation_model, "--translation-model")
+    if len(entries) > 1 and any(name is None for name, _ in entries):
+        raise ValueError("--translation-model: with several models, name each one: NAME=MODEL (e.g. fast=...)")
+    names = [name or UNNAMED_MODEL for name, _ in entries]
+    if len(set(names)) != len(names):
+        raise ValueError(f"--translation-model: each model needs its own name ({', '.join(names)})")
+    revisions: dict[str | None, str] = {}
+    if translation_revision:
+        for name, revision in _named(translation_revision, "--translation-revision"):
+            if name is not None and name not in names:
+                raise ValueError(f"--translation-revision: no translation model is named {name!r}")
+            if name is None and len(entries) > 1:
+                raise ValueError("--translation-revision: with several models, give NAME=REVISION")
+            revisions[name] = revision
+    return tuple(
+        NamedModel(label, ref, revisions.get(name, revisions.get(None)))
+        for label, (name, ref) in zip(names, entries, strict=True)
+    )
+
+
 def default_cache_dir() -> str:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return str(Path(base) / "tarjama")
@@ -30,7 +89,11 @@ def default_cache_dir() -> str:
 class Settings:
     """Everything `tarjama serve` can be told; the defaults are the documented ones."""
 
+    # One checkpoint (hub id or local directory), or several named ones, comma-separated, the first the
+    # default: "fast=Helsinki-NLP/opus-mt-ar-en,best=Helsinki-NLP/opus-mt-tc-big-ar-en". The flag may
+    # be repeated instead. `translation_models()` reads it.
     translation_model: str = DEFAULT_TRANSLATION_MODEL
+    # A revision for the one model, or NAME=REVISION for named ones (comma-separated).
     translation_revision: str | None = None
     # A seq2seq checkpoint (hub id or local directory), "extractive" (no model) or "none".
     summary_model: str = DEFAULT_SUMMARY_MODEL
@@ -106,6 +169,10 @@ class Settings:
         except AttributeError:  # not on Linux
             return os.cpu_count() or 1
 
+    def translation_models(self) -> tuple[NamedModel, ...]:
+        """The translation models to serve, the default first (ValueError names what is wrong)."""
+        return _translation_models(self.translation_model, self.translation_revision)
+
     def device_indices(self) -> tuple[int, ...]:
         return tuple(int(part) for part in self.device_index.split(","))
 
@@ -168,14 +235,20 @@ class Settings:
             problems.append("--engine-watchdog-s must be between 0 (off) and 86400 seconds")
         if self.max_concurrent_streams < 1:
             problems.append("--max-concurrent-streams must be at least 1")
+        try:
+            self.translation_models()
+        except ValueError as exc:
+            problems.append(str(exc))
         if problems:
             raise ValueError("; ".join(problems))
         return self
 
 
 _HELP = {
-    "translation_model": "hub id or local directory of a Marian (opus-mt) checkpoint in HF format",
-    "translation_revision": "hub revision (branch, tag or commit) of the translation model",
+    "translation_model": "hub id or local directory of a Marian (opus-mt) checkpoint in HF format; NAME=MODEL, "
+    "repeated (or comma-separated), serves several, the first the default, chosen per request by options.model",
+    "translation_revision": "hub revision (branch, tag or commit) of the translation model; NAME=REVISION "
+    "for named ones",
     "summary_model": "summariser: a BART/PEGASUS-style checkpoint (hub id or directory), extractive, or none",
     "summary_revision": "hub revision of the summary model",
     "engine": "inference engine (for both models)",
@@ -230,16 +303,23 @@ _HELP = {
 }
 
 
+# Flags that may be given several times; their values are joined with commas, as the variable takes them.
+REPEATABLE = ("translation_model", "translation_revision")
+
+
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     parser = parser or argparse.ArgumentParser(prog="tarjama serve")
     for f in fields(Settings):
         flag = "--" + f.name.replace("_", "-")
         env = "TARJAMA_" + f.name.upper()
         help_text = f"{_HELP.get(f.name, '')} [env {env}; default {f.default!r}]"
+        metavar = f.name.split("_")[-1].upper()
         if f.type in ("bool", bool):
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+        elif f.name in REPEATABLE:
+            parser.add_argument(flag, action="append", default=None, help=help_text, metavar=metavar)
         else:
-            parser.add_argument(flag, default=None, help=help_text, metavar=f.name.split("_")[-1].upper())
+            parser.add_argument(flag, default=None, help=help_text, metavar=metavar)
     return parser
 
 
@@ -248,6 +328,8 @@ def settings_from(args: argparse.Namespace, environ: Mapping[str, str]) -> Setti
     values: dict[str, object] = {}
     for f in fields(Settings):
         raw = getattr(args, f.name, None)
+        if isinstance(raw, list):  # a REPEATABLE flag, given more than once
+            raw = ",".join(raw)
         if raw is None:
             raw = environ.get("TARJAMA_" + f.name.upper())
         if raw is None or raw == "":

@@ -110,3 +110,18 @@ def summary_length(
         raise InvalidRequest(f"{where}{field}: {count} is over the most a summary may have ({MAX_SUMMARY_SENTENCES})")
     name = SUMMARY_LENGTHS[length] if length else "MEDIUM"
     return name, count
+
+
+def model_name(options: pb.TranslateOptions, settings: Settings) -> str:
+    """The translation model a request chose (`options.model`), checked; the default when it names none."""
+    models = settings.translation_models()
+    if not options.model:
+        return models[0].name
+    names = [model.name for model in models]
+    if options.model not in names:
+        shown = options.model if len(options.model) <= 64 else options.model[:64] + "…"
+        raise InvalidRequest(
+            f"options.model: this server has no model named {shown!r}; its models are {', '.join(names)} "
+            f"(GetInfo lists them; empty: {names[0]})"
+        )
+    return options.model

@@ -69,7 +69,7 @@ def english_sentences(result: TranslatedDocument) -> list[SourceSentence]:
     ]
 
 
-def model_pb(info: EngineInfo) -> pb.ModelInfo:
+def model_pb(info: EngineInfo, **extra: Any) -> pb.ModelInfo:
     return pb.ModelInfo(
         role=info.role,
         id=info.id,
@@ -78,15 +78,33 @@ def model_pb(info: EngineInfo) -> pb.ModelInfo:
         engine=info.engine,
         device=info.device,
         compute_type=info.compute_type,
+        **extra,
+    )
+
+
+def parallelism_pb(pipeline: TranslationPipeline) -> pb.Parallelism:
+    plan, limits = pipeline.engine.parallelism, pipeline.batcher.limits
+    return pb.Parallelism(
+        workers=pipeline.batcher.workers,
+        threads_per_worker=plan.threads_per_worker,
+        max_batch_size=limits.max_batch_size,
+        max_batch_tokens=limits.max_batch_tokens,
+        device=plan.device,
+        device_indices=list(plan.device_indices) if plan.device != "cpu" else [],
+        chosen_by=plan.chosen_by,
     )
 
 
 def model_pbs(runtime: Runtime) -> list[pb.ModelInfo]:
-    """The loaded models as the API reports them: the translation model first."""
+    """The loaded models as the API reports them: the translation models (the default first), then the
+    summariser."""
     models = runtime.models
     if models is None:
         return []
-    out = [model_pb(models.pipeline.engine.info)]
+    out = [
+        model_pb(p.engine.info, name=name, is_default=p is models.pipeline, parallelism=parallelism_pb(p))
+        for name, p in models.pipelines.items()
+    ]
     summarizer = models.summarizer
     if summarizer is not None:
         engine = getattr(summarizer, "engine", None)
@@ -168,7 +186,8 @@ def info_pb(
 
 def terms_pb(result: TranslatedDocument) -> list[pb.TermReport]:
     return [
-        pb.TermReport(source=t.source, target=t.target, occurrences=t.occurrences, kept=t.kept) for t in result.terms
+        pb.TermReport(source=t.source, target=t.target, occurrences=t.occurrences, kept=t.kept, expanded=t.expanded)
+        for t in result.terms
     ]
 
 
@@ -249,6 +268,11 @@ class TranslatorServicer(pb_grpc.TranslatorServicer):
             return self._model_pbs or []
         return self._public_model_pbs
 
+    def _model(self, name: str) -> pb.ModelInfo:
+        """The translation model named `name`, as the caller may see it (every response says which
+        model translated it)."""
+        return next(m for m in self._models() if m.role == "translation" and m.name == name)
+
     # -- the RPCs: each one call at the door, with its status on failure -------------------------------
 
     async def Translate(self, request: pb.TranslateRequest, context: Context) -> pb.TranslateResponse:
@@ -317,19 +341,9 @@ class TranslatorServicer(pb_grpc.TranslatorServicer):
         )
 
     def _parallelism(self) -> pb.Parallelism:
+        """The default model's (each model's is in its ModelInfo)."""
         pipeline = self._runtime.pipeline
-        if pipeline is None:
-            return pb.Parallelism()
-        plan, limits = pipeline.engine.parallelism, pipeline.batcher.limits
-        return pb.Parallelism(
-            workers=pipeline.batcher.workers,
-            threads_per_worker=plan.threads_per_worker,
-            max_batch_size=limits.max_batch_size,
-            max_batch_tokens=limits.max_batch_tokens,
-            device=plan.device,
-            device_indices=list(plan.device_indices) if plan.device != "cpu" else [],
-            chosen_by=plan.chosen_by,
-        )
+        return pb.Parallelism() if pipeline is None else parallelism_pb(pipeline)
 
     def _stats(self) -> pb.ServerStats:
         s = self._runtime.stats()  # the same snapshot the metrics exporter reads
@@ -356,7 +370,8 @@ class TranslatorServicer(pb_grpc.TranslatorServicer):
         async with contextlib.aclosing(self._translated(admitted, in_order=False)) as parts:
             async for part in parts:
                 if isinstance(part, Answer):  # its document holds every paragraph, as the stream gave them
-                    return await text_work(admitted.small, response_pb, part, self._models()[0], self._settings)
+                    model = self._model(admitted.model)
+                    return await text_work(admitted.small, response_pb, part, model, self._settings)
         raise AssertionError("a translation ends with its answer")
 
     async def translate_stream(
@@ -369,7 +384,8 @@ class TranslatorServicer(pb_grpc.TranslatorServicer):
         async with contextlib.aclosing(self._translated(admitted, in_order=True)) as parts:
             async for part in parts:
                 if isinstance(part, Answer):
-                    yield await text_work(admitted.small, last_stream_pb, part, self._models()[0], self._settings)
+                    model = self._model(admitted.model)
+                    yield await text_work(admitted.small, last_stream_pb, part, model, self._settings)
                     return
                 for message in await text_work(admitted.small, stream_pbs, admitted.document.id, part):
                     yield message
@@ -434,9 +450,10 @@ class TranslatorServicer(pb_grpc.TranslatorServicer):
         work) while the server loads or drains, or when it has no summariser."""
         if self._runtime.shutting_down:
             raise ShuttingDown("the server is shutting down; retry on another instance")
-        pipeline = self._runtime.pipeline
-        if pipeline is None:
+        models = self._runtime.models
+        if models is None:
             raise NotReady("the models are still loading; retry when health reports SERVING")
+        pipeline = models.pipelines[request.model]  # admit() checked the name against the settings
         if request.summary is None:
             return pipeline, None
         summarizer = self._runtime.summarizer

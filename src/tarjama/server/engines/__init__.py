@@ -14,7 +14,7 @@ from .registry import ENGINE_MODULES
 
 if TYPE_CHECKING:
     from ..models import ResolvedModel
-    from ..settings import Settings
+    from ..settings import NamedModel, Settings
     from .summary_engines import SummaryEngine
 
 
@@ -46,14 +46,13 @@ def engine_module(name: str) -> EngineModule:
     return cast(EngineModule, importlib.import_module(ENGINE_MODULES[name]))
 
 
-def load_engine(settings: Settings) -> Engine:
-    """Resolve the translation model and open it in the engine the settings name."""
+def load_engine(settings: Settings, model: NamedModel | None = None) -> Engine:
+    """Resolve a translation model (by default the first the settings name) and open it in their engine."""
     from ..models import resolve_model
 
-    model = resolve_model(
-        settings.translation_model, settings.translation_revision, settings.cache_dir, "translation", settings.offline
-    )
-    return engine_module(settings.engine).open_translation(model, settings)
+    named = model or settings.translation_models()[0]
+    resolved = resolve_model(named.ref, named.revision, settings.cache_dir, "translation", settings.offline)
+    return engine_module(settings.engine).open_translation(resolved, settings)
 
 
 def download_models(settings: Settings) -> list[str]:
@@ -63,7 +62,7 @@ def download_models(settings: Settings) -> list[str]:
     from ..models import resolve_model
 
     module = engine_module(settings.engine)
-    wanted = [("translation", settings.translation_model, settings.translation_revision)]
+    wanted = [("translation", named.ref, named.revision) for named in settings.translation_models()]
     if settings.summary_model not in ("none", "extractive"):
         wanted.append(("summary", settings.summary_model, settings.summary_revision))
     lines = []
