@@ -1,9 +1,11 @@
 """The Kubernetes manifests: every overlay renders with kustomize, validates against the Kubernetes
 schemas (strict, offline), and says what matters: gRPC probes on the server's port, a headless
-Service, ports equal to the server's settings, a grace period longer than the server's."""
+Service, ports equal to the server's settings, a grace period longer than the server's, and the
+translation models each overlay serves (and its init container fetches)."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -107,3 +109,55 @@ def test_the_init_containers_command_exists() -> None:
         timeout=60,
     )
     assert done.returncode == 0 and "--cache-dir" in done.stdout
+
+
+# The translation models each overlay serves, the default first: tc-big leads where a GPU makes it cheap,
+# opus-mt-ar-en on CPU (throughput), and each serves the other by name. A new overlay needs its entry here.
+EXPECTED_MODELS = {
+    "cpu": [("fast", "Helsinki-NLP/opus-mt-ar-en"), ("best", "Helsinki-NLP/opus-mt-tc-big-ar-en")],
+    "gpu": [("best", "Helsinki-NLP/opus-mt-tc-big-ar-en"), ("fast", "Helsinki-NLP/opus-mt-ar-en")],
+}
+GB = 10**9
+
+
+def quantity(text: str) -> int:
+    """A Kubernetes memory quantity in bytes (the binary suffixes these manifests use, or plain bytes)."""
+    units = {"": 1, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+    number, unit = re.fullmatch(r"(\d+)([KMGT]i)?", text).groups()  # type: ignore[union-attr]
+    return int(number) * units[unit or ""]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_each_overlay_serves_its_models_and_the_init_container_fetches_them(overlay: str) -> None:
+    from tarjama.server.settings import parse_settings
+
+    documents = [d for d in yaml.safe_load_all(render(overlay)) if d]
+    (config,) = [d for d in documents if d["kind"] == "ConfigMap"]
+    (deployment,) = [d for d in documents if d["kind"] == "Deployment"]
+    # Read as `tarjama serve` reads its environment, so a misspelt list fails here, not in a pod.
+    settings = parse_settings([], config["data"])
+    assert [(m.name, m.ref) for m in settings.translation_models()] == EXPECTED_MODELS[overlay]
+
+    pod = deployment["spec"]["template"]["spec"]
+    (init,) = pod["initContainers"]
+    (server,) = pod["containers"]
+    # The init container downloads what the server serves: the same ConfigMap, nothing in either that
+    # overrides the models, and the one cache volume mounted where --cache-dir points.
+    for container in (init, server):
+        assert container["envFrom"] == [{"configMapRef": {"name": config["metadata"]["name"]}}]
+        assert not [v for v in container.get("env", []) if v["name"].startswith("TARJAMA_TRANSLATION_")]
+        mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+        assert mounts["cache"] == settings.cache_dir
+    # The init container has no GPU: with compute type auto it would convert for CPU (int8), and the GPU
+    # server would then convert both models again (float16) at every start.
+    if settings.device == "cuda":
+        assert settings.compute_type != "auto"
+        assert "nvidia.com/gpu" not in init["resources"].get("limits", {})
+
+    # Memory: a two-model CPU pod needs about 1.5 GB (a one-model pod had 1 Gi); a GPU pod's host memory is
+    # mostly the CUDA runtime, so more; the limit leaves a GiB over the request for long batches on both
+    # models at once. tc-big's conversion peaked at 1.8 GB; the init container's limit keeps twice that.
+    requests, limits = server["resources"]["requests"], server["resources"]["limits"]
+    assert quantity(requests["memory"]) >= (1.5 * GB if settings.device == "cpu" else 4 * GB)
+    assert quantity(limits["memory"]) >= quantity(requests["memory"]) + 2**30
+    assert quantity(init["resources"]["limits"]["memory"]) >= 2 * 1.8 * GB
