@@ -8,6 +8,7 @@ import re
 import signal
 import time
 import urllib.request
+from importlib.resources import files
 from pathlib import Path
 
 import grpc
@@ -241,6 +242,14 @@ def test_access_log_is_one_json_line_per_rpc_and_never_holds_the_text(authed_ser
 def test_flags_are_one_typed_enum_with_the_protos_names() -> None:
     proto = {name for name in pb.Sentence.Flag.keys() if name != "FLAG_UNSPECIFIED"}
     assert {flag.value for flag in Flag} == proto
+
+
+def test_the_reading_page_explains_every_flag() -> None:
+    # Without it the page shows a new flag as its bare name in lower case (TERM_EXPANDED was missing).
+    page = (files("tarjama.server") / "static" / "page.js").read_text(encoding="utf-8")
+    reasons = page.split("const FLAG_REASONS = {", 1)[1].split("};", 1)[0]
+    explained = set(re.findall(r"^\s*([A-Z_]+):", reasons, re.MULTILINE))
+    assert explained == {flag.value for flag in Flag}
 
 
 # -- TLS -------------------------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tarjama.server.text.quality import has_arabic, has_odd_length, has_repetition, quality_flags
 from tarjama.server.text.rules import normalize, prepare, restore
 
@@ -42,6 +44,83 @@ def test_restore_keeps_verbatim_fixes_altered_and_inserts_lost_spans() -> None:
     lost = restore("He said the site is closed.", keeps)
     assert "www.example.com" in lost.text and "BBC" in lost.text and len(lost.lost) == 2
     assert lost.text.endswith(".")
+
+
+def restored_term(source: str, terms: dict[str, str], english: str) -> tuple[str, list[str], list[str]]:
+    """`english` restored against `source`'s keeps: its text, and the renderings lost and expanded."""
+    result = restore(english, prepare(source, terms).keeps)
+    return result.text, [k.text for k in result.lost], [k.text for k in result.expanded]
+
+
+MARTELLY = {"مارتيلي": "Michel Martelly"}
+
+
+@pytest.mark.parametrize(
+    "english",
+    [
+        "It is Martelly's fifth CEP.",  # issue 19: came back "It is Martelly's fifth Michel Martelly CEP."
+        "It is martelly's fifth CEP.",  # any case
+        "It is Martelli's fifth CEP.",  # a close spelling: same first letter and consonants, 5 letters or more
+        "It is Michel's fifth CEP.",  # either word of the rendering
+        "It is Michael Martelly's fifth CEP.",  # both, one of them spelt close
+    ],
+)
+def test_a_part_of_a_terms_rendering_is_expanded_in_place_not_doubled(english: str) -> None:
+    text, lost, expanded = restored_term("إنه خامس مجلس انتخابي لمارتيلي.", MARTELLY, english)
+    assert (text, lost, expanded) == ("It is Michel Martelly's fifth CEP.", [], ["Michel Martelly"])
+
+
+def test_a_part_is_the_rendering_words_side_by_side_in_order() -> None:
+    terms = {"الرئيس مارتيلي": "President Michel Martelly", "البشير": "Omar al-Bashir"}
+    assert restored_term("قال الرئيس مارتيلي.", terms, "President Martelly said.")[0] == (
+        "President Michel Martelly said."
+    )
+    assert restored_term("قال البشير.", terms, "al-Bashir said it.")[0] == "Omar al-Bashir said it."
+    # The model's own article goes with the part it stood for: not "a the Council met."
+    assert restored_term("اجتمع المجلس.", {"المجلس": "the Council"}, "A council met.")[0] == "the Council met."
+
+
+@pytest.mark.parametrize(
+    "source, terms, english, inserted",
+    [
+        # A word under three letters or a common one ("al", "the", "of") is no part of a rendering.
+        ("قال البشير.", {"البشير": "Omar al-Bashir"}, "Al said it.", "Al Omar al-Bashir said it."),
+        ("اجتمع المجلس.", {"المجلس": "the Council"}, "The meeting was held.", "The meeting the Council was held."),
+        ("رأى وزير التجارة.", {"وزير التجارة": "Minister of Commerce"}, "He saw the head of it.",
+         "He Minister of Commerce saw the head of it."),
+        # Not a close spelling: other consonants.
+        ("قال مارتيلي.", MARTELLY, "Martin said.", "Martin Michel Martelly said."),
+        # "Martelly" of a Latin name kept verbatim in the sentence is that name's, not the term's.
+        ("قال مارتيلي عن Martelly Foundation.", MARTELLY, "He spoke of the Martelly Foundation.",
+         "He Michel Martelly spoke of the Martelly Foundation."),
+        # Two terms of the sentence share "Biden": it tells neither, so each is inserted as before.
+        ("قال بايدن وهنتر بايدن.", {"بايدن": "Joe Biden", "هنتر بايدن": "Hunter Biden"}, "Biden said.",
+         "Joe Biden Biden Hunter Biden said."),
+    ],
+)  # fmt: skip
+def test_words_that_do_not_tell_the_term_are_not_expanded(
+    source: str, terms: dict[str, str], english: str, inserted: str
+) -> None:
+    text, lost, expanded = restored_term(source, terms, english)
+    assert (text, expanded) == (inserted, []) and lost
+
+
+def test_a_part_already_inside_the_rendering_is_not_expanded_again() -> None:
+    # The term twice in the Arabic, "Martelly" twice in the English: the first expanded, and then the
+    # sentence reads as news English does (the full name, then the surname), as when the model writes it
+    # so: the second is neither expanded nor the name inserted again.
+    twice = "قال مارتيلي إن حزب مارتيلي فاز."
+    assert restored_term(twice, MARTELLY, "Martelly said Martelly's party won.") == (
+        "Michel Martelly said Martelly's party won.", [], ["Michel Martelly"]
+    )
+    assert restored_term(twice, MARTELLY, "Michel Martelly said Martelly's party won.") == (
+        "Michel Martelly said Martelly's party won.", [], []
+    )
+    assert restored_term(twice, MARTELLY, "He said his party won.")[0].count("Michel Martelly") == 2
+    # Each term's part expanded where the other's rendering does not cover it.
+    both = restored_term("قال بايدن وهنتر بايدن.", {"بايدن": "Joe Biden", "هنتر بايدن": "Hunter Biden"},
+                         "Joe and Hunter said.")  # fmt: skip
+    assert both == ("Joe Biden and Hunter Biden said.", [], ["Joe Biden", "Hunter Biden"])
 
 
 def test_repetition_loops_are_caught_and_normal_english_is_not() -> None:

@@ -62,6 +62,7 @@ class TermReport:
     target: str
     occurrences: int
     kept: bool
+    expanded: int = 0  # sentences where the model wrote part of the rendering, expanded in place (kept)
 
 
 @dataclass(frozen=True)

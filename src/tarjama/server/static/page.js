@@ -9,6 +9,7 @@ const FLAG_REASONS = {
   PROTECTED_RESTORED: "a link, handle or Latin name was put back as written",
   PLACEHOLDER_LOST: "the model dropped a link, handle or name; it was re-inserted",
   TERM_LOST: "a glossary term was dropped by the model and re-inserted",
+  TERM_EXPANDED: "the model wrote part of a glossary term; it was expanded in place to the whole",
   REPETITION: "the English repeats itself",
   LENGTH_RATIO: "the English is much shorter or longer than the Arabic suggests",
   UNTRANSLATED_ARABIC: "Arabic left in the English",

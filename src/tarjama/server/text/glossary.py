@@ -8,13 +8,16 @@ number of terms, and never re-scanning an inserted target), built once per reque
 A term matches only as whole words, optionally after a one-letter Arabic clitic ("لمارتيلي" is "to
 Martelly"). Word boundaries are made part of the keys: every run of word characters in the text and
 in the terms is wrapped in a marker character, so a key can only match where a word starts and ends.
+
+After translation, `find_part` finds where the model wrote only part of a rendering ("Martelly" for
+"Michel Martelly"), so that the part is expanded in place rather than the whole inserted beside it.
 """
 
 from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import ahocorasick_rs
@@ -105,3 +108,110 @@ def _bounded(text: str, start: int, end: int) -> bool:
     before = text[start - 1] if start > 0 else " "
     after = text[end] if end < len(text) else " "
     return not _WORD_RUN.match(before) and not _WORD_RUN.match(after)
+
+
+# Words that never stand for a term's rendering on their own (they may sit inside a longer part):
+# articles, prepositions, conjunctions, pronouns, and the particles of Arabic and European names
+# written in Latin letters ("al-", "bin", "Abu", "de"). With words under three letters, they are the
+# words an English sentence holds anyway, whatever the model did with the term.
+_COMMON = frozenset(
+    "the and for but nor yet its his her hers our ours their theirs who whom whose which that this these those"
+    " was were are has had have not from with into onto upon over than then also all any new one two"
+    " abu abd ibn bin bint ben del der den des van von ul".split()
+)
+_ARTICLES = frozenset({"a", "an", "the"})
+_WORD = re.compile(r"[^\W_]+")  # letters and digits: "Martelly's" is "Martelly" and "s"
+_JOINER = re.compile(r"[ \t\u00a0-]+")  # what may separate two words of one part in the English
+_VOWELS = re.compile(r"[aeiouy]")
+CLOSE_SPELLING_MIN = 5  # letters a word needs before a close spelling of it counts
+
+
+def significant(word: str) -> bool:
+    """A word of a rendering that may stand for the whole of it: three letters or more, not a common word."""
+    return len(word) >= 3 and word.casefold() not in _COMMON
+
+
+def _skeleton(word: str) -> str:
+    """The first letter and the consonants after it, doubled letters once: Martelly, Martelli and
+    Martili are all "mrtl"; Michel and Michael "mchl"."""
+    word = word.casefold()
+    return re.sub(r"(.)\1+", r"\1", word[0] + _VOWELS.sub("", word[1:]))
+
+
+class _Rendering:
+    """A rendering's words, indexed for finding the model's part of it: by the word as written (any case),
+    and, for words long enough, by their close spellings."""
+
+    def __init__(self, rendering: str, others: Iterable[str]) -> None:
+        words = _WORD.findall(rendering)
+        self.first_is_article = bool(words) and words[0].casefold() in _ARTICLES
+        taken = {w.casefold() for other in others for w in _WORD.findall(other)}
+        # A part must hold a word that tells this term from the sentence's other terms ("Biden" of "Joe
+        # Biden" is not one when the sentence also has "Hunter Biden").
+        self.telling = [significant(w) and w.casefold() not in taken for w in words]
+        self.exact: dict[str, list[int]] = {}
+        self.close: dict[str, list[int]] = {}
+        for i, word in enumerate(words):
+            self.exact.setdefault(word.casefold(), []).append(i)
+            if len(word) >= CLOSE_SPELLING_MIN and word[0].isupper():
+                self.close.setdefault(_skeleton(word), []).append(i)
+
+    def index(self, word: str, after: int) -> int | None:
+        """The first word of the rendering after index `after` that `word` is, or is a close spelling of
+        (a capitalised word, as long, with the same skeleton)."""
+        found = [i for i in self.exact.get(word.casefold(), ()) if i > after]
+        if word[0].isupper() and len(word) >= CLOSE_SPELLING_MIN:
+            found += [i for i in self.close.get(_skeleton(word), ()) if i > after]
+        return min(found, default=None)
+
+
+def find_part(
+    english: str, rendering: str, position: float, avoid: Iterable[str] = (), others: Iterable[str] = ()
+) -> tuple[int, int] | None:
+    """Where `english` holds part of `rendering` (some of its words, in order, side by side: "Martelly" or
+    "Michel" of "Michel Martelly", "President Martelly" of "President Michel Martelly"), as the span to
+    replace by the whole rendering; None when it holds none.
+
+    Words compare case-insensitively, or as a close spelling ("Martelli"); a possessive stays outside
+    the span ("Martelly's" → "Michel Martelly's"). A part must hold a `significant` word that none of
+    `others` (the sentence's other terms' renderings) has, and must not overlap the rendering itself or
+    any of `avoid` (the sentence's other spans that must come back verbatim) where `english` holds them.
+    Of several parts, the one with most words wins, then the one nearest `position` (0 to 1).
+    """
+    words = _Rendering(rendering, others)
+    if not any(words.telling):
+        return None
+    blocked = [
+        (m.start(), m.end())
+        for text in {rendering, *avoid}
+        if text
+        for m in re.finditer(re.escape(text), english, re.IGNORECASE)
+    ]
+    tokens = list(_WORD.finditer(english))
+    near = position * len(english)
+    best: tuple[int, int] | None = None
+    best_score = (0, 0.0)
+    for i, token in enumerate(tokens):
+        at = words.index(token.group(), -1)
+        if at is None:
+            continue
+        matched, j = [at], i
+        while j + 1 < len(tokens) and _JOINER.fullmatch(english[tokens[j].end() : tokens[j + 1].start()]):
+            following = words.index(tokens[j + 1].group(), matched[-1])
+            if following is None:
+                break
+            matched.append(following)
+            j += 1
+        if not any(words.telling[k] for k in matched):
+            continue
+        start, end = token.start(), tokens[j].end()
+        # "a council" for "the Council": the model's own article goes, rather than "a the Council".
+        if words.first_is_article and matched[0] > 0 and i > 0 and tokens[i - 1].group().casefold() in _ARTICLES:
+            if english[tokens[i - 1].end() : start].isspace():
+                start = tokens[i - 1].start()
+        if any(s < end and start < e for s, e in blocked):
+            continue  # inside the rendering (expanded already, or written in full) or another kept span
+        score = (len(matched), -abs((start + end) / 2 - near))
+        if score > best_score:
+            best, best_score = (start, end), score
+    return best

@@ -4,8 +4,10 @@ All of it works on the text sent to the model; `Sentence.source` stays byte for 
 Protected spans (URLs, e-mail addresses, @handles, #hashtags, Latin-script runs) pass through the
 model as they are; glossary terms are replaced in the Arabic by their required English. After
 translation each one is checked: found verbatim, fine; found with its spacing or case changed, put
-back as written (PROTECTED_RESTORED); not found, inserted where it belongs by its relative position
-(PLACEHOLDER_LOST, or a term reported as not kept). Nothing a client sent is silently lost.
+back as written (PROTECTED_RESTORED); a term of which the model wrote only part ("Martelly" for
+"Michel Martelly"), that part expanded in place (TERM_EXPANDED); not found, inserted where it belongs
+by its relative position (PLACEHOLDER_LOST, or a term reported as not kept). Nothing a client sent is
+silently lost.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 
 import ahocorasick_rs
 
-from .glossary import Glossary
+from .glossary import Glossary, find_part
 from .segmentation import has_arabic
 
 TATWEEL = "\u0640"
@@ -109,6 +111,7 @@ class Restored:
     text: str
     restored: bool  # a span came back altered and was put back as written
     lost: tuple[Keep, ...]  # spans the model dropped; re-inserted by position
+    expanded: tuple[Keep, ...] = ()  # glossary terms the model wrote part of; that part expanded in place
 
 
 def restore(translation: str, keeps: tuple[Keep, ...]) -> Restored:
@@ -116,17 +119,34 @@ def restore(translation: str, keeps: tuple[Keep, ...]) -> Restored:
     restored = False
     missing = _missing(translation, keeps)
     lost: list[Keep] = []
+    expanded: list[Keep] = []
     # A loosened search per missing span is linear in the translation; past a few dozen spans (a
     # sentence that is mostly Latin names, say) they are put back as written instead.
     loosen = len(missing) <= LOOSE_MATCH_MAX_SPANS
     for keep in missing:
+        if expanded and keep.text in translation:
+            continue  # a term twice in the sentence, one part expanded: as when the model wrote it once in full
         match = _loose_search(keep.text, translation) if loosen else None
         if match:
             translation = translation[: match.start()] + keep.text + translation[match.end() :]
             restored = True
+            continue
+        part = _term_part(translation, keep, keeps) if loosen else None
+        if part:  # "Martelly's" for "Michel Martelly": made "Michel Martelly's", not the name written twice
+            translation = translation[: part[0]] + keep.text + translation[part[1] :]
+            expanded.append(keep)
         else:
             lost.append(keep)
-    return Restored(_insert_all(translation, lost), restored, tuple(lost))
+    return Restored(_insert_all(translation, lost), restored, tuple(lost), tuple(expanded))
+
+
+def _term_part(translation: str, keep: Keep, keeps: tuple[Keep, ...]) -> tuple[int, int] | None:
+    """Where the translation holds part of a glossary term's rendering (glossary.find_part), if it does."""
+    if keep.term is None or len(keep.text) > LOOSE_MATCH_MAX:
+        return None
+    others = {k.text for k in keeps if k.text != keep.text}
+    terms = {k.text for k in keeps if k.term is not None and k.text != keep.text}
+    return find_part(translation, keep.text, keep.position, avoid=others, others=terms)
 
 
 def _missing(translation: str, keeps: tuple[Keep, ...]) -> list[Keep]:
