@@ -34,6 +34,15 @@ RUN useradd --uid 10001 --create-home tarjama && mkdir -p /cache && chown tarjam
 USER 10001
 # --build-arg MODELS=1 bakes the models (downloaded and converted) into the image, so a pod starts
 # from them in seconds and never needs the hub (run it with TARJAMA_OFFLINE=true).
+# --build-arg TARJAMA_TRANSLATION_MODEL=fast=Helsinki-NLP/opus-mt-ar-en,best=Helsinki-NLP/opus-mt-tc-big-ar-en
+# names the translation models (the first the default; empty: opus-mt-ar-en alone); the bake fetches
+# each, and the image serves the ones it was built with. Build args are environment variables of the
+# RUN below, so `tarjama models download` reads them as `serve` reads TARJAMA_*. A CUDA image built
+# without a GPU also needs --build-arg TARJAMA_COMPUTE_TYPE=float16: the bake then converts for the
+# GPU, not for the build machine's CPU (int8). It stays a build arg: a CPU run of the image keeps auto.
+ARG TARJAMA_TRANSLATION_MODEL=""
+ENV TARJAMA_TRANSLATION_MODEL=${TARJAMA_TRANSLATION_MODEL}
+ARG TARJAMA_COMPUTE_TYPE=""
 ARG MODELS=0
 RUN if [ "$MODELS" = 1 ]; then tarjama models download; fi
 
