@@ -78,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="auto: .html and .htm files are HTML (translated as markup, written back as HTML), others text",
     )
+    _model_option(translate)
     translate.add_argument(
         "--extract",
         action="store_true",
@@ -130,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--per-request", type=int, default=8, help="sentences per request (default 8)")
     evaluate.add_argument("--limit", type=int, help="score only the first N sentences of each set")
     evaluate.add_argument("--format", choices=("text", "json"), default="text", help="output format (default text)")
+    _model_option(evaluate)
     evaluate.set_defaults(run=run_eval)
 
     from tarjama.server.settings import build_parser as build_serve_parser  # light: no torch
@@ -164,6 +166,15 @@ def build_parser() -> argparse.ArgumentParser:
     build_serve_parser(serve)
     serve.set_defaults(run=run_serve)
     return parser
+
+
+def _model_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model",
+        default="",
+        metavar="NAME",
+        help="which of the server's translation models translates (`tarjama info` lists them; default: its first)",
+    )
 
 
 def _server_option(parser: argparse.ArgumentParser) -> None:
@@ -222,13 +233,14 @@ def run_translate(args: argparse.Namespace) -> int:
         length = pb.SummaryLength.Value(args.summary_length.upper())
         markup = [is_html(source, args.input_format) and not args.extract for source in sources]
         if not several and not args.output_dir and args.format in STREAMED_FORMATS and not markup[0]:
-            return stream_one(client, sources[0], args.format, summarize, length, args.extract)
+            return stream_one(client, sources[0], args.format, summarize, length, args.extract, args.model)
 
         def one(source: str) -> pb.TranslateResponse | Exception:
             try:
                 text = read_article(source)
                 name = "" if source == "-" else Path(source).name
                 options: TranslateArgs = {"id": name, "summarize": summarize, "summary_length": length}
+                options["model"] = args.model
                 if args.extract:  # a saved page: the server keeps its article
                     options.update({"html": text, "extract_article": True})
                     response = client.translate(**options)
@@ -307,7 +319,9 @@ def report_extraction(source: str, extraction: pb.Extraction) -> None:
     )
 
 
-def stream_one(client: TarjamaClient, source: str, fmt: str, summarize: bool, length: int, extract: bool) -> int:
+def stream_one(
+    client: TarjamaClient, source: str, fmt: str, summarize: bool, length: int, extract: bool, model: str
+) -> int:
     """One article to the terminal: each paragraph printed as soon as the server has it."""
     try:
         text = read_article(source)
@@ -317,7 +331,7 @@ def stream_one(client: TarjamaClient, source: str, fmt: str, summarize: bool, le
     name = "" if source == "-" else Path(source).name
     out = BlockWriter(sys.stdout)
     out.write(head_blocks(fmt, name))
-    options: TranslateArgs = {"id": name, "summarize": summarize, "summary_length": length}
+    options: TranslateArgs = {"id": name, "summarize": summarize, "summary_length": length, "model": model}
     if extract:  # a saved page: the server keeps its article
         options.update({"html": text, "extract_article": True})
     for message in client.translate_stream(None if extract else text, **options):
@@ -461,7 +475,8 @@ def run_eval(args: argparse.Namespace) -> int:
         server = describe_server(client.info(timeout=10))
         try:
             scores = [
-                evaluate(client, src, ref, per_request=args.per_request, jobs=args.jobs, limit=args.limit)
+                evaluate(client, src, ref, per_request=args.per_request, jobs=args.jobs, limit=args.limit,
+                         model=args.model)  # fmt: skip
                 for src, ref in pairs
             ]
         except (OSError, ValueError) as exc:

@@ -278,6 +278,7 @@ class TranslateArgs(TypedDict, total=False):
     terms: dict[str, str] | None
     strip_diacritics: bool
     extract_article: bool
+    model: str  # a translation model's name (GetInfo's models); empty: the server's default
 
 
 def translate_request(text: str | None = None, **options: Unpack[TranslateArgs]) -> pb.TranslateRequest:
@@ -296,6 +297,7 @@ def translate_request(text: str | None = None, **options: Unpack[TranslateArgs])
             strip_diacritics=options.get("strip_diacritics", False),
             summary_length=options.get("summary_length", 0),  # type: ignore[arg-type]  # an int is a pb.SummaryLength
             extract_article=options.get("extract_article", False),
+            model=options.get("model", ""),
         ),
     )
 

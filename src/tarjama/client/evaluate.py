@@ -51,9 +51,11 @@ def evaluate(
     per_request: int = 8,
     jobs: int = 8,
     limit: int | None = None,
+    model: str = "",
 ) -> SetScore:
     """Translate `source` through the server (`per_request` lines as the paragraphs of one request,
-    `jobs` requests at once, as a newsroom's tools would) and score it against `reference`."""
+    `jobs` requests at once, as a newsroom's tools would) with its translation model `model` (empty:
+    its default) and score it against `reference`."""
     try:
         import sacrebleu
     except ImportError:
@@ -66,7 +68,7 @@ def evaluate(
     chunks = [sources[i : i + per_request] for i in range(0, len(sources), per_request)]
 
     def one(chunk: list[str]) -> pb.TranslateResponse:
-        return client.translate(paragraphs=chunk, id=source.name)
+        return client.translate(paragraphs=chunk, id=source.name, model=model)
 
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:

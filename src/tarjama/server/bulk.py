@@ -31,7 +31,7 @@ from tarjama.v1 import tarjama_pb2 as pb
 
 from .bulk_output import FORMATS, OutputDir, OutputError, id_key, line_key
 from .dependencies import BULK_EXTRA, BULK_MODULES
-from .settings import Settings
+from .settings import UNNAMED_MODEL, Settings
 from .startup import prepare
 
 log = logging.getLogger("tarjama.bulk")
@@ -61,6 +61,7 @@ class BulkJob:
     summarize: bool
     summary_length: str
     address: str | None
+    model: str  # the translation model's name; empty: the first --translation-model
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -82,6 +83,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=256, help="articles per actor call (default 256)")
     parser.add_argument("--summarize", action="store_true", help="add each article's English summary")
     parser.add_argument("--summary-length", choices=("short", "medium", "long"), default="medium")
+    parser.add_argument(
+        "--model",
+        default="",
+        metavar="NAME",
+        help="which named --translation-model translates (only it is loaded; default: the first)",
+    )
     parser.add_argument(
         "--address",
         default=os.environ.get("RAY_ADDRESS"),
@@ -112,6 +119,22 @@ def job_from(args: argparse.Namespace) -> BulkJob:
         summarize=args.summarize,
         summary_length=args.summary_length.upper(),
         address=args.address or None,
+        model=args.model,
+    )
+
+
+def only_model(settings: Settings, name: str) -> Settings:
+    """The settings with only the translation model `--model` names (the first when it names none):
+    an actor loads that one, under its own name, and no other."""
+    models = settings.translation_models()
+    chosen = next((m for m in models if m.name == name), None) if name else models[0]
+    if chosen is None:
+        names = ", ".join(m.name for m in models)
+        raise ValueError(f"--model: no --translation-model is named {name!r}; they are {names}")
+    return replace(
+        settings,
+        translation_model=chosen.ref if chosen.name == UNNAMED_MODEL else f"{chosen.name}={chosen.ref}",
+        translation_revision=chosen.revision,
     )
 
 
@@ -306,8 +329,13 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, OutputError) as exc:
         print(f"tarjama bulk: error: {exc}", file=sys.stderr)
         return 2
+    try:
+        chosen = only_model(prepared, job.model)
+    except ValueError as exc:
+        print(f"tarjama bulk: error: {exc}", file=sys.stderr)
+        return 2
     settings = replace(
-        prepared,
+        chosen,
         summary_model=prepared.summary_model if job.summarize else "none",
         threads=int(job.cpus_per_actor) if not job.gpus_per_actor else prepared.threads,
         max_queue_tokens=UNBOUNDED_QUEUE_TOKENS,
