@@ -16,6 +16,7 @@ After translation, `find_part` finds where the model wrote only part of a render
 from __future__ import annotations
 
 import bisect
+import functools
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -131,6 +132,7 @@ def significant(word: str) -> bool:
     return len(word) >= 3 and word.casefold() not in _COMMON
 
 
+@functools.lru_cache(maxsize=4096)
 def _skeleton(word: str) -> str:
     """The first letter and the consonants after it, doubled letters once: Martelly, Martelli and
     Martili are all "mrtl"; Michel and Michael "mchl"."""
@@ -159,10 +161,16 @@ class _Rendering:
     def index(self, word: str, after: int) -> int | None:
         """The first word of the rendering after index `after` that `word` is, or is a close spelling of
         (a capitalised word, as long, with the same skeleton)."""
-        found = [i for i in self.exact.get(word.casefold(), ()) if i > after]
-        if word[0].isupper() and len(word) >= CLOSE_SPELLING_MIN:
-            found += [i for i in self.close.get(_skeleton(word), ()) if i > after]
-        return min(found, default=None)
+        exact = _first_after(self.exact.get(word.casefold()), after)
+        if not self.close or not word[0].isupper() or len(word) < CLOSE_SPELLING_MIN:
+            return exact
+        close = _first_after(self.close.get(_skeleton(word)), after)
+        return close if exact is None or (close is not None and close < exact) else exact
+
+
+def _first_after(indices: list[int] | None, after: int) -> int | None:
+    """The first of ascending `indices` above `after` (a rendering rarely has a word twice)."""
+    return next((i for i in indices if i > after), None) if indices else None
 
 
 def find_part(
@@ -181,12 +189,7 @@ def find_part(
     words = _Rendering(rendering, others)
     if not any(words.telling):
         return None
-    blocked = [
-        (m.start(), m.end())
-        for text in {rendering, *avoid}
-        if text
-        for m in re.finditer(re.escape(text), english, re.IGNORECASE)
-    ]
+    blocked = _covered(english, rendering, avoid)
     tokens = list(_WORD.finditer(english))
     near = position * len(english)
     best: tuple[int, int] | None = None
@@ -209,9 +212,23 @@ def find_part(
         if words.first_is_article and matched[0] > 0 and i > 0 and tokens[i - 1].group().casefold() in _ARTICLES:
             if english[tokens[i - 1].end() : start].isspace():
                 start = tokens[i - 1].start()
-        if any(s < end and start < e for s, e in blocked):
+        if blocked.find(1, start, end) >= 0:
             continue  # inside the rendering (expanded already, or written in full) or another kept span
         score = (len(matched), -abs((start + end) / 2 - near))
         if score > best_score:
             best, best_score = (start, end), score
     return best
+
+
+def _covered(english: str, rendering: str, avoid: Iterable[str]) -> bytearray:
+    """1 at each character of `english` inside the rendering (any case) or inside one of `avoid` (as kept
+    spans are by now: verbatim; one Aho-Corasick pass however many there are)."""
+    covered = bytearray(len(english))
+    spans = [(m.start(), m.end()) for m in re.finditer(re.escape(rendering), english, re.IGNORECASE)]
+    texts = [text for text in set(avoid) if text]
+    if texts:
+        automaton = ahocorasick_rs.AhoCorasick(texts)
+        spans += [(s, e) for _, s, e in automaton.find_matches_as_indexes(english, overlapping=True)]
+    for start, end in spans:
+        covered[start:end] = b"\x01" * (end - start)
+    return covered
