@@ -85,3 +85,25 @@ def test_a_hub_model_in_the_cache_serves_offline_and_a_missing_one_is_named(fixt
     log = missing.log()
     assert code == 1 and "Traceback" not in log
     assert "Helsinki-NLP/opus-mt-ar-en" in log and "is not in the cache" in log and "tarjama models download" in log
+
+
+def test_download_fetches_and_converts_every_named_model(fixture_models, tmp_path, memorised_pairs) -> None:
+    cache = tmp_path / "cache"
+    as_hub_download(fixture_models["memorised"], cache)
+    models = ["--translation-model", f"fast={HUB_ID}", "--translation-model", f"best={fixture_models['random']}"]
+    done = cli("models", "download", "--offline", *models, "--summary-model", "none", "--cache-dir", str(cache))
+    assert done.returncode == 0, done.stderr
+    assert f"translation model fast: {HUB_ID} ({REVISION})" in done.stdout
+    assert f"translation model best: {fixture_models['random']} (local-" in done.stdout
+    assert len(list((cache / "ctranslate2").glob("*--int8/model.bin"))) == 2, "both converted"
+    server = ServerProcess(["--offline", *models, "--summary-model", "none", "--cache-dir", str(cache)])
+    try:
+        server.wait_serving()
+        with TarjamaClient(server.address) as client:
+            fast = client.translate(memorised_pairs[0][0], timeout=30)
+            best = client.translate(memorised_pairs[0][0], model="best", timeout=60)
+        assert fast.paragraphs[0].translation == memorised_pairs[0][1] and fast.info.model.name == "fast"
+        assert best.info.model.name == "best"
+        assert server.log().count("using the cached CTranslate2 conversion") == 2, "no conversion at start"
+    finally:
+        server.stop()

@@ -62,16 +62,20 @@ def download_models(settings: Settings) -> list[str]:
     from ..models import resolve_model
 
     module = engine_module(settings.engine)
-    wanted = [("translation", named.ref, named.revision) for named in settings.translation_models()]
+    named = settings.translation_models()
+    several = len(named) > 1
+    # (role as the user reads it, role as the resolver names it, model, revision)
+    wanted = [(f"translation model {m.name}:" if several else "translation model", "translation", m.ref, m.revision)
+              for m in named]  # fmt: skip
     if settings.summary_model not in ("none", "extractive"):
-        wanted.append(("summary", settings.summary_model, settings.summary_revision))
+        wanted.append(("summary model", "summary", settings.summary_model, settings.summary_revision))
     lines = []
-    for role, ref, revision in wanted:
+    for label, role, ref, revision in wanted:
         model = resolve_model(ref, revision, settings.cache_dir, role, settings.offline)
-        lines.append(f"{role} model {model.id} ({model.revision}): {model.path}")
+        lines.append(f"{label} {model.id} ({model.revision}): {model.path}")
         prepared = module.prepare(model, settings)
         if prepared:
-            lines.append(f"{role} model for {settings.engine}: {prepared}")
+            lines.append(f"{label.removesuffix(':')} for {settings.engine}: {prepared}")
     return lines
 
 
