@@ -69,8 +69,10 @@ async def run_load(
     concurrency: int,
     paragraphs_per_request: int = 1,
     timeout: float = 600,
+    model: str = "",
 ) -> LoadResult:
-    """Send every sentence once, `concurrency` requests in flight at a time (closed loop)."""
+    """Send every sentence once, `concurrency` requests in flight at a time (closed loop), to the
+    server's translation model `model` (empty: its default)."""
     requests = [
         list(sentences[i : i + paragraphs_per_request]) for i in range(0, len(sentences), paragraphs_per_request)
     ]
@@ -87,7 +89,8 @@ async def run_load(
             for i in next_request:
                 started = time.perf_counter()
                 try:
-                    response = await stub.Translate(pb.TranslateRequest(paragraphs=requests[i]), timeout=timeout)
+                    request = pb.TranslateRequest(paragraphs=requests[i], options=pb.TranslateOptions(model=model))
+                    response = await stub.Translate(request, timeout=timeout)
                 except grpc.aio.AioRpcError as exc:
                     errors[exc.code().name] += 1
                     continue
