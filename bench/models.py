@@ -92,7 +92,7 @@ def main() -> None:  # noqa: PLR0915 - one linear script, easier to read in one 
     sentences = {name: [pool[i % len(pool)] for i in range(n)] for name, n in counts.items()}
     paths = {"fast": fast_model, "best": best_model}
     results: dict[str, object] = {
-        "machine": f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores, {platform.processor() or ''}".strip(", "),
+        "machine": f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores, {platform.processor()}".strip(", "),
         "command": " ".join(["python -m bench.models", *sys.argv[1:]]),
         "models": paths,
         "settings": {k: str(v) for k, v in vars(args).items() if k != "out"},
