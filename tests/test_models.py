@@ -182,6 +182,17 @@ def test_the_http_api_takes_options_model(two_models, memorised_pairs) -> None: 
     assert "its models are fast, best" in answer["error"]["message"]
 
 
+def test_the_http_api_lists_the_models(two_models) -> None:  # noqa: ANN001
+    json_type = {"content-type": "application/json"}
+    request = urllib.request.Request(two_models.http + "/v1/info", data=b"{}", headers=json_type)
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        info = json.loads(answer.read())
+    translation = [m for m in info["models"] if m["role"] == "translation"]
+    assert [(m["name"], m["is_default"]) for m in translation] == [("fast", True), ("best", False)]
+    assert not translation[0]["path"]  # no token, no paths
+    assert translation[1]["parallelism"]["workers"] == 2
+
+
 def test_the_cli_chooses_with_model(two_models, memorised_pairs, tmp_path) -> None:  # noqa: ANN001
     story = tmp_path / "story.txt"
     story.write_text(memorised_pairs[0][0], encoding="utf-8")

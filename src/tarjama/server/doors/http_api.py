@@ -112,6 +112,7 @@ class HttpApi:
                 Route("/v1/summarize", self.summarize, methods=["POST"]),
                 Route("/v1/export", self.export, methods=["POST"]),
                 Route("/v1/extract", self.extract, methods=["POST"]),
+                Route("/v1/info", self.info, methods=["POST"]),
                 Mount("/static", StaticFiles(directory=STATIC), name="static"),
             ],
             exception_handlers={HTTPException: routing_error},
@@ -152,6 +153,12 @@ class HttpApi:
             return await self.servicer.segment(message)
 
         return await self._unary(request, "POST /v1/segment", pb.SegmentRequest, call)
+
+    async def info(self, request: Request) -> Response:
+        async def call(message: Any, deadline: float | None) -> Any:
+            return self.servicer.info(message)
+
+        return await self._unary(request, "POST /v1/info", pb.GetInfoRequest, call)
 
     async def summarize(self, request: Request) -> Response:
         return await self._unary(request, "POST /v1/summarize", pb.SummarizeRequest, self.servicer.summarize)

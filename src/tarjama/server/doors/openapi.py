@@ -263,6 +263,13 @@ def openapi() -> dict[str, Any]:
             parameters=[{"name": "format", "in": "query", "required": True,
                          "schema": {"type": "string", "enum": ["xliff", "tmx"]}}],
         ),  # fmt: skip
+        "/v1/info": _post(
+            "The server's version, models (the translation models by name, the default first), decoding settings, "
+            "limits, parallelism and counters (GetInfoResponse), as the gRPC GetInfo",
+            schemas.ref(pb.GetInfoRequest.DESCRIPTOR, output=False),
+            _ok(schemas.ref(pb.GetInfoResponse.DESCRIPTOR, output=True)),
+            DOOR + (500,),
+        ),
         "/v1/extract": _post(
             "The article of a saved news page and what was dropped",
             {"type": "object", "required": ["html"], "properties": {"html": {"type": "string", "minLength": 1}}},

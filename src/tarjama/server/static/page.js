@@ -35,6 +35,19 @@ function showError(message) {
   $("error").hidden = !message;
 }
 
+// A server with several translation models: offer them, the default first (POST /v1/info).
+async function listModels() {
+  try {
+    const r = await fetch("/v1/info", { method: "POST", headers: headers(), body: "{}" });
+    if (!r.ok) return;
+    const models = ((await r.json()).models || []).filter((m) => m.role === "translation");
+    $("model").replaceChildren(...models.map((m) => element("option", { value: m.name }, `${m.name} (${m.id})`)));
+    $("model-choice").hidden = models.length < 2;
+  } catch {
+    // the page still translates with the default model
+  }
+}
+
 async function checkHealth() {
   try {
     const r = await fetch("/healthz");
@@ -176,7 +189,7 @@ async function translate() {
     const response = await fetch("/v1/translate:stream", {
       method: "POST",
       headers: headers(),
-      body: JSON.stringify({ text, summarize: $("summarize").checked }),
+      body: JSON.stringify({ text, summarize: $("summarize").checked, options: { model: $("model").value } }),
     });
     if (!response.ok) {
       const body = await response.json().catch(() => ({}));
@@ -273,5 +286,7 @@ document.addEventListener("DOMContentLoaded", () => {
     download(`${current.id || "translation"}.xlf`, "application/xliff+xml", await response.text());
   });
   checkHealth();
+  listModels();
+  $("token").addEventListener("change", listModels);
   setInterval(checkHealth, 15000);
 });
