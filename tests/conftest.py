@@ -51,6 +51,18 @@ def fixture_models() -> dict[str, Path]:
     return ensure_models()
 
 
+# The models that give the memorised pairs back exactly: one in opus-mt-ar-en's ids and activation, one
+# with opus-mt-tc-big-ar-en's quirks (</s> not id 0, pad = decoder start = the last id, relu, 1024
+# positions, bad_words_ids); see build_models.py.
+MEMORISED_MODELS = ("memorised", "memorised-tcbig")
+
+
+@pytest.fixture(params=MEMORISED_MODELS)
+def memorised_model(request: pytest.FixtureRequest, fixture_models: dict[str, Path]) -> Path:
+    """Each of MEMORISED_MODELS in turn: a test that asks for it runs once per model."""
+    return fixture_models[request.param]
+
+
 @pytest.fixture(scope="session")
 def memorised_pairs(fixture_models: dict[str, Path]) -> list[tuple[str, str]]:
     return [tuple(p) for p in json.loads((fixture_models["memorised"] / "memorised.json").read_text())]

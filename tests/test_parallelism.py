@@ -58,9 +58,9 @@ def test_parallelism_flags_are_read_from_the_environment() -> None:
 
 @pytest.mark.parametrize("engine_name", ["ctranslate2", "torch"])
 def test_same_english_through_every_worker_count_and_batch_size(
-    engine_name, fixture_models, memorised_pairs, base_settings
+    engine_name, memorised_model, memorised_pairs, base_settings
 ):
-    """The memorised model gives its pairs back exactly (chrF 100) however the batches are formed."""
+    """Each memorised model gives its pairs back exactly (chrF 100) however the batches are formed."""
     from tarjama.server.engines import load_engine
 
     sources = [a for a, _ in memorised_pairs]
@@ -69,7 +69,7 @@ def test_same_english_through_every_worker_count_and_batch_size(
     for workers in (1, 2, 3):
         settings = replace(
             base_settings,
-            translation_model=str(fixture_models["memorised"]),
+            translation_model=str(memorised_model),
             engine=engine_name,
             engine_workers=workers,
             threads_per_worker=1,

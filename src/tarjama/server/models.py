@@ -7,6 +7,7 @@ can exit with that line instead of a traceback.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import re
@@ -88,6 +89,23 @@ def stay_offline() -> None:
     os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
 
+def check_marian_layout(model_path: str) -> None:
+    """Refuse a Marian checkpoint that CTranslate2's converter would get wrong without a word: it drops
+    the last vocabulary row as <pad> and starts the decoder from a zero embedding, which is right when
+    pad = decoder start = the last id (opus-mt-ar-en: 62833; opus-mt-tc-big-ar-en: 61108, its </s> at
+    25894). </s> itself is read by name from the tokenizer, wherever vocab.json puts it."""
+    config = json.loads((Path(model_path) / "config.json").read_text())
+    if config.get("model_type") != "marian":
+        return
+    last = int(config["vocab_size"]) - 1
+    pad, start = config.get("pad_token_id"), config.get("decoder_start_token_id", config.get("pad_token_id"))
+    if not pad == start == last:
+        raise ValueError(
+            f"CTranslate2 reads Marian checkpoints whose pad and decoder start are the last id ({last}); "
+            f"this one has pad {pad} and decoder start {start}"
+        )
+
+
 def _convert(model_path: str, output_dir: str, quantization: str) -> None:
     import ctranslate2
     import transformers
@@ -96,7 +114,7 @@ def _convert(model_path: str, output_dir: str, quantization: str) -> None:
     # BART configs; BART is post-norm, so False is its value. Supplied here rather than pinning.
     if not hasattr(transformers.BartConfig, "normalize_before"):
         transformers.BartConfig.normalize_before = False
-
+    check_marian_layout(model_path)
     ctranslate2.converters.TransformersConverter(model_path).convert(output_dir, quantization=quantization, force=True)
 
 

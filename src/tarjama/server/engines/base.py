@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
@@ -80,6 +82,13 @@ def device_of(requested: str, cuda_devices: Callable[[], int]) -> str:
     if requested != "auto":
         return requested
     return "cuda" if cuda_devices() > 0 else "cpu"
+
+
+def decoder_positions(model_path: str) -> int:
+    """The most tokens the checkpoint's decoder can write: its position table (opus-mt-ar-en 512,
+    opus-mt-tc-big-ar-en 1024). Both engines fail the whole batch when asked for more."""
+    config = json.loads((Path(model_path) / "config.json").read_text())
+    return int(config.get("max_position_embeddings") or 512)
 
 
 def is_out_of_memory(exc: Exception) -> bool:

@@ -14,7 +14,7 @@ from .. import parallelism
 from ..models import ResolvedModel, ctranslate2_model_dir
 from ..settings import Settings
 from .bart_tokenizer import BartTokenizer
-from .base import EngineInfo, Hypothesis, SourceItem, device_of
+from .base import EngineInfo, Hypothesis, SourceItem, decoder_positions, device_of
 from .marian_tokenizer import MarianTokenizer
 from .summary_engines import SummaryDecoding, SummaryItem, trim_to_sentence, window_of
 
@@ -82,12 +82,15 @@ class CTranslate2Engine:
         self._translator, self.info = open_translator(model, settings, plan)
         self._tokenizer = MarianTokenizer(model.path)
         self._beam_size = settings.beam_size
+        self._positions = decoder_positions(model.path)
 
     def tokenize(self, texts: list[str]) -> list[tuple[str, ...]]:
         return self._tokenizer.tokenize(texts)
 
     def translate(self, batch: list[SourceItem]) -> list[Hypothesis]:
-        cap = max(item.max_output_tokens for item in batch)
+        # Never past the model's positions: asking for more fails the whole batch, not just the long one.
+        caps = [min(item.max_output_tokens, self._positions) for item in batch]
+        cap = max(caps)
         results = self._translator.translate_batch(
             [list(item.tokens) for item in batch],
             beam_size=self._beam_size,
@@ -96,10 +99,10 @@ class CTranslate2Engine:
             return_scores=True,
         )
         hypotheses = []
-        for item, result in zip(batch, results, strict=True):
+        for item_cap, result in zip(caps, results, strict=True):
             pieces = result.hypotheses[0]
-            capped = len(pieces) >= item.max_output_tokens
-            pieces = pieces[: item.max_output_tokens]
+            capped = len(pieces) >= item_cap
+            pieces = pieces[:item_cap]
             hypotheses.append(
                 Hypothesis(
                     text=self._tokenizer.detokenize(pieces),

@@ -12,14 +12,16 @@ import queue
 from typing import TYPE_CHECKING
 
 from .. import parallelism
+from ..errors import ModelUnavailable
 from ..models import ResolvedModel
 from ..settings import Settings
-from .base import EngineInfo, Hypothesis, SourceItem, device_of
+from .base import EngineInfo, Hypothesis, SourceItem, decoder_positions, device_of
 from .marian_tokenizer import MarianTokenizer
 from .summary_engines import SummaryDecoding, SummaryItem, trim_to_sentence, window_of
 
 if TYPE_CHECKING:
     from torch.nn import Module
+    from transformers import GenerationConfig
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +73,29 @@ def open_summary(model: ResolvedModel, settings: Settings) -> TorchSummaryEngine
     return TorchSummaryEngine(model, settings, plan)
 
 
+def decode_as_served(generation: GenerationConfig, *, eos_id: int, pad_id: int, name: str) -> None:
+    """The checkpoint's generation settings, changed (in place) where the server decodes otherwise.
+
+    opus-mt checkpoints (tc-big too) ship `max_length` 512, `forced_eos_token_id` and `bad_words_ids`
+    [[pad]]; the engine sets its own cap per batch, and reads </s> from vocab.json (id 0 in
+    opus-mt-ar-en, 25894 in opus-mt-tc-big-ar-en), so the model config must end sentences with it.
+    """
+    eos = generation.eos_token_id
+    if eos_id not in (eos if isinstance(eos, list) else [eos]):
+        raise ModelUnavailable(
+            f"translation model '{name}' ends sentences with id {eos} (generation_config.json), but its "
+            f"vocab.json puts </s> at {eos_id}: its files do not belong together"
+        )
+    # The cap is each batch's max_new_tokens; a max_length beside it made generate() warn on every batch.
+    generation.max_length = None
+    # A sentence cut at its cap keeps its cap's tokens and is reported capped, as CTranslate2 does; with
+    # forced_eos_token_id the last one became </s>, so the cut sentence looked finished.
+    generation.forced_eos_token_id = None
+    # <pad> is never written (CTranslate2 drops it from the vocabulary), whether the checkpoint says so or not.
+    bad = [list(words) for words in generation.bad_words_ids or []]
+    generation.bad_words_ids = bad if [pad_id] in bad else [*bad, [pad_id]]
+
+
 class _Copies:
     """The model copies the workers share: each call borrows one (a device's copy per worker on it)."""
 
@@ -103,7 +128,10 @@ class TorchEngine:
         self._tokenizer = MarianTokenizer(model.path)
         self._pad_id = self._tokenizer.pad_id
         self._eos_id = self._tokenizer.eos_id
+        for copy in copies:
+            decode_as_served(copy.generation_config, eos_id=self._eos_id, pad_id=self._pad_id, name=model.id)
         self._beam_size = settings.beam_size
+        self._positions = decoder_positions(model.path)
 
     def tokenize(self, texts: list[str]) -> list[tuple[str, ...]]:
         return self._tokenizer.tokenize(texts)
@@ -126,7 +154,9 @@ class TorchEngine:
         for i, row in enumerate(rows):
             input_ids[i, : len(row)] = torch.tensor(row)
             mask[i, : len(row)] = 1
-        cap = max(item.max_output_tokens for item in batch)
+        # Never past the model's positions: asking for more fails the whole batch, not just the long one.
+        caps = [min(item.max_output_tokens, self._positions) for item in batch]
+        cap = max(caps)
         with torch.inference_mode():
             out = model.generate(
                 input_ids=input_ids.to(model.device),
@@ -143,14 +173,14 @@ class TorchEngine:
                 steps = model.compute_transition_scores(out.sequences, out.scores, normalize_logits=True)
                 scores = [self._mean_log_prob(row) for row in steps]
         hypotheses = []
-        for item, seq, score in zip(batch, out.sequences.tolist(), scores, strict=True):
+        for item_cap, seq, score in zip(caps, out.sequences.tolist(), scores, strict=True):
             ids = seq[1:]  # the first id is the decoder start token
             ended = self._eos_id in ids
             if ended:
                 ids = ids[: ids.index(self._eos_id)]
-            ids = [i for i in ids if i != self._pad_id]
-            capped = not ended or len(ids) >= item.max_output_tokens
-            ids = ids[: item.max_output_tokens]
+            ids = [i for i in ids if i != self._pad_id]  # what generate() fills finished rows with
+            capped = not ended or len(ids) >= item_cap
+            ids = ids[:item_cap]
             pieces = self._tokenizer.pieces(ids)
             hypotheses.append(
                 Hypothesis(
