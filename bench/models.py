@@ -3,15 +3,18 @@
     python -m bench.models --out bench/results-models.json     # random models in each real shape
 
 In one run, with the same sentences, decoding settings (beam 4, 64 output tokens) and flags:
-1. offline: each model alone in CTranslate2 (bench/ceiling.py, in a process of its own), in the
-   configuration the server chooses (2 cores: 2 workers x 1 thread, batches of 16);
-2. one-model servers: `tarjama serve` with only that model, `--concurrency` clients;
+1. offline: each model alone in CTranslate2 (bench/ceiling.py, in a process of its own), over
+   bench.compare's search (workers x threads x batch size using every core); the best is the ceiling;
+2. one-model servers: `tarjama serve` with only that model, `--concurrency` clients; the server's CPU
+   per sentence split into its engine's threads, its Python threads and gRPC's core threads;
 3. a two-model server (`--translation-model fast=...,best=...`): the same load on one model while
    the other is idle, for each model (the sharing target: >= 0.9x the one-model server);
 4. the two-model server with both loaded at once, each with its own clients, the sentence counts in
    proportion to their one-model rates so that both run for about the same time: each model's rate
    as a share of its own one-model rate (first-come batch slots: their batches take turns);
 5. the two-model server's peak RSS.
+Steps 2-4 run `--rounds` times, interleaved, and each figure is the median: the machine drifts by
+more over a run than the differences measured.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ import json
 import math
 import os
 import platform
+import statistics
+import subprocess
 import sys
 import time
 from dataclasses import asdict
@@ -29,7 +34,7 @@ from pathlib import Path
 
 from tarjama.server.text.segmentation import split_sentences
 
-from .compare import ROOT, Server, offline
+from .compare import ROOT, Server, grid, offline
 from .data import flores_sentences
 from .loadgen import LoadResult, run_load
 
@@ -47,6 +52,47 @@ def fixture_models() -> tuple[str, str]:
     log("building the opus-mt-ar-en- and opus-mt-tc-big-ar-en-shaped random models (once)")
     built = ensure_models(opus_shape=True, tcbig_shape=True)
     return str(built["opus-shape"]), str(built["tcbig-shape"])
+
+
+def thread_cpu(pid: int) -> dict[int, tuple[str, float]]:
+    """Each thread's name and CPU seconds so far."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            name = Path(f"/proc/{pid}/task/{tid}/comm").read_text().strip()
+            fields = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:  # ended meanwhile
+            continue
+        out[int(tid)] = (name, (int(fields[11]) + int(fields[12])) / ticks)
+    return out
+
+
+def python_threads(pid: int) -> set[int]:
+    """The OS ids of the interpreter's threads (py-spy reads them); the rest are native: the engine's
+    workers, and gRPC's core."""
+    py_spy = Path(sys.executable).with_name("py-spy")
+    try:
+        dump = subprocess.run([str(py_spy), "dump", "--json", "-p", str(pid)], capture_output=True, text=True)
+    except FileNotFoundError:
+        dump = None
+    if dump is None or dump.returncode != 0:
+        log("py-spy (pip install py-spy) could not read the server's threads: the CPU split counts them all as engine")
+        return set()
+    return {int(t["os_thread_id"]) for t in json.loads(dump.stdout or "[]") if t.get("os_thread_id")}
+
+
+def cpu_split(before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]], python: set[int],
+              sentences: int) -> dict[str, float]:  # fmt: skip
+    """CPU milliseconds per sentence: the server's Python threads (event loop, text work, batcher
+    threads waiting on the engine), gRPC's core threads, and the engine's native threads."""
+    split = {"python_ms": 0.0, "grpc_core_ms": 0.0, "engine_ms": 0.0}
+    for tid, (name, seconds) in after.items():
+        spent = seconds - before.get(tid, (name, 0.0))[1]
+        grpc_core = name.startswith(("grpc", "event_engine"))
+        key = "python_ms" if tid in python else "grpc_core_ms" if grpc_core else "engine_ms"
+        split[key] += spent * 1000 / sentences
+    return split
 
 
 def rates(result: LoadResult) -> dict[str, float]:
@@ -73,7 +119,8 @@ def main() -> None:  # noqa: PLR0915 - one linear script, easier to read in one 
     parser.add_argument("--max-output-tokens", type=int, default=64)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--sentences", type=int, default=320, help="sentences for `fast` in each run")
-    parser.add_argument("--best-sentences", type=int, default=96, help="sentences for `best` in each run")
+    parser.add_argument("--best-sentences", type=int, default=160, help="sentences for `best` in each run")
+    parser.add_argument("--rounds", type=int, default=2, help="served runs of each kind, interleaved (median)")
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
     args = parser.parse_args()
 
@@ -98,67 +145,88 @@ def main() -> None:  # noqa: PLR0915 - one linear script, easier to read in one 
         "settings": {k: str(v) for k, v in vars(args).items() if k != "out"},
     }
 
-    offline_rates = {}
+    offline_best = {}
     for name, path in paths.items():
         ct2_dir = str(ctranslate2_model_dir(resolve_model(path, None, cache_dir, "translation"), args.compute_type,
                                             cache_dir))  # fmt: skip
         tokens = [list(t) for t in tokenizers[name].tokenize(sentences[name])]
-        log(f"offline {name}: {len(tokens)} sentences, {SERVED_CONFIG}")
-        offline_rates[name] = offline(ct2_dir, tokens, [SERVED_CONFIG], args, None)[0]
-        log(f"  {offline_rates[name]['sentences_per_s']:.2f} sentences/s")
+        configs = [{"workers": w, "threads": t, "batch_size": b}
+                   for w, t, b in grid(len(os.sched_getaffinity(0)), [8, 16, 32], args.device)]  # fmt: skip
+        log(f"offline {name}: {len(configs)} configurations x {len(tokens)} sentences")
+        found = offline(ct2_dir, tokens, configs, args, None)
+        for r in found:
+            log(f"  {r['workers']} x {r['threads']}, batch {r['batch_size']}: {r['sentences_per_s']:.2f} sentences/s")
+        offline_best[name] = max(found, key=lambda r: r["sentences_per_s"])
 
-    alone = {}
-    for name, path in paths.items():
-        log(f"one-model server, {name}: {args.concurrency} clients")
-        server = Server(path, cache_dir, args)
+    runs: dict[str, list[LoadResult]] = {}
+    splits: dict[str, list[dict[str, float]]] = {"fast": [], "best": []}
+    peak_rss: dict[str, list[float]] = {}
+
+    def keep(key: str, result: LoadResult) -> None:
+        runs.setdefault(key, []).append(result)
+        log(f"  {key}: {result.sentences_per_s:.2f} sentences/s")
+
+    for round_ in range(args.rounds):
+        log(f"round {round_ + 1} of {args.rounds}")
+        for name, path in paths.items():
+            server = Server(path, cache_dir, args)
+            try:
+                asyncio.run(run_load(server.address, sentences[name][:16], concurrency=16))  # warm
+                python = python_threads(server.proc.pid)
+                before = thread_cpu(server.proc.pid)
+                result = asyncio.run(run_load(server.address, sentences[name], concurrency=args.concurrency))
+                splits[name].append(cpu_split(before, thread_cpu(server.proc.pid), python, result.sentences))
+                keep(f"{name} on a one-model server", result)
+                peak_rss.setdefault(name, []).append(server.peak_rss_mb())
+            finally:
+                server.stop()
+        server = Server(f"fast={fast_model},best={best_model}", cache_dir, args)
         try:
-            asyncio.run(run_load(server.address, sentences[name][:16], concurrency=16))  # warm
-            alone[name] = asyncio.run(run_load(server.address, sentences[name], concurrency=args.concurrency))
-            alone[name + "_rss_mb"] = server.peak_rss_mb()
+            for name in paths:
+                asyncio.run(run_load(server.address, sentences[name][:16], concurrency=16, model=name))  # warm
+                load = run_load(server.address, sentences[name], concurrency=args.concurrency, model=name)
+                result = asyncio.run(load)
+                keep(f"{name} alone on the two-model server", result)
+            # Both for about the same time: best's count scaled by the one-model rates of this round.
+            fast_rate, best_rate = (runs[f"{n} on a one-model server"][-1].sentences_per_s for n in ("fast", "best"))
+            scale = best_rate / fast_rate
+            best_share = [pool[i % len(pool)] for i in range(max(16, round(args.sentences * scale)))]
+            together = asyncio.run(both(server.address, sentences["fast"], best_share, args.concurrency))
+            keep("fast with both loaded", together[0])
+            keep("best with both loaded", together[1])
+            peak_rss.setdefault("two", []).append(server.peak_rss_mb())
         finally:
             server.stop()
-        log(f"  {alone[name].sentences_per_s:.2f} sentences/s")
 
-    log("two-model server: each model loaded alone, then both at once")
-    server = Server(f"fast={fast_model},best={best_model}", cache_dir, args)
-    try:
-        shared = {}
-        for name in paths:
-            asyncio.run(run_load(server.address, sentences[name][:16], concurrency=16, model=name))  # warm
-            shared[name] = asyncio.run(
-                run_load(server.address, sentences[name], concurrency=args.concurrency, model=name)
-            )
-            log(f"  {name} alone on the two-model server: {shared[name].sentences_per_s:.2f} sentences/s")
-        # Both for about the same time: best's count scaled by the one-model rates.
-        scale = alone["best"].sentences_per_s / alone["fast"].sentences_per_s
-        best_share = [pool[i % len(pool)] for i in range(max(16, round(args.sentences * scale)))]
-        together_fast, together_best = asyncio.run(
-            both(server.address, sentences["fast"], best_share, args.concurrency)
-        )
-        log(f"  both at once: fast {together_fast.sentences_per_s:.2f}, best {together_best.sentences_per_s:.2f}")
-        two_rss = server.peak_rss_mb()
-    finally:
-        server.stop()
+    def median(key: str) -> float:
+        return statistics.median(r.sentences_per_s for r in runs[key])
 
     table = {}
     for name in paths:
+        alone = median(f"{name} on a one-model server")
+        ceiling = offline_best[name]["sentences_per_s"]
         table[name] = {
-            "offline": offline_rates[name],
-            "one_model_server": rates(alone[name]),
-            "one_model_server_rss_mb": alone[name + "_rss_mb"],
-            "two_model_server_alone": rates(shared[name]),
-            "served_over_offline": alone[name].sentences_per_s / offline_rates[name]["sentences_per_s"],
-            "two_model_alone_over_one_model": shared[name].sentences_per_s / alone[name].sentences_per_s,
+            "offline_best": offline_best[name],
+            "one_model_server": [rates(r) for r in runs[f"{name} on a one-model server"]],
+            "two_model_server_alone": [rates(r) for r in runs[f"{name} alone on the two-model server"]],
+            "both_loaded": [rates(r) for r in runs[f"{name} with both loaded"]],
+            "served_over_offline_best": alone / ceiling,
+            "two_model_alone_over_one_model": median(f"{name} alone on the two-model server") / alone,
+            "both_loaded_over_one_model": median(f"{name} with both loaded") / alone,
+            "cpu_ms_per_sentence": {k: statistics.median(s[k] for s in splits[name]) for k in splits[name][0]},
+            "one_model_server_peak_rss_mb": max(peak_rss[name]),
+            "served_output_tokens_per_s": statistics.median(
+                r.output_tokens_per_s for r in runs[f"{name} on a one-model server"]
+            ),
         }
-    table["fast"]["both_loaded"] = rates(together_fast)
-    table["best"]["both_loaded"] = rates(together_best)
-    for name, result in (("fast", together_fast), ("best", together_best)):
-        table[name]["both_loaded_over_one_model"] = result.sentences_per_s / alone[name].sentences_per_s
-    cost = offline_rates["fast"]["sentences_per_s"] / offline_rates["best"]["sentences_per_s"]
-    results.update({"by_model": table, "cost_best_over_fast": cost, "two_model_server_peak_rss_mb": two_rss})
-    print(json.dumps(results, indent=2, default=lambda o: asdict(o)))
+    cost = offline_best["fast"]["sentences_per_s"] / offline_best["best"]["sentences_per_s"]
+    results.update(
+        {"by_model": table, "cost_best_over_fast": cost, "two_model_server_peak_rss_mb": max(peak_rss["two"])}
+    )
+    text = json.dumps(results, indent=2, default=lambda o: asdict(o))
+    print(text)
     if args.out:
-        args.out.write_text(json.dumps(results, indent=2, default=lambda o: asdict(o)) + "\n")
+        args.out.write_text(text + "\n")
 
 
 if __name__ == "__main__":
