@@ -225,6 +225,33 @@ def base_settings(cache_dir: Path):  # noqa: ANN201
     return Settings(port=0, cache_dir=str(cache_dir), device="cpu", threads=2, grace_period_s=5, summary_model="none")
 
 
+@contextlib.contextmanager
+def engine_server(base_settings, engine) -> Iterator[InProcessServer]:  # noqa: ANN001 - settings and a fake engine
+    """An in-process server, HTTP on (`.http` its base URL), whose one translation model is `engine`
+    (a fake of tests/fakes.py), stopped after."""
+    from tarjama.server.pipeline import TranslationPipeline
+    from tarjama.server.runtime import Models
+
+    http_port = free_port()
+    load = lambda settings: Models(TranslationPipeline(engine, settings))  # noqa: E731
+    server = InProcessServer(replace(base_settings, http_port=http_port), load=load)
+    try:
+        server.wait_serving()
+        server.http = f"http://127.0.0.1:{http_port}"  # type: ignore[attr-defined]
+        yield server
+    finally:
+        server.stop()
+
+
+def post_json(url: str, body: object, timeout: float = 30) -> dict:  # type: ignore[type-arg]
+    """POST `body` as JSON to `url`; the JSON answer (a 2xx)."""
+    import urllib.request
+
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.loads(response.read())
+
+
 @pytest.fixture(scope="session")
 def ct2_server(fixture_models: dict[str, Path], base_settings) -> Iterator[InProcessServer]:  # noqa: ANN001
     server = InProcessServer(replace(base_settings, translation_model=str(fixture_models["memorised"])))

@@ -84,7 +84,9 @@ def test_bulk_loads_only_the_model_it_is_asked_for() -> None:
 def two_models(fixture_models, base_settings):  # noqa: ANN001, ANN201
     """fast = the memorised model (exact English), best = a random one (other English), cache on."""
     models = f"fast={fixture_models['memorised']},best={fixture_models['random']}"
-    settings = replace(base_settings, translation_model=models, cache_size=100, http_port=free_port())
+    settings = replace(
+        base_settings, translation_model=models, cache_size=100, http_port=free_port(), summary_model="extractive"
+    )
     server = InProcessServer(settings)
     server.wait_serving()
     server.http = f"http://127.0.0.1:{settings.http_port}"  # type: ignore[attr-defined]
@@ -128,6 +130,21 @@ def test_each_request_is_translated_by_the_model_it_names(two_models, random_alo
     # The same English as a server with that model alone, sentence by sentence.
     assert [p.translation for p in best.paragraphs] == [p.translation for p in alone.paragraphs]
     assert [p.translation for p in best.paragraphs] != english
+
+
+def test_html_glossaries_and_summaries_work_with_either_model(two_models, memorised_pairs) -> None:  # noqa: ANN001
+    arabic, english = article(memorised_pairs, [1, 1, 1])
+    html = "<article>" + "".join(f"<p>{a}</p>" for a in arabic) + "</article>"
+    terms = {"مارتيلي": "Michel Martelly"}
+    with TarjamaClient(two_models.address) as client:
+        answers = {m: client.translate(html=html, model=m, terms=terms, summarize=True) for m in ("fast", "best")}
+    for name, answer in answers.items():
+        assert answer.info.model.name == name
+        assert answer.html.count("<p>") == 3 and len(answer.paragraphs) == 3
+        assert answer.summary.sentences and [t.source for t in answer.terms] == ["مارتيلي"]
+    glossed = [e.replace("Martelly's", "Michel Martelly's") for e in english]  # the term, expanded in place
+    assert [p.translation for p in answers["fast"].paragraphs] == glossed != english
+    assert [p.translation for p in answers["best"].paragraphs] != glossed
 
 
 def test_the_cache_is_kept_per_model(two_models, memorised_pairs) -> None:  # noqa: ANN001
@@ -288,3 +305,23 @@ def test_info_and_answers_name_the_default_model_of_a_one_model_server(ct2_serve
     (model,) = [m for m in info.models if m.role == "translation"]
     assert model.name == "default" and model.is_default
     assert answer.info.model.name == "default"
+
+
+def test_both_engines_choose_per_request_with_exact_english(fixture_models, base_settings, memorised_pairs) -> None:  # noqa: ANN001
+    """fast = memorised, best = memorised-tcbig (tc-big's ids: </s> not 0, pad = decoder start = the last
+    id): each gives the memorised English exactly, through either engine, by the name a request gives."""
+    arabic, english = article(memorised_pairs, [2, 1, 2])
+    models = f"fast={fixture_models['memorised']},best={fixture_models['memorised-tcbig']}"
+    for engine in ("ctranslate2", "torch"):
+        server = InProcessServer(replace(base_settings, translation_model=models, engine=engine))
+        try:
+            server.wait_serving()
+            with TarjamaClient(server.address) as client:
+                for name in ("fast", "best"):
+                    answer = client.translate(paragraphs=arabic, model=name)
+                    assert [p.translation for p in answer.paragraphs] == english, (engine, name)
+                    assert (answer.info.model.name, answer.info.model.engine) == (name, engine)
+                streamed = list(client.translate_stream(paragraphs=arabic, model="best"))
+                assert [p.translation for m in streamed for p in m.paragraphs] == english
+        finally:
+            server.stop()

@@ -7,10 +7,7 @@ flag: only loops of whole words were caught.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
-import urllib.request
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -19,12 +16,11 @@ from tarjama.client import TarjamaClient
 from tarjama.server.document import Document
 from tarjama.server.engines.base import Hypothesis, SourceItem
 from tarjama.server.pipeline import TranslationPipeline
-from tarjama.server.runtime import Models
 from tarjama.server.settings import Settings
 from tarjama.server.text.quality import has_loop_in_word, has_repetition, has_word_loop, quality_flags
 from tarjama.v1 import tarjama_pb2 as pb
 
-from conftest import InProcessServer, free_port
+from conftest import engine_server, post_json
 from fakes import FakeEngine
 
 DATA = Path(__file__).resolve().parent / "fixtures" / "data"
@@ -134,24 +130,10 @@ def test_the_flag_reaches_the_pipelines_sentences_and_counts() -> None:
 
 
 def test_the_flag_reaches_the_grpc_and_http_responses(base_settings) -> None:  # noqa: ANN001
-    http_port = free_port()
-    server = InProcessServer(
-        replace(base_settings, http_port=http_port),
-        load=lambda settings: Models(TranslationPipeline(LoopingEngine(), settings)),  # type: ignore[arg-type]
-    )
-    try:
-        server.wait_serving()
+    with engine_server(base_settings, LoopingEngine()) as server:
         with TarjamaClient(server.address) as client:
             answer = client.translate("قال ألغيت.\nقال الوزير.")
         assert [list(p.sentences[0].flags) for p in answer.paragraphs] == [[pb.Sentence.REPETITION], []]
         assert answer.info.flag_counts["REPETITION"] == 1
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{http_port}/v1/translate",
-            data=json.dumps({"text": "قال الجولة."}).encode(),
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=30) as response:
-            body = json.loads(response.read())
+        body = post_json(server.http + "/v1/translate", {"text": "قال الجولة."})
         assert body["paragraphs"][0]["sentences"][0]["flags"] == ["REPETITION"], body
-    finally:
-        server.stop()

@@ -6,19 +6,16 @@ the whole inserted beside it. The part is now expanded in place; the units are i
 from __future__ import annotations
 
 import asyncio
-import json
-import urllib.request
 from dataclasses import replace
 
 from tarjama.client import TarjamaClient
 from tarjama.server.document import Document
 from tarjama.server.engines.base import Hypothesis, SourceItem
 from tarjama.server.pipeline import TranslationPipeline
-from tarjama.server.runtime import Models
 from tarjama.server.settings import Settings
 from tarjama.v1 import tarjama_pb2 as pb
 
-from conftest import InProcessServer, free_port
+from conftest import engine_server, post_json
 from fakes import FakeEngine
 
 TERMS = {"مارتيلي": "Michel Martelly", "المجلس": "the Council"}
@@ -49,27 +46,13 @@ def test_the_pipeline_expands_the_part_flags_the_sentence_and_counts_it_as_kept(
 
 
 def test_the_grpc_and_http_answers_carry_the_flag_and_the_count(base_settings) -> None:  # noqa: ANN001
-    http_port = free_port()
-    server = InProcessServer(
-        replace(base_settings, http_port=http_port),
-        load=lambda settings: Models(TranslationPipeline(SurnameEngine(), settings)),  # type: ignore[arg-type]
-    )
-    try:
-        server.wait_serving()
+    with engine_server(base_settings, SurnameEngine()) as server:
         with TarjamaClient(server.address) as client:
             answer = client.translate("قال مارتيلي إن المجلس اجتمع.\nقال الوزير.", terms=TERMS)
         assert [list(p.sentences[0].flags) for p in answer.paragraphs] == [[pb.Sentence.TERM_EXPANDED], []]
         assert answer.info.flag_counts["TERM_EXPANDED"] == 1
         assert {t.source: (t.kept, t.expanded) for t in answer.terms} == {"مارتيلي": (True, 1), "المجلس": (True, 0)}
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{http_port}/v1/translate",
-            data=json.dumps({"text": "وأكد لمارتيلي ذلك.", "options": {"terms": TERMS}}).encode(),
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=30) as response:
-            body = json.loads(response.read())
+        body = post_json(server.http + "/v1/translate", {"text": "وأكد لمارتيلي ذلك.", "options": {"terms": TERMS}})
         sentence = body["paragraphs"][0]["sentences"][0]
         assert sentence["flags"] == ["TERM_EXPANDED"] and "Michel Martelly's" in sentence["translation"], body
         assert {t["source"]: t.get("expanded", 0) for t in body["terms"]} == {"مارتيلي": 1, "المجلس": 0}, body
-    finally:
-        server.stop()
