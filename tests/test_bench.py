@@ -56,3 +56,22 @@ def test_compare_runs_end_to_end_on_a_tiny_model(fixture_models, tmp_path):
     assert [row["cores"] for row in report["scaling"]] == [1, 2]
     assert all(row["served"] > 0 for row in report["scaling"])
     assert "served / best ceiling" in result.stdout and "| cores |" in result.stdout
+
+
+def test_models_runs_end_to_end_on_tiny_models(fixture_models, tmp_path):
+    out = tmp_path / "models.json"
+    command = [
+        sys.executable, "-m", "bench.models", "--fast", str(fixture_models["memorised"]),
+        "--best", str(fixture_models["memorised-tcbig"]), "--sentences", "8", "--best-sentences", "8",
+        "--concurrency", "4", "--rounds", "1", "--max-output-tokens", "16", "--out", str(out),
+    ]  # fmt: skip
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(out.read_text())
+    for name in ("fast", "best"):
+        model = report["by_model"][name]
+        assert model["offline_best"]["sentences_per_s"] > 0
+        for kind in ("one_model_server", "two_model_server_alone", "both_loaded"):
+            assert model[kind][0]["sentences_per_s"] > 0 and model[kind][0]["errors"] == 0, (name, kind)
+        assert set(model["cpu_ms_per_sentence"]) == {"python_ms", "grpc_core_ms", "engine_ms"}
+    assert report["cost_best_over_fast"] > 0 and report["two_model_server_peak_rss_mb"] > 0
