@@ -338,7 +338,8 @@ def test_eval_scores_the_memorised_pairs_perfectly_with_speed_and_flags(server, 
     assert scores["sentences_per_s"] > 0 and isinstance(scores["flags"], dict)
     assert "worker(s)" in report["server"] and "memorised" in report["server"]
     text = cli("eval", str(source), str(reference), server=server.address)
-    assert text.returncode == 0 and "| set | sentences | chrF | BLEU |" in text.stdout
+    assert scores["model"] == "default (memorised)"
+    assert text.returncode == 0 and "| set | model | sentences | chrF | BLEU |" in text.stdout
     assert "| 100.0 | 100.0 |" in text.stdout
 
 

@@ -47,7 +47,9 @@ def test_named_models_from_repeated_flags_or_the_variable() -> None:
     ("argv", "message"),
     [
         (["--translation-model", "fast=a/b", "--translation-model", "c/d"], "name each one"),
-        (["--translation-model", "a=x/y", "--translation-model", "a=z/w"], "its own name"),
+        (["--translation-model", "a=x/y", "--translation-model", "a=z/w"], "'a' is given twice"),
+        (["--translation-model", "Fast=x/y", "--translation-model", "fast=z/w"], "'fast' is given twice"),
+        (["--translation-model", "=x/y"], "no name before '='"),
         (["--translation-model", "b@d=x/y"], "must be letters"),
         (["--translation-model", "fast="], "names no model"),
         (["--translation-model", "a=x/y,,b=z/w"], "empty entry"),
@@ -221,6 +223,20 @@ def test_the_cli_chooses_with_model(two_models, memorised_pairs, tmp_path) -> No
     assert json.loads(best.stdout)["info"]["model"]["name"] == "best"
     wrong = run_cli("translate", "--server", two_models.address, "--model", "nope", str(story))
     assert wrong.returncode != 0 and "its models are fast, best" in wrong.stderr
+
+
+def test_eval_scores_the_model_it_names(two_models, memorised_pairs, tmp_path) -> None:  # noqa: ANN001
+    source, reference = tmp_path / "set.ara", tmp_path / "set.eng"
+    source.write_text("\n".join(a for a, _ in memorised_pairs[:6]) + "\n", encoding="utf-8")
+    reference.write_text("\n".join(e for _, e in memorised_pairs[:6]) + "\n", encoding="utf-8")
+    scores = {}
+    for model in ("fast", "best"):
+        done = run_cli("eval", "--server", two_models.address, "--model", model, "--format", "json",
+                       str(source), str(reference))  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        (scores[model],) = json.loads(done.stdout)["sets"]
+    assert scores["fast"]["model"] == "fast (memorised)" and scores["fast"]["chrf"] == pytest.approx(100.0)
+    assert scores["best"]["model"] == "best (random)" and scores["best"]["chrf"] < 50
 
 
 # -- the shared batch slots ---------------------------------------------------------------------------

@@ -31,6 +31,7 @@ class SetScore:
     seconds: float
     sentences_per_s: float
     flags: dict[str, int] = field(default_factory=dict)
+    model: str = ""  # the translation model that translated the set: its name (id), as the server said
 
 
 def read_pair(source: Path, reference: Path) -> tuple[list[str], list[str], int]:
@@ -93,7 +94,14 @@ def evaluate(
         seconds=seconds,
         sentences_per_s=len(sources) / seconds if seconds else 0.0,
         flags=dict(sorted(flags.items())),
+        model=model_of(responses),
     )
+
+
+def model_of(responses: list[pb.TranslateResponse]) -> str:
+    """The model the server says translated the set, as "name (id)"; several if they differ."""
+    seen = dict.fromkeys(f"{r.info.model.name} ({r.info.model.id})" for r in responses if r.info.model.id)
+    return ", ".join(seen)
 
 
 def describe_server(info: pb.GetInfoResponse) -> str:
@@ -110,13 +118,13 @@ def render_text(server: str, scores: list[SetScore]) -> str:
     lines = [
         f"server: {server}",
         "",
-        "| set | sentences | chrF | BLEU | sentences/s | seconds | flags |",
-        "|---|---|---|---|---|---|---|",
+        "| set | model | sentences | chrF | BLEU | sentences/s | seconds | flags |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for s in scores:
         flags = ", ".join(f"{name} {count}" for name, count in s.flags.items()) or "none"
         lines.append(
-            f"| {s.name} | {s.sentences} | {s.chrf:.1f} | {s.bleu:.1f} | {s.sentences_per_s:.2f} "
+            f"| {s.name} | {s.model} | {s.sentences} | {s.chrf:.1f} | {s.bleu:.1f} | {s.sentences_per_s:.2f} "
             f"| {s.seconds:.1f} | {flags} |"
         )
     return "\n".join(lines)

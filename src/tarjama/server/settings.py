@@ -47,6 +47,8 @@ def _named(raw: str, flag: str) -> list[tuple[str | None, str]]:
     for part in parts:
         name, sep, value = part.partition("=")
         if sep and "/" not in name and not name.startswith((".", "~")):
+            if not name:
+                raise ValueError(f"--translation-model: {part!r} has no name before '='")
             if not MODEL_NAME.fullmatch(name):
                 raise ValueError(f"{flag}: model name {name!r} must be letters, digits, '.', '_' or '-' (at most 64)")
             if not value:
@@ -64,8 +66,10 @@ def _translation_models(translation_model: str, translation_revision: str | None
     if len(entries) > 1 and any(name is None for name, _ in entries):
         raise ValueError("--translation-model: with several models, name each one: NAME=MODEL (e.g. fast=...)")
     names = [name or UNNAMED_MODEL for name, _ in entries]
-    if len(set(names)) != len(names):
-        raise ValueError(f"--translation-model: each model needs its own name ({', '.join(names)})")
+    folded = [name.casefold() for name in names]  # "Fast" beside "fast" is a typo waiting to happen
+    for i, name in enumerate(names):
+        if folded.index(folded[i]) != i:
+            raise ValueError(f"--translation-model: the name {name!r} is given twice (names ignore case)")
     revisions: dict[str | None, str] = {}
     if translation_revision:
         for name, revision in _named(translation_revision, "--translation-revision"):

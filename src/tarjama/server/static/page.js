@@ -210,7 +210,8 @@ async function translate() {
       }
     }
     const seconds = ((performance.now() - started) / 1000).toFixed(1);
-    $("progress").textContent = `${count(current.paragraphs.length, "paragraph")} in ${seconds} s`;
+    const model = current.info && current.info.model && !$("model-choice").hidden ? `, by ${current.info.model.name}` : "";
+    $("progress").textContent = `${count(current.paragraphs.length, "paragraph")} in ${seconds} s${model}`;
   } catch (error) {
     showError(error.message);
     $("progress").textContent = "";
