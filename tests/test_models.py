@@ -28,6 +28,10 @@ def test_one_unnamed_model_is_named_default() -> None:
     )
     settings = parse_settings(["--translation-model", "./my-model", "--translation-revision", "abc"], {})
     assert settings.translation_models() == (NamedModel("default", "./my-model", "abc"),)
+    pinned = parse_settings(["--translation-model", "a/b", "--translation-revision", "default=abc"], {})
+    assert pinned.translation_models() == (NamedModel("default", "a/b", "abc"),)  # by its name too
+    spaced = parse_settings(["--translation-model", " fast = a/b , best = c/d "], {})
+    assert [(m.name, m.ref) for m in spaced.translation_models()] == [("fast", "a/b"), ("best", "c/d")]
 
 
 def test_named_models_from_repeated_flags_or_the_variable() -> None:
@@ -50,6 +54,9 @@ def test_named_models_from_repeated_flags_or_the_variable() -> None:
         (["--translation-model", "a=x/y", "--translation-model", "a=z/w"], "'a' is given twice"),
         (["--translation-model", "Fast=x/y", "--translation-model", "fast=z/w"], "'fast' is given twice"),
         (["--translation-model", "=x/y"], "no name before '='"),
+        (["--translation-model", "x/y\nz"], "control character"),
+        (["--translation-model", ",".join(f"m{i}=x/{i}" for i in range(9))], "at most 8"),
+        (["--translation-model", "a=x/y", "--translation-revision", "a=r1,a=r2"], "two revisions"),
         (["--translation-model", "b@d=x/y"], "must be letters"),
         (["--translation-model", "fast="], "names no model"),
         (["--translation-model", "a=x/y,,b=z/w"], "empty entry"),

@@ -53,8 +53,8 @@ def test_the_reported_loops_inside_a_word_are_caught(english: str) -> None:
         "have cancelledingingingingingingingssss.",  # a piece of three letters, seven times
         "cancelledcancelledcancelled",  # a whole word three times without spaces
         "the eeeeeeeeeee tour",  # one letter eleven times
-        "it was sssss",  # five is long enough
-        "HAVEEEEE",  # case does not hide it
+        "it was sssssss",  # seven is long enough
+        "HAVEEEEEEE",  # case does not hide it
         "anananananan",  # two letters six times
         "TheTheThe",  # mixed case
     ],
@@ -67,6 +67,7 @@ def test_loops_inside_a_word_and_runs_of_one_letter_are_caught(english: str) -> 
     "english",
     [
         "Zzz",
+        "Zzzzz", "Mmmmm", "Nooooo", "Weeeee", "Oooooh", "Wooooow", "Aaaaargh",  # quoted interjections
         "Hmmmm, he said.",
         "Aaah",
         "Mississippi",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tarjama.server.text.quality import has_arabic, has_odd_length, has_repetition, quality_flags
-from tarjama.server.text.rules import normalize, prepare, restore
+from tarjama.server.text.rules import Keep, normalize, prepare, restore
 
 
 def test_normalize_removes_tatweel_and_folds_presentation_forms() -> None:
@@ -59,10 +59,7 @@ MARTELLY = {"مارتيلي": "Michel Martelly"}
     "english",
     [
         "It is Martelly's fifth CEP.",  # issue 19: came back "It is Martelly's fifth Michel Martelly CEP."
-        "It is martelly's fifth CEP.",  # any case
-        "It is Martelli's fifth CEP.",  # a close spelling: same first letter and consonants, 5 letters or more
-        "It is Michel's fifth CEP.",  # either word of the rendering
-        "It is Michael Martelly's fifth CEP.",  # both, one of them spelt close
+        "It is Michael Martelly's fifth CEP.",  # both words, one of them spelt close
     ],
 )
 def test_a_part_of_a_terms_rendering_is_expanded_in_place_not_doubled(english: str) -> None:
@@ -77,7 +74,29 @@ def test_a_part_is_the_rendering_words_side_by_side_in_order() -> None:
     )
     assert restored_term("قال البشير.", terms, "al-Bashir said it.")[0] == "Omar al-Bashir said it."
     # The model's own article goes with the part it stood for: not "a the Council met."
-    assert restored_term("اجتمع المجلس.", {"المجلس": "the Council"}, "A council met.")[0] == "the Council met."
+    assert restored_term("اجتمع المجلس.", {"المجلس": "the Council"}, "A Council met.")[0] == "the Council met."
+
+
+@pytest.mark.parametrize(
+    ("rendering", "english"),
+    [
+        # Ordinary English that shares a word with the rendering (found by an attacker): inserted as before.
+        ("White House", "He drove a white car to the meeting."),  # lowercase is not the name
+        ("United Nations", "The nations united against it."),
+        ("Mohammed bin Salman", "Mohammed Ali was a boxer, the crown prince said."),  # not the last word
+        ("New York Times", "He lives in New York."),
+        ("Saudi Aramco", "Saudi Arabia said."),
+        ("Central Bank of Egypt", "Egypt's government said."),  # the last word alone, after "of"
+        ("Michel Martelly", "Martell cognac sales rose."),  # a close spelling alone
+        ("Michel Aoun", "Michael Jordan arrived."),
+        ("Michel Martelly", "It is martelly's fifth CEP."),
+        ("Michel Martelly", "It is Martelli's fifth CEP."),
+        ("Michel Martelly", "It is Michel's fifth CEP."),  # a first name is not the person
+    ],
+)
+def test_english_that_only_shares_a_word_with_the_rendering_is_left_alone(rendering: str, english: str) -> None:
+    result = restore(english, (Keep(rendering, 0.5, term="مصطلح"),))
+    assert not result.expanded and result.lost and rendering in result.text
 
 
 @pytest.mark.parametrize(
@@ -117,10 +136,10 @@ def test_a_part_already_inside_the_rendering_is_not_expanded_again() -> None:
         "Michel Martelly said Martelly's party won.", [], []
     )
     assert restored_term(twice, MARTELLY, "He said his party won.")[0].count("Michel Martelly") == 2
-    # Each term's part expanded where the other's rendering does not cover it.
+    # First names alone are not the people (a name's part must hold its last word): both inserted.
     both = restored_term("قال بايدن وهنتر بايدن.", {"بايدن": "Joe Biden", "هنتر بايدن": "Hunter Biden"},
                          "Joe and Hunter said.")  # fmt: skip
-    assert both == ("Joe Biden and Hunter Biden said.", [], ["Joe Biden", "Hunter Biden"])
+    assert both[2] == [] and sorted(both[1]) == ["Hunter Biden", "Joe Biden"]
 
 
 def test_repetition_loops_are_caught_and_normal_english_is_not() -> None:

@@ -26,6 +26,7 @@ COMPUTE_TYPES = ("auto", "int8", "int8_float32", "int8_float16", "int8_bfloat16"
 # A translation model's name, as requests choose it (options.model) and metrics label it.
 MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 UNNAMED_MODEL = "default"  # the name of a server's one model when it was started without one
+MAX_MODELS = 8  # each is a pipeline, with its engine's workers and memory
 
 
 @dataclass(frozen=True)
@@ -40,15 +41,19 @@ class NamedModel:
 def _named(raw: str, flag: str) -> list[tuple[str | None, str]]:
     """`NAME=VALUE,NAME=VALUE` or one unnamed `VALUE` (`--translation-model` given several times is
     joined with commas first): hub ids hold no `=` or `,`, and a name never holds `/`."""
+    if any(ord(c) < 32 or ord(c) == 127 for c in raw):
+        raise ValueError(f"{flag}: {raw!r} holds a control character")
     parts = [part.strip() for part in raw.split(",")]
     if any(not part for part in parts):
-        raise ValueError(f"{flag}: {raw!r} has an empty entry")
+        raise ValueError(f"{flag}: {raw!r} has an empty entry (a path may not hold ',')")
+    if len(parts) > MAX_MODELS:
+        raise ValueError(f"{flag}: {len(parts)} entries; a server takes at most {MAX_MODELS} translation models")
     out: list[tuple[str | None, str]] = []
     for part in parts:
-        name, sep, value = part.partition("=")
+        name, sep, value = (piece.strip() for piece in part.partition("="))
         if sep and "/" not in name and not name.startswith((".", "~")):
             if not name:
-                raise ValueError(f"--translation-model: {part!r} has no name before '='")
+                raise ValueError(f"{flag}: {part!r} has no name before '='")
             if not MODEL_NAME.fullmatch(name):
                 raise ValueError(f"{flag}: model name {name!r} must be letters, digits, '.', '_' or '-' (at most 64)")
             if not value:
@@ -70,18 +75,18 @@ def _translation_models(translation_model: str, translation_revision: str | None
     for i, name in enumerate(names):
         if folded.index(folded[i]) != i:
             raise ValueError(f"--translation-model: the name {name!r} is given twice (names ignore case)")
-    revisions: dict[str | None, str] = {}
+    revisions: dict[str, str] = {}  # by the model's name ("default" for one unnamed model)
     if translation_revision:
-        for name, revision in _named(translation_revision, "--translation-revision"):
-            if name is not None and name not in names:
-                raise ValueError(f"--translation-revision: no translation model is named {name!r}")
-            if name is None and len(entries) > 1:
+        for given, revision in _named(translation_revision, "--translation-revision"):
+            if given is None and len(entries) > 1:
                 raise ValueError("--translation-revision: with several models, give NAME=REVISION")
-            revisions[name] = revision
-    return tuple(
-        NamedModel(label, ref, revisions.get(name, revisions.get(None)))
-        for label, (name, ref) in zip(names, entries, strict=True)
-    )
+            label = names[0] if given is None else given
+            if label not in names:
+                raise ValueError(f"--translation-revision: no translation model is named {given!r}")
+            if label in revisions:
+                raise ValueError(f"--translation-revision: {label!r} is given two revisions")
+            revisions[label] = revision
+    return tuple(NamedModel(label, ref, revisions.get(label)) for label, (_, ref) in zip(names, entries, strict=True))
 
 
 def default_cache_dir() -> str:

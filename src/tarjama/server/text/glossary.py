@@ -146,6 +146,7 @@ class _Rendering:
 
     def __init__(self, rendering: str, others: Iterable[str]) -> None:
         words = _WORD.findall(rendering)
+        self.words = words
         self.first_is_article = bool(words) and words[0].casefold() in _ARTICLES
         taken = {w.casefold() for other in others for w in _WORD.findall(other)}
         # A part must hold a word that tells this term from the sentence's other terms ("Biden" of "Joe
@@ -166,6 +167,31 @@ class _Rendering:
             return exact
         close = _first_after(self.close.get(_skeleton(word)), after)
         return close if exact is None or (close is not None and close < exact) else exact
+
+
+    def names_it(self, matched: list[int], tokens: list[re.Match[str]]) -> bool:
+        """Whether the English words `tokens` (matched to the rendering's words `matched`) stand for the
+        term, not for ordinary English that shares a word with it (found by an attacker: "a white car"
+        for "White House", "New York" for "New York Times", "Mohammed Ali" for "Mohammed bin Salman",
+        "Egypt's" for "Central Bank of Egypt", "Martell cognac" for "Martelly"):
+        - a capitalised word of the rendering is matched by a capitalised word only;
+        - a close spelling counts only beside a word matched exactly;
+        - the part holds the rendering's last word (a name's surname, a title's head noun), and a part of
+          that word alone stands for a name only where the word before it is capitalised too (Michel
+          Martelly, not Bank of Egypt), or is a leading article (the Council)."""
+        exact = False
+        for k, token in zip(matched, tokens, strict=True):
+            word = self.words[k]
+            if word[0].isupper() and not token.group()[0].isupper():
+                return False
+            exact = exact or token.group().casefold() == word.casefold()
+        last = len(self.words) - 1
+        if not exact or last not in matched:
+            return False
+        if len(matched) == 1 and last > 0:
+            before = self.words[last - 1]
+            return before[0].isupper() or (last == 1 and self.first_is_article)
+        return True
 
 
 def _first_after(indices: list[int] | None, after: int) -> int | None:
@@ -205,7 +231,7 @@ def find_part(
                 break
             matched.append(following)
             j += 1
-        if not any(words.telling[k] for k in matched):
+        if not any(words.telling[k] for k in matched) or not words.names_it(matched, tokens[i : j + 1]):
             continue
         start, end = token.start(), tokens[j].end()
         # "a council" for "the Council": the model's own article goes, rather than "a the Council".

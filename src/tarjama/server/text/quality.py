@@ -19,11 +19,12 @@ MIN_SOURCE_TOKENS = 6  # below this a ratio says little ("نعم." → "Yes, it 
 
 _WORD = re.compile(r"\w+|[^\w\s]")
 # Inside a word, letters only ([^\W\d_]: digits and punctuation runs are figures, rules and ellipses):
-# one letter five times ("eeeee"; English stops at "Hmmmm", "Zzz", "XXXIII"), two letters five times
+# one letter seven times ("eeeeeee"; quoted interjections run to six: "Zzzzz", "Nooooo", "Wooooow",
+# "Aaaaargh", found by an attacker; "Hmmmm", "XXXIII" are shorter), two letters five times
 # ("hahahahaha"; "hahaha", "banana" are English), or a piece of 3 to 20 letters three times
 # ("ingingingin..."; "Mississippi", "couscous" repeat twice at most). The piece is bounded so that a
 # long word costs a linear scan: unbounded, the scan grew with the square of the word (1.8 s at 8,000 letters).
-_LOOP_IN_WORD = re.compile(r"([^\W\d_])\1{4,}|([^\W\d_]{2})\2{4,}|([^\W\d_]{3,20}?)\3{2,}", re.IGNORECASE)
+_LOOP_IN_WORD = re.compile(r"([^\W\d_])\1{6,}|([^\W\d_]{2})\2{4,}|([^\W\d_]{3,20}?)\3{2,}", re.IGNORECASE)
 # Links, addresses, handles and hashtags are copied from the source (rules.PROTECTED), not written by
 # the model: their letters may repeat ("#GOOOAL", a video id).
 _COPIED_MARKS = ("://", "www.", "@", "#")
