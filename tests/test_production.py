@@ -233,6 +233,7 @@ def test_access_log_is_one_json_line_per_rpc_and_never_holds_the_text(authed_ser
         story["caller"] == "editors"
         and story["paragraphs"] == 2
         and story["characters"] == len(article.replace("\n\n", ""))
+        and story["model"] == "default"  # the translation model's name
     )
     assert story["tokens_in"] > 0 and story["tokens_out"] > 0 and story["queue_ms"] >= 0 and story["total_ms"] > 0
     assert {"story-43", "story-44"} <= {line.get("document_id") for line in access}

@@ -91,6 +91,8 @@ async def admit(message: ArticleMessage, settings: Settings, deadline: float | N
     parsed_in_place = is_small(message.ByteSize())
     document, rendering = await document_stage.read(message, settings, deadline, parsed_in_place)
     note(document_id=document.id, paragraphs=len(document.paragraphs), characters=document.characters)
+    if isinstance(message, pb.TranslateRequest):
+        note(model=model)  # a name from the server's own flags, never the client's text
     small = (
         parsed_in_place and len(document.terms) <= INLINE_TERMS and text_work_size(document) <= INLINE_BYTES
     )

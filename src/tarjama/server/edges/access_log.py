@@ -45,7 +45,7 @@ _record: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
 # grpc-core ends a call at its deadline by its own clock, which reads up to some milliseconds ahead of
 # the time_remaining() the gRPC door sees; a call stopped this close to its deadline ran out of time.
 DEADLINE_SLACK_S = 0.1
-FIELDS = ("document_id", "paragraphs", "characters", "tokens_in", "tokens_out", "queue_ms")
+FIELDS = ("document_id", "paragraphs", "characters", "model", "tokens_in", "tokens_out", "queue_ms")
 # The longest string one access-line field holds; past it, its start, "…" and its length. As long as
 # the default --max-id-characters, so that an id the server accepts is logged whole.
 FIELD_CHARACTERS = 256
