@@ -74,6 +74,7 @@ def load_models(settings: Settings) -> Models:
     start_extraction()
     named = settings.translation_models()
     engines: list[Engine] = []
+    pipelines: list[TranslationPipeline] = []
     try:
         for model in named:
             engines.append(load_translation_engine(settings, model))
@@ -81,16 +82,12 @@ def load_models(settings: Settings) -> Models:
         # one gate lets as many batches run at once as one plan has workers, over all the models.
         gate = ComputeGate(engines[0].parallelism.workers) if len(engines) > 1 else None
         pipelines = [TranslationPipeline(e, settings, m.name, gate) for e, m in zip(engines, named, strict=True)]
-        try:
-            summarizer = load_summarizer(settings)
-        except BaseException:
-            for pipeline in pipelines:
-                pipeline.close(ENGINE_STOP_S)
-            raise
+        summarizer = load_summarizer(settings)
     except BaseException:
-        if len(engines) < len(named):  # no pipeline took them yet
-            for engine in engines:
-                engine.close()
+        for pipeline in pipelines:  # each closes its engine
+            pipeline.close(ENGINE_STOP_S)
+        for engine in engines[len(pipelines) :]:  # loaded, but no pipeline took them yet
+            engine.close()
         raise
     return Models(pipelines[0], summarizer, tuple(pipelines[1:]))
 
