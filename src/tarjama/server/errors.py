@@ -24,6 +24,24 @@ class Unauthenticated(TarjamaError):
     code = grpc.StatusCode.UNAUTHENTICATED
 
 
+class PermissionDenied(TarjamaError):
+    """A known token without the right the call needs (writing glossaries needs `glossaries`)."""
+
+    code = grpc.StatusCode.PERMISSION_DENIED
+
+
+class NotFound(TarjamaError):
+    """What the request names (a stored glossary) does not exist."""
+
+    code = grpc.StatusCode.NOT_FOUND
+
+
+class StoreUnavailable(TarjamaError):
+    """The glossary database cannot be reached or failed; translation without glossaries goes on."""
+
+    code = grpc.StatusCode.UNAVAILABLE
+
+
 class InvalidRequest(TarjamaError):
     """The request itself is wrong; the message names the field."""
 

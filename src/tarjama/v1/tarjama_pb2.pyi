@@ -35,7 +35,7 @@ class TranslateRequest(_message.Message):
     def __init__(self, id: _Optional[str] = ..., text: _Optional[str] = ..., paragraphs: _Optional[_Iterable[str]] = ..., summarize: _Optional[bool] = ..., options: _Optional[_Union[TranslateOptions, _Mapping]] = ..., html: _Optional[str] = ...) -> None: ...
 
 class TranslateOptions(_message.Message):
-    __slots__ = ("terms", "strip_diacritics", "summary_length", "summary_sentences", "extract_article", "model")
+    __slots__ = ("terms", "strip_diacritics", "summary_length", "summary_sentences", "extract_article", "model", "glossary_id")
     class TermsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -49,13 +49,15 @@ class TranslateOptions(_message.Message):
     SUMMARY_SENTENCES_FIELD_NUMBER: _ClassVar[int]
     EXTRACT_ARTICLE_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
+    GLOSSARY_ID_FIELD_NUMBER: _ClassVar[int]
     terms: _containers.ScalarMap[str, str]
     strip_diacritics: bool
     summary_length: SummaryLength
     summary_sentences: int
     extract_article: bool
     model: str
-    def __init__(self, terms: _Optional[_Mapping[str, str]] = ..., strip_diacritics: _Optional[bool] = ..., summary_length: _Optional[_Union[SummaryLength, str]] = ..., summary_sentences: _Optional[int] = ..., extract_article: _Optional[bool] = ..., model: _Optional[str] = ...) -> None: ...
+    glossary_id: str
+    def __init__(self, terms: _Optional[_Mapping[str, str]] = ..., strip_diacritics: _Optional[bool] = ..., summary_length: _Optional[_Union[SummaryLength, str]] = ..., summary_sentences: _Optional[int] = ..., extract_article: _Optional[bool] = ..., model: _Optional[str] = ..., glossary_id: _Optional[str] = ...) -> None: ...
 
 class NameVariant(_message.Message):
     __slots__ = ("source", "renderings")
@@ -414,7 +416,7 @@ class DecodingSettings(_message.Message):
     def __init__(self, beam_size: _Optional[int] = ..., max_output_tokens: _Optional[int] = ..., max_output_ratio: _Optional[float] = ..., max_output_offset: _Optional[int] = ...) -> None: ...
 
 class Limits(_message.Message):
-    __slots__ = ("max_characters", "max_paragraphs", "max_message_bytes", "max_glossary_terms", "max_term_characters", "max_id_characters", "max_deadline_s", "max_http_connections", "http_header_timeout_s", "http_body_timeout_s")
+    __slots__ = ("max_characters", "max_paragraphs", "max_message_bytes", "max_glossary_terms", "max_term_characters", "max_id_characters", "max_deadline_s", "max_http_connections", "http_header_timeout_s", "http_body_timeout_s", "max_glossaries", "max_glossary_name_characters")
     MAX_CHARACTERS_FIELD_NUMBER: _ClassVar[int]
     MAX_PARAGRAPHS_FIELD_NUMBER: _ClassVar[int]
     MAX_MESSAGE_BYTES_FIELD_NUMBER: _ClassVar[int]
@@ -425,6 +427,8 @@ class Limits(_message.Message):
     MAX_HTTP_CONNECTIONS_FIELD_NUMBER: _ClassVar[int]
     HTTP_HEADER_TIMEOUT_S_FIELD_NUMBER: _ClassVar[int]
     HTTP_BODY_TIMEOUT_S_FIELD_NUMBER: _ClassVar[int]
+    MAX_GLOSSARIES_FIELD_NUMBER: _ClassVar[int]
+    MAX_GLOSSARY_NAME_CHARACTERS_FIELD_NUMBER: _ClassVar[int]
     max_characters: int
     max_paragraphs: int
     max_message_bytes: int
@@ -435,4 +439,74 @@ class Limits(_message.Message):
     max_http_connections: int
     http_header_timeout_s: float
     http_body_timeout_s: float
-    def __init__(self, max_characters: _Optional[int] = ..., max_paragraphs: _Optional[int] = ..., max_message_bytes: _Optional[int] = ..., max_glossary_terms: _Optional[int] = ..., max_term_characters: _Optional[int] = ..., max_id_characters: _Optional[int] = ..., max_deadline_s: _Optional[float] = ..., max_http_connections: _Optional[int] = ..., http_header_timeout_s: _Optional[float] = ..., http_body_timeout_s: _Optional[float] = ...) -> None: ...
+    max_glossaries: int
+    max_glossary_name_characters: int
+    def __init__(self, max_characters: _Optional[int] = ..., max_paragraphs: _Optional[int] = ..., max_message_bytes: _Optional[int] = ..., max_glossary_terms: _Optional[int] = ..., max_term_characters: _Optional[int] = ..., max_id_characters: _Optional[int] = ..., max_deadline_s: _Optional[float] = ..., max_http_connections: _Optional[int] = ..., http_header_timeout_s: _Optional[float] = ..., http_body_timeout_s: _Optional[float] = ..., max_glossaries: _Optional[int] = ..., max_glossary_name_characters: _Optional[int] = ...) -> None: ...
+
+class GlossaryEntry(_message.Message):
+    __slots__ = ("source", "target")
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    source: str
+    target: str
+    def __init__(self, source: _Optional[str] = ..., target: _Optional[str] = ...) -> None: ...
+
+class Glossary(_message.Message):
+    __slots__ = ("glossary_id", "name", "source_lang", "target_lang", "entry_count", "creation_time", "entries", "created_by")
+    GLOSSARY_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_LANG_FIELD_NUMBER: _ClassVar[int]
+    TARGET_LANG_FIELD_NUMBER: _ClassVar[int]
+    ENTRY_COUNT_FIELD_NUMBER: _ClassVar[int]
+    CREATION_TIME_FIELD_NUMBER: _ClassVar[int]
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    CREATED_BY_FIELD_NUMBER: _ClassVar[int]
+    glossary_id: str
+    name: str
+    source_lang: str
+    target_lang: str
+    entry_count: int
+    creation_time: str
+    entries: _containers.RepeatedCompositeFieldContainer[GlossaryEntry]
+    created_by: str
+    def __init__(self, glossary_id: _Optional[str] = ..., name: _Optional[str] = ..., source_lang: _Optional[str] = ..., target_lang: _Optional[str] = ..., entry_count: _Optional[int] = ..., creation_time: _Optional[str] = ..., entries: _Optional[_Iterable[_Union[GlossaryEntry, _Mapping]]] = ..., created_by: _Optional[str] = ...) -> None: ...
+
+class CreateGlossaryRequest(_message.Message):
+    __slots__ = ("name", "entries", "source_lang", "target_lang")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_LANG_FIELD_NUMBER: _ClassVar[int]
+    TARGET_LANG_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    entries: _containers.RepeatedCompositeFieldContainer[GlossaryEntry]
+    source_lang: str
+    target_lang: str
+    def __init__(self, name: _Optional[str] = ..., entries: _Optional[_Iterable[_Union[GlossaryEntry, _Mapping]]] = ..., source_lang: _Optional[str] = ..., target_lang: _Optional[str] = ...) -> None: ...
+
+class ListGlossariesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListGlossariesResponse(_message.Message):
+    __slots__ = ("glossaries",)
+    GLOSSARIES_FIELD_NUMBER: _ClassVar[int]
+    glossaries: _containers.RepeatedCompositeFieldContainer[Glossary]
+    def __init__(self, glossaries: _Optional[_Iterable[_Union[Glossary, _Mapping]]] = ...) -> None: ...
+
+class GetGlossaryRequest(_message.Message):
+    __slots__ = ("glossary_id", "include_entries")
+    GLOSSARY_ID_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    glossary_id: str
+    include_entries: bool
+    def __init__(self, glossary_id: _Optional[str] = ..., include_entries: _Optional[bool] = ...) -> None: ...
+
+class DeleteGlossaryRequest(_message.Message):
+    __slots__ = ("glossary_id",)
+    GLOSSARY_ID_FIELD_NUMBER: _ClassVar[int]
+    glossary_id: str
+    def __init__(self, glossary_id: _Optional[str] = ...) -> None: ...
+
+class DeleteGlossaryResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

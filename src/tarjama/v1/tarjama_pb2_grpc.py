@@ -59,6 +59,26 @@ class TranslatorStub:
                 request_serializer=tarjama_dot_v1_dot_tarjama__pb2.TranslateRequest.SerializeToString,
                 response_deserializer=tarjama_dot_v1_dot_tarjama__pb2.TranslateStreamResponse.FromString,
                 _registered_method=True)
+        self.CreateGlossary = channel.unary_unary(
+                '/tarjama.v1.Translator/CreateGlossary',
+                request_serializer=tarjama_dot_v1_dot_tarjama__pb2.CreateGlossaryRequest.SerializeToString,
+                response_deserializer=tarjama_dot_v1_dot_tarjama__pb2.Glossary.FromString,
+                _registered_method=True)
+        self.ListGlossaries = channel.unary_unary(
+                '/tarjama.v1.Translator/ListGlossaries',
+                request_serializer=tarjama_dot_v1_dot_tarjama__pb2.ListGlossariesRequest.SerializeToString,
+                response_deserializer=tarjama_dot_v1_dot_tarjama__pb2.ListGlossariesResponse.FromString,
+                _registered_method=True)
+        self.GetGlossary = channel.unary_unary(
+                '/tarjama.v1.Translator/GetGlossary',
+                request_serializer=tarjama_dot_v1_dot_tarjama__pb2.GetGlossaryRequest.SerializeToString,
+                response_deserializer=tarjama_dot_v1_dot_tarjama__pb2.Glossary.FromString,
+                _registered_method=True)
+        self.DeleteGlossary = channel.unary_unary(
+                '/tarjama.v1.Translator/DeleteGlossary',
+                request_serializer=tarjama_dot_v1_dot_tarjama__pb2.DeleteGlossaryRequest.SerializeToString,
+                response_deserializer=tarjama_dot_v1_dot_tarjama__pb2.DeleteGlossaryResponse.FromString,
+                _registered_method=True)
 
 
 class TranslatorServicer:
@@ -103,6 +123,35 @@ class TranslatorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateGlossary(self, request, context):
+        """Stored glossaries: the newsroom's agreed renderings, kept by the server (in its database) and
+        shared by every tool and replica; a Translate uses one with `options.glossary_id`. Creating and
+        deleting need a token with the `glossaries` right (see the README's tokens file); reading needs
+        any valid token. A glossary's entries never change: to edit one, create the new one and delete the
+        old (as DeepL's v2 glossaries). UNAVAILABLE when the database cannot be reached.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListGlossaries(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetGlossary(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteGlossary(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TranslatorServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -130,6 +179,26 @@ def add_TranslatorServicer_to_server(servicer, server):
                     servicer.TranslateStream,
                     request_deserializer=tarjama_dot_v1_dot_tarjama__pb2.TranslateRequest.FromString,
                     response_serializer=tarjama_dot_v1_dot_tarjama__pb2.TranslateStreamResponse.SerializeToString,
+            ),
+            'CreateGlossary': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateGlossary,
+                    request_deserializer=tarjama_dot_v1_dot_tarjama__pb2.CreateGlossaryRequest.FromString,
+                    response_serializer=tarjama_dot_v1_dot_tarjama__pb2.Glossary.SerializeToString,
+            ),
+            'ListGlossaries': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListGlossaries,
+                    request_deserializer=tarjama_dot_v1_dot_tarjama__pb2.ListGlossariesRequest.FromString,
+                    response_serializer=tarjama_dot_v1_dot_tarjama__pb2.ListGlossariesResponse.SerializeToString,
+            ),
+            'GetGlossary': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetGlossary,
+                    request_deserializer=tarjama_dot_v1_dot_tarjama__pb2.GetGlossaryRequest.FromString,
+                    response_serializer=tarjama_dot_v1_dot_tarjama__pb2.Glossary.SerializeToString,
+            ),
+            'DeleteGlossary': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteGlossary,
+                    request_deserializer=tarjama_dot_v1_dot_tarjama__pb2.DeleteGlossaryRequest.FromString,
+                    response_serializer=tarjama_dot_v1_dot_tarjama__pb2.DeleteGlossaryResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -267,6 +336,114 @@ class Translator:
             '/tarjama.v1.Translator/TranslateStream',
             tarjama_dot_v1_dot_tarjama__pb2.TranslateRequest.SerializeToString,
             tarjama_dot_v1_dot_tarjama__pb2.TranslateStreamResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateGlossary(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tarjama.v1.Translator/CreateGlossary',
+            tarjama_dot_v1_dot_tarjama__pb2.CreateGlossaryRequest.SerializeToString,
+            tarjama_dot_v1_dot_tarjama__pb2.Glossary.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListGlossaries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tarjama.v1.Translator/ListGlossaries',
+            tarjama_dot_v1_dot_tarjama__pb2.ListGlossariesRequest.SerializeToString,
+            tarjama_dot_v1_dot_tarjama__pb2.ListGlossariesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetGlossary(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tarjama.v1.Translator/GetGlossary',
+            tarjama_dot_v1_dot_tarjama__pb2.GetGlossaryRequest.SerializeToString,
+            tarjama_dot_v1_dot_tarjama__pb2.Glossary.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteGlossary(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tarjama.v1.Translator/DeleteGlossary',
+            tarjama_dot_v1_dot_tarjama__pb2.DeleteGlossaryRequest.SerializeToString,
+            tarjama_dot_v1_dot_tarjama__pb2.DeleteGlossaryResponse.FromString,
             options,
             channel_credentials,
             insecure,
