@@ -67,6 +67,7 @@ from ..markup.extraction import extract
 from ..offload import text_work
 from ..request import is_small
 from ..runtime import Runtime
+from ..settings import Settings
 from ..validation import check_article_size
 from .grpc_api import TranslatorServicer
 from .openapi import openapi_json
@@ -252,11 +253,7 @@ class HttpApi:
         return await text_work(is_small(result.ByteSize()), json_response, result)
 
     def _failed(self, method: str, exc: Exception, record: dict[str, Any], started: float) -> Response:
-        status, code, message = http_status_for(exc)
-        if not isinstance(exc, TarjamaError):
-            log.error("request failed: %s", private_traceback(exc))
-        log_call(self.runtime.observer, method, code.name, record, time.perf_counter() - started)
-        return error_response(status, code, message)
+        return error_response(*failed_call(self.runtime, method, exc, record, started))
 
     def _authorise(self, request: Request) -> None:
         if self.tokens is None:
@@ -279,45 +276,70 @@ class HttpApi:
 
     async def _body(self, request: Request) -> bytes:
         """The body, within --max-message-bytes."""
-        limit = self.runtime.settings.max_message_bytes
-        body = bytearray()
-        seen = 0
-        try:
-            async for chunk in request.stream():
-                seen += len(chunk)
-                if seen <= limit:
-                    body += chunk
-                elif seen > DRAIN_BYTES:
-                    break  # stop reading: the connection closes without the rest
-        except ClientDisconnect:
-            timed_out = request.scope.get(READ_TIMED_OUT)
-            if timed_out:  # the protocol answered 408 and closed (http_guard)
-                raise DeadlineExceeded(timed_out) from None
-            raise Cancelled("the client disconnected before sending the whole body") from None
-        if seen > limit:
-            size = f"{seen}" if seen <= DRAIN_BYTES else f"more than {DRAIN_BYTES}"
-            raise PayloadTooLarge(f"the body has {size} bytes; this server accepts at most {limit}")
-        return bytes(body)
+        return await read_body(request, self.runtime.settings)
 
     def _deadline(self, request: Request) -> float | None:
-        """`?timeout=SECONDS` as a time.monotonic() deadline: positive, and at most --max-deadline-s (a
-        timeout of 10¹⁰ s once killed the engine workers: no timer may be set that far)."""
-        raw = request.query_params.get("timeout")
-        if raw is None:
-            return None
-        try:
-            seconds = float(raw)
-        except ValueError:
-            seconds = math.nan
-        if not math.isfinite(seconds) or seconds <= 0:
-            raise InvalidRequest(f"timeout must be a positive number of seconds, not {raw[:40]!r}")
-        limit = self.runtime.settings.max_deadline_s
-        if seconds > limit:
-            raise InvalidRequest(
-                f"timeout must be at most {limit:g} seconds (this server's --max-deadline-s, "
-                f"GetInfo limits.max_deadline_s), not {raw[:40]!r}"
-            )
-        return time.monotonic() + seconds
+        return query_deadline(request, self.runtime.settings)
+
+
+# Helpers every HTTP door shares (this API, and the compatible APIs beside it in doors/).
+
+
+async def read_body(request: Request, settings: Settings) -> bytes:
+    """The body, within --max-message-bytes (PayloadTooLarge past it; DeadlineExceeded or Cancelled when
+    the client stops sending)."""
+    limit = settings.max_message_bytes
+    body = bytearray()
+    seen = 0
+    try:
+        async for chunk in request.stream():
+            seen += len(chunk)
+            if seen <= limit:
+                body += chunk
+            elif seen > DRAIN_BYTES:
+                break  # stop reading: the connection closes without the rest
+    except ClientDisconnect:
+        timed_out = request.scope.get(READ_TIMED_OUT)
+        if timed_out:  # the protocol answered 408 and closed (http_guard)
+            raise DeadlineExceeded(timed_out) from None
+        raise Cancelled("the client disconnected before sending the whole body") from None
+    if seen > limit:
+        size = f"{seen}" if seen <= DRAIN_BYTES else f"more than {DRAIN_BYTES}"
+        raise PayloadTooLarge(f"the body has {size} bytes; this server accepts at most {limit}")
+    return bytes(body)
+
+
+def query_deadline(request: Request, settings: Settings) -> float | None:
+    """`?timeout=SECONDS` as a time.monotonic() deadline: positive, and at most --max-deadline-s (a
+    timeout of 10¹⁰ s once killed the engine workers: no timer may be set that far)."""
+    raw = request.query_params.get("timeout")
+    if raw is None:
+        return None
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise InvalidRequest(f"timeout must be a positive number of seconds, not {raw[:40]!r}")
+    limit = settings.max_deadline_s
+    if seconds > limit:
+        raise InvalidRequest(
+            f"timeout must be at most {limit:g} seconds (this server's --max-deadline-s, "
+            f"GetInfo limits.max_deadline_s), not {raw[:40]!r}"
+        )
+    return time.monotonic() + seconds
+
+
+def failed_call(
+    runtime: Runtime, method: str, exc: Exception, record: dict[str, Any], started: float
+) -> tuple[int, grpc.StatusCode, str]:
+    """A call that failed: its access line, the traceback of a bug (never its message), and the HTTP
+    status, the gRPC code and the message a door answers in its own shape."""
+    status, code, message = http_status_for(exc)
+    if not isinstance(exc, TarjamaError):
+        log.error("request failed: %s", private_traceback(exc))
+    log_call(runtime.observer, method, code.name, record, time.perf_counter() - started)
+    return status, code, message
 
 
 async def routing_error(request: Request, exc: Exception) -> Response:
@@ -351,7 +373,9 @@ class PrivateHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        api = scope["path"].startswith("/v1/")
+        # Everything but the page and its files may carry a story: the compatible APIs' routes too.
+        path = scope["path"]
+        api = not (path in ("/", "/favicon.ico", "/healthz", "/openapi.json") or path.startswith("/static/"))
 
         async def with_headers(message: Any) -> None:
             if message["type"] == "http.response.start":
