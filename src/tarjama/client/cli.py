@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from tarjama import __version__
+from tarjama.interchange.glossary_files import EntriesFileError, parse_entries, render_tsv
 from tarjama.v1 import tarjama_pb2 as pb
 
 from .client import DEFAULT_SERVER, TarjamaClient, TarjamaError, TranslateArgs, Unavailable, to_dict
@@ -80,6 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _model_option(translate)
     translate.add_argument(
+        "--glossary",
+        default="",
+        metavar="NAME",
+        help="apply the server's stored glossary of this name or id (`tarjama glossary list`)",
+    )
+    translate.add_argument(
         "--extract",
         action="store_true",
         help="the files are pages saved from news sites: the server translates their article (headline, "
@@ -112,6 +119,33 @@ def build_parser() -> argparse.ArgumentParser:
     summarize.add_argument("--length", "--summary-length", dest="length", choices=("short", "medium", "long"),
                            default="medium", help="summary length (default medium)")  # fmt: skip
     summarize.set_defaults(run=run_summarize)
+
+    glossary = commands.add_parser("glossary", help="the newsroom's stored glossaries on the server")
+    glossary_commands = glossary.add_subparsers(dest="glossary_command", required=True, metavar="ACTION")
+    create = glossary_commands.add_parser(
+        "create", help="store a glossary from a file of term<TAB>rendering lines (or CSV); prints its id"
+    )
+    create.add_argument("name", help="the glossary's name (what --glossary takes)")
+    create.add_argument(
+        "file", metavar="FILE", help="TSV or CSV file of Arabic term and English rendering; - reads stdin"
+    )
+    create.add_argument("--entries-format", choices=("auto", "tsv", "csv"), default="auto",
+                        help="auto: .csv files are CSV, others TSV")  # fmt: skip
+    _server_option(create)
+    create.set_defaults(run=run_glossary_create)
+    listing = glossary_commands.add_parser("list", help="list the stored glossaries, newest first")
+    listing.add_argument("--format", choices=("text", "json"), default="text", help="output format (default text)")
+    _server_option(listing)
+    listing.set_defaults(run=run_glossary_list)
+    show = glossary_commands.add_parser("show", help="print a glossary's entries (TSV) by its name or id")
+    show.add_argument("glossary", metavar="NAME", help="its name or id")
+    show.add_argument("--format", choices=("tsv", "json"), default="tsv", help="output format (default tsv)")
+    _server_option(show)
+    show.set_defaults(run=run_glossary_show)
+    delete = glossary_commands.add_parser("delete", help="delete a stored glossary by its name or id")
+    delete.add_argument("glossary", metavar="NAME", help="its name or id")
+    _server_option(delete)
+    delete.set_defaults(run=run_glossary_delete)
 
     info = commands.add_parser("info", help="print the server's version, models, decoding settings and limits")
     _server_option(info)
@@ -230,10 +264,11 @@ def run_translate(args: argparse.Namespace) -> int:
     failures = 0
     with connect(args, timeout=args.timeout) as client:
         summarize = not args.no_summary and client.has_summarizer()
+        glossary_id = client.find_glossary(args.glossary).glossary_id if args.glossary else ""
         length = pb.SummaryLength.Value(args.summary_length.upper())
         markup = [is_html(source, args.input_format) and not args.extract for source in sources]
         if not several and not args.output_dir and args.format in STREAMED_FORMATS and not markup[0]:
-            return stream_one(client, sources[0], args.format, summarize, length, args.extract, args.model)
+            return stream_one(client, sources[0], args.format, summarize, length, args.extract, args.model, glossary_id)
 
         def one(source: str) -> pb.TranslateResponse | Exception:
             try:
@@ -241,6 +276,7 @@ def run_translate(args: argparse.Namespace) -> int:
                 name = "" if source == "-" else Path(source).name
                 options: TranslateArgs = {"id": name, "summarize": summarize, "summary_length": length}
                 options["model"] = args.model
+                options["glossary_id"] = glossary_id
                 if args.extract:  # a saved page: the server keeps its article
                     options.update({"html": text, "extract_article": True})
                     response = client.translate(**options)
@@ -320,7 +356,14 @@ def report_extraction(source: str, extraction: pb.Extraction) -> None:
 
 
 def stream_one(
-    client: TarjamaClient, source: str, fmt: str, summarize: bool, length: int, extract: bool, model: str
+    client: TarjamaClient,
+    source: str,
+    fmt: str,
+    summarize: bool,
+    length: int,
+    extract: bool,
+    model: str,
+    glossary_id: str,
 ) -> int:
     """One article to the terminal: each paragraph printed as soon as the server has it."""
     try:
@@ -331,7 +374,13 @@ def stream_one(
     name = "" if source == "-" else Path(source).name
     out = BlockWriter(sys.stdout)
     out.write(head_blocks(fmt, name))
-    options: TranslateArgs = {"id": name, "summarize": summarize, "summary_length": length, "model": model}
+    options: TranslateArgs = {
+        "id": name,
+        "summarize": summarize,
+        "summary_length": length,
+        "model": model,
+        "glossary_id": glossary_id,
+    }
     if extract:  # a saved page: the server keeps its article
         options.update({"html": text, "extract_article": True})
     for message in client.translate_stream(None if extract else text, **options):
@@ -456,6 +505,59 @@ def arabic_share(text: str) -> float:
     return sum("\u0600" <= c <= "\u06ff" or "\u0750" <= c <= "\u077f" for c in letters) / max(1, len(letters))
 
 
+def run_glossary_create(args: argparse.Namespace) -> int:
+    fmt = args.entries_format
+    if fmt == "auto":
+        fmt = "csv" if args.file.lower().endswith(".csv") else "tsv"
+    try:
+        text = read_article(args.file)
+        entries = parse_entries(text, fmt, MAX_ENTRY_LINES)
+    except (OSError, UnicodeDecodeError, EntriesFileError) as exc:
+        print(f"tarjama: error: {args.file}: {exc}", file=sys.stderr)
+        return 1
+    with connect(args, timeout=60) as client:
+        created = client.create_glossary(args.name, entries)
+    print(f"{created.glossary_id}\t{created.name}\t{created.entry_count} entries")
+    return 0
+
+
+def run_glossary_list(args: argparse.Namespace) -> int:
+    with connect(args, timeout=30) as client:
+        glossaries = client.list_glossaries()
+    if args.format == "json":
+        print(json.dumps([to_dict(g) for g in glossaries], ensure_ascii=False, indent=2))
+        return 0
+    for g in glossaries:
+        by = f"  by {g.created_by}" if g.created_by else ""
+        print(f"{g.glossary_id}  {g.name}  ({g.entry_count} entries, {g.creation_time}{by})")
+    if not glossaries:
+        print("no stored glossaries (tarjama glossary create NAME FILE stores one)", file=sys.stderr)
+    return 0
+
+
+def run_glossary_show(args: argparse.Namespace) -> int:
+    with connect(args, timeout=60) as client:
+        glossary = client.get_glossary(client.find_glossary(args.glossary).glossary_id)
+    if args.format == "json":
+        print(json.dumps(to_dict(glossary), ensure_ascii=False, indent=2))
+    else:
+        sys.stdout.write(render_tsv([(e.source, e.target) for e in glossary.entries]))
+    return 0
+
+
+def run_glossary_delete(args: argparse.Namespace) -> int:
+    with connect(args, timeout=30) as client:
+        glossary = client.find_glossary(args.glossary)
+        client.delete_glossary(glossary.glossary_id)
+    print(f"deleted {glossary.glossary_id} ({glossary.name})", file=sys.stderr)
+    return 0
+
+
+# A file of more lines than any server takes is refused while it is read (the server's own default
+# limit, --max-glossary-terms, is 10,000; it answers for a lower one).
+MAX_ENTRY_LINES = 1_000_000
+
+
 def run_info(args: argparse.Namespace) -> int:
     with connect(args) as client:
         print(json.dumps(to_dict(client.info(timeout=10)), ensure_ascii=False, indent=2))
@@ -475,8 +577,9 @@ def run_eval(args: argparse.Namespace) -> int:
         server = describe_server(client.info(timeout=10))
         try:
             scores = [
-                evaluate(client, src, ref, per_request=args.per_request, jobs=args.jobs, limit=args.limit,
-                         model=args.model)  # fmt: skip
+                evaluate(
+                    client, src, ref, per_request=args.per_request, jobs=args.jobs, limit=args.limit, model=args.model
+                )  # fmt: skip
                 for src, ref in pairs
             ]
         except (OSError, ValueError) as exc:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 
@@ -41,7 +41,15 @@ SERVICE_CONFIG = {
                 "backoffMultiplier": 2,
                 "retryableStatusCodes": ["UNAVAILABLE", "RESOURCE_EXHAUSTED"],
             },
-        }
+        },
+        # Creating a glossary is not idempotent (a retry after a lost answer would store it twice), and
+        # a second delete of one that was deleted says NOT_FOUND: neither is retried.
+        {
+            "name": [
+                {"service": "tarjama.v1.Translator", "method": "CreateGlossary"},
+                {"service": "tarjama.v1.Translator", "method": "DeleteGlossary"},
+            ]
+        },
     ],
 }
 # A call is only retried while its request is still buffered: room for a limit-size article.
@@ -89,6 +97,10 @@ class PermissionDenied(TarjamaError):
     """PERMISSION_DENIED: the token is known but may not make this call."""
 
 
+class NotFound(TarjamaError):
+    """NOT_FOUND: what the call names (a stored glossary) does not exist."""
+
+
 class Cancelled(TarjamaError):
     """CANCELLED: the call was cancelled before it finished."""
 
@@ -106,6 +118,7 @@ ERRORS: dict[grpc.StatusCode, type[TarjamaError]] = {
     grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineExceeded,
     grpc.StatusCode.UNAUTHENTICATED: Unauthenticated,
     grpc.StatusCode.PERMISSION_DENIED: PermissionDenied,
+    grpc.StatusCode.NOT_FOUND: NotFound,
     grpc.StatusCode.CANCELLED: Cancelled,
     grpc.StatusCode.INTERNAL: Internal,
     grpc.StatusCode.UNKNOWN: Internal,
@@ -233,6 +246,51 @@ class TarjamaClient:
         )
         return self._call(self._stub.Summarize, request, timeout)
 
+    # -- stored glossaries -------------------------------------------------------------------------
+
+    def create_glossary(
+        self, name: str, entries: Mapping[str, str] | Iterable[tuple[str, str]], *, timeout: float | None = None
+    ) -> pb.Glossary:
+        """Store a glossary for the whole newsroom (Arabic term -> required English); its `glossary_id`
+        is what `translate(glossary_id=...)` takes. Needs a token with the `glossaries` right."""
+        pairs = entries.items() if isinstance(entries, Mapping) else entries
+        request = pb.CreateGlossaryRequest(
+            name=name,
+            entries=[pb.GlossaryEntry(source=source, target=target) for source, target in pairs],
+            source_lang="ar",
+            target_lang="en",
+        )
+        return self._call(self._stub.CreateGlossary, request, timeout)
+
+    def list_glossaries(self, *, timeout: float | None = None) -> list[pb.Glossary]:
+        """Every stored glossary, newest first, without its entries."""
+        return list(self._call(self._stub.ListGlossaries, pb.ListGlossariesRequest(), timeout).glossaries)
+
+    def get_glossary(self, glossary_id: str, *, entries: bool = True, timeout: float | None = None) -> pb.Glossary:
+        request = pb.GetGlossaryRequest(glossary_id=glossary_id, include_entries=entries)
+        return self._call(self._stub.GetGlossary, request, timeout)
+
+    def delete_glossary(self, glossary_id: str, *, timeout: float | None = None) -> None:
+        self._call(self._stub.DeleteGlossary, pb.DeleteGlossaryRequest(glossary_id=glossary_id), timeout)
+
+    def find_glossary(self, name_or_id: str, *, timeout: float | None = None) -> pb.Glossary:
+        """The stored glossary with this id, or else the one with this name (without entries). A name
+        two glossaries share is ambiguous: InvalidArgument, listing their ids; none: NotFound."""
+        glossaries = self.list_glossaries(timeout=timeout)
+        for glossary in glossaries:
+            if glossary.glossary_id == name_or_id:
+                return glossary
+        named = [g for g in glossaries if g.name == name_or_id]
+        if len(named) > 1:
+            ids = ", ".join(g.glossary_id for g in named)
+            raise InvalidArgument(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"{len(named)} glossaries are named {name_or_id!r}: give an id ({ids})",
+            )
+        if not named:
+            raise NotFound(grpc.StatusCode.NOT_FOUND, f"no glossary is named {name_or_id!r} or has it as its id")
+        return named[0]
+
     def has_summarizer(self, *, timeout: float | None = 10) -> bool:
         """Whether the server was started with a summariser."""
         return any(model.role == "summary" for model in self.info(timeout=timeout).models)
@@ -279,6 +337,7 @@ class TranslateArgs(TypedDict, total=False):
     strip_diacritics: bool
     extract_article: bool
     model: str  # a translation model's name (GetInfo's models); empty: the server's default
+    glossary_id: str  # a stored glossary (create_glossary, list_glossaries); `terms` win over its entries
 
 
 def translate_request(text: str | None = None, **options: Unpack[TranslateArgs]) -> pb.TranslateRequest:
@@ -298,6 +357,7 @@ def translate_request(text: str | None = None, **options: Unpack[TranslateArgs])
             summary_length=options.get("summary_length", 0),  # type: ignore[arg-type]  # an int is a pb.SummaryLength
             extract_article=options.get("extract_article", False),
             model=options.get("model", ""),
+            glossary_id=options.get("glossary_id", ""),
         ),
     )
 

@@ -43,7 +43,8 @@ from .edges.log_filter import RepeatFilter
 from .edges.metrics import serve_metrics
 from .edges.stats import Observer, Observers
 from .engines.base import Engine
-from .errors import ModelUnavailable, StartupError
+from .errors import ModelUnavailable, StartupError, StoreUnavailable
+from .glossaries import Glossaries, open_store
 from .models import public_model_id
 from .pipeline import TranslationPipeline
 from .runtime import Models, Runtime
@@ -128,8 +129,7 @@ def load_translation_engine(settings: Settings, model: NamedModel) -> Engine:
     except Exception as exc:  # a broken checkpoint: one line, not a traceback
         log.debug("loading failed", exc_info=True)
         raise ModelUnavailable(
-            f"cannot load translation model '{model.ref}' "
-            f"with --engine {settings.engine} ({type(exc).__name__}: {exc})"
+            f"cannot load translation model '{model.ref}' with --engine {settings.engine} ({type(exc).__name__}: {exc})"
         ) from None
     return engine
 
@@ -210,7 +210,8 @@ async def serve(
     tokens = TokenFile(settings.auth_tokens_file) if settings.auth_tokens_file else None
     scrape_token = ScrapeToken(settings.metrics_token_file) if settings.metrics_token_file else None
     credentials = tls_credentials(settings)
-    runtime = Runtime(settings, auth=tokens is not None)
+    glossaries = await open_glossaries(settings)
+    runtime = Runtime(settings, auth=tokens is not None, glossaries=glossaries)
     traced = observe(runtime, scrape_token)
     server, health_servicer, servicer = await grpc_server(runtime, tokens, traced)
     address = f"{settings.host}:{settings.port}"
@@ -251,6 +252,7 @@ async def serve(
         await asyncio.to_thread(stop_conversions)
         await stop_http_api(http)
         await server.stop(0)
+        glossaries.close()
         return 0
     try:
         runtime.models = loading.result()
@@ -280,8 +282,28 @@ async def serve(
     await asyncio.gather(server.stop(1.0), stop_http_api(http))  # time for those answers to reach their clients
     if not closed:
         log.warning("an engine is still running a batch; exiting without waiting for it")
+    glossaries.close()
     log.info("stopped")
     return 0
+
+
+async def open_glossaries(settings: Settings) -> Glossaries:
+    """The stored glossaries' database, reached once now so the log says where it is and whether it
+    answers. One that does not answer is a warning, not a failed start: translation needs no database,
+    and glossary calls get UNAVAILABLE until it answers. A database of a newer schema is one too."""
+    glossaries = Glossaries(open_store(settings), settings)
+    where = "PostgreSQL (--database-url)" if settings.database_url else str(getattr(glossaries.store, "path", ""))
+    try:
+        await glossaries.check()
+    except StoreUnavailable:
+        log.warning(
+            "stored glossaries: the database (%s) does not answer (see above); glossary calls "
+            "get UNAVAILABLE until it does, translation goes on without them",
+            where,
+        )
+    else:
+        log.info("stored glossaries: %s, %s", glossaries.backend, where)
+    return glossaries
 
 
 async def stop_for_restart(
@@ -326,9 +348,7 @@ def supervise_engines(runtime: Runtime) -> asyncio.Future[str]:
     return failed
 
 
-async def start_http_api(
-    runtime: Runtime, servicer: TranslatorServicer, tokens: TokenFile | None
-) -> HttpServing:
+async def start_http_api(runtime: Runtime, servicer: TranslatorServicer, tokens: TokenFile | None) -> HttpServing:
     """--http-port: the HTTP API and the reading page, on this event loop (see http_api.py)."""
     settings = runtime.settings
     try:

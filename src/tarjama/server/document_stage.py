@@ -74,10 +74,11 @@ class SavedPageRendering(Rendering):
 
 
 async def read(
-    message: ArticleMessage, settings: Settings, deadline: float | None, small: bool
+    message: ArticleMessage, settings: Settings, deadline: float | None, small: bool, stored: dict[str, str]
 ) -> tuple[Document, Rendering]:
     """The request's article, checked against the limits (InvalidRequest otherwise), and how its English
-    goes back out. A saved page is extracted first, in its own process (markup/extraction.py)."""
+    goes back out, its glossary the `stored` glossary's entries under the request's own terms. A saved
+    page is extracted first, in its own process (markup/extraction.py)."""
     check_source(message, settings)
     if isinstance(message, pb.TranslateRequest) and message.options.extract_article:
         from .markup.extraction import extract as extract_page
@@ -86,11 +87,12 @@ async def read(
         if not article.body:
             raise InvalidRequest("html: no article found in the page (the extractor found no main text)")
         found = PageExtraction(article.title, article.author, article.date, tuple(article.dropped))
-        return await text_work(small, _document, message, settings, article.paragraphs, SavedPageRendering(found))
-    return await text_work(small, _parsed_document, message, settings)
+        rendering = SavedPageRendering(found)
+        return await text_work(small, _document, message, settings, article.paragraphs, rendering, stored)
+    return await text_work(small, _parsed_document, message, settings, stored)
 
 
-def _parsed_document(message: ArticleMessage, settings: Settings) -> tuple[Document, Rendering]:
+def _parsed_document(message: ArticleMessage, settings: Settings, stored: dict[str, str]) -> tuple[Document, Rendering]:
     html = message.html if isinstance(message, pb.TranslateRequest) else ""
     if html:
         from .markup.html import parse_html  # lxml: only for html requests
@@ -100,21 +102,25 @@ def _parsed_document(message: ArticleMessage, settings: Settings) -> tuple[Docum
         if len(paragraphs) > settings.max_paragraphs:
             limit, count = settings.max_paragraphs, len(paragraphs)
             raise InvalidRequest(f"the html has {count} blocks to translate; this server accepts at most {limit}")
-        return _document(message, settings, paragraphs, HtmlRendering(markup))
+        return _document(message, settings, paragraphs, HtmlRendering(markup), stored)
     if message.paragraphs:
         check_paragraphs(message.paragraphs, settings)
-        return _document(message, settings, message.paragraphs, Rendering())
+        return _document(message, settings, message.paragraphs, Rendering(), stored)
     check_text(message.text)
-    return _document(message, settings, split_paragraphs(message.text), Rendering())
+    return _document(message, settings, split_paragraphs(message.text), Rendering(), stored)
 
 
 def _document(
-    message: ArticleMessage, settings: Settings, paragraphs: Sequence[str], rendering: Rendering
+    message: ArticleMessage,
+    settings: Settings,
+    paragraphs: Sequence[str],
+    rendering: Rendering,
+    stored: dict[str, str],
 ) -> tuple[Document, Rendering]:
     check_article_size(paragraphs, settings)
     terms: dict[str, str] = {}
     strip_diacritics = False
     if isinstance(message, pb.TranslateRequest):
         strip_diacritics = message.options.strip_diacritics
-        terms = glossary_from(message.options, settings, strip_diacritics)
+        terms = {**stored, **glossary_from(message.options, settings, strip_diacritics)}  # its own win
     return Document(message.id, tuple(paragraphs), terms, strip_diacritics), rendering

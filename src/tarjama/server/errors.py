@@ -58,6 +58,12 @@ class Overloaded(TarjamaError):
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
+class QuotaExceeded(TarjamaError):
+    """A stored resource is at its limit (--max-glossaries): retrying will not help until one is deleted."""
+
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
 class NotReady(TarjamaError):
     """Models are still loading."""
 

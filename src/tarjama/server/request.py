@@ -17,6 +17,8 @@ from . import document_stage
 from .document import Document
 from .document_stage import ArticleMessage, Rendering
 from .edges.access_log import note
+from .errors import FeatureUnavailable
+from .glossaries import Glossaries
 from .settings import Settings
 from .validation import model_name, summary_length
 
@@ -78,25 +80,38 @@ def bounded(deadline: float | None, settings: Settings) -> float | None:
     return deadline if deadline <= latest else latest  # nan too: it compares false
 
 
-async def admit(message: ArticleMessage, settings: Settings, deadline: float | None) -> ArticleRequest:
-    """The request checked (InvalidRequest naming the field otherwise) and its article read; noted in
-    the access line by id and sizes, never by its text."""
+async def admit(
+    message: ArticleMessage, settings: Settings, deadline: float | None, glossaries: Glossaries | None = None
+) -> ArticleRequest:
+    """The request checked (InvalidRequest naming the field otherwise) and its article read, with the
+    stored glossary it names (`options.glossary_id`) under its own terms; noted in the access line by
+    id and sizes, never by its text."""
     started = time.perf_counter()
     deadline = bounded(deadline, settings)
+    stored: dict[str, str] = {}
     # Segment and Summarize name no model: the default's segmentation (its tokens) answers them.
     if isinstance(message, pb.TranslateRequest):
         model = model_name(message.options, settings)
+        if message.options.glossary_id:
+            stored = await stored_terms(message.options.glossary_id, glossaries)
     else:
         model = settings.translation_models()[0].name
     parsed_in_place = is_small(message.ByteSize())
-    document, rendering = await document_stage.read(message, settings, deadline, parsed_in_place)
+    document, rendering = await document_stage.read(message, settings, deadline, parsed_in_place, stored)
     note(document_id=document.id, paragraphs=len(document.paragraphs), characters=document.characters)
     if isinstance(message, pb.TranslateRequest):
         note(model=model)  # a name from the server's own flags, never the client's text
-    small = (
-        parsed_in_place and len(document.terms) <= INLINE_TERMS and text_work_size(document) <= INLINE_BYTES
-    )
+    small = parsed_in_place and len(document.terms) <= INLINE_TERMS and text_work_size(document) <= INLINE_BYTES
     return ArticleRequest(document, rendering, summary_asked(message), deadline, small, started, model)
+
+
+async def stored_terms(glossary_id: str, glossaries: Glossaries | None) -> dict[str, str]:
+    """The entries of the stored glossary a Translate names (NotFound, StoreUnavailable otherwise)."""
+    if glossaries is None:
+        raise FeatureUnavailable("options.glossary_id: this server keeps no stored glossaries")
+    terms = await glossaries.terms(glossary_id)
+    note(glossary=glossary_id[:64])  # a server-made id, not the client's text
+    return terms
 
 
 def summary_asked(message: ArticleMessage) -> SummaryAsk | None:

@@ -15,6 +15,7 @@ from typing import Any
 
 from .batcher import Batcher
 from .edges.stats import Observer, StatsSnapshot
+from .glossaries import Glossaries
 from .pipeline import TranslationPipeline
 from .settings import Settings
 from .summary import Summarizer
@@ -55,6 +56,7 @@ class Runtime:
     shutting_down: bool = False
     in_flight: int = 0  # RPCs being handled now; shutdown waits for them up to the grace period
     auth: bool = False  # callers must present a token (--auth-tokens-file)
+    glossaries: Glossaries | None = None  # the stored glossaries (None only in tests that build no store)
     # Told about RPCs, batches and summaries as they happen (the metrics exporter, when it runs).
     observer: Observer = field(default_factory=Observer)
 

@@ -89,6 +89,9 @@ def _translation_models(translation_model: str, translation_revision: str | None
     return tuple(NamedModel(label, ref, revisions.get(label)) for label, (_, ref) in zip(names, entries, strict=True))
 
 
+DATABASE_SCHEMES = ("postgresql://", "postgres://")
+
+
 def default_cache_dir() -> str:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return str(Path(base) / "tarjama")
@@ -169,6 +172,17 @@ class Settings:
     # Without tokens, the Host names the HTTP door answers to besides localhost and IP addresses
     # (comma-separated; "*" for any): a browser page elsewhere must not reach it by DNS rebinding.
     http_allowed_hosts: str = ""
+    # Stored glossaries: SQLite in the state directory unless a PostgreSQL URL is given (replicas that
+    # share glossaries share one PostgreSQL). The URL may hold a password: it is never logged or shown.
+    state_dir: str = ""  # "": $XDG_STATE_HOME/tarjama, else ~/.local/state/tarjama
+    database_url: str = ""
+    max_glossaries: int = 1000
+
+    def resolved_state_dir(self) -> Path:
+        if self.state_dir:
+            return Path(self.state_dir).expanduser()
+        base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+        return Path(base) / "tarjama"
 
     def resolved_threads(self) -> int:
         if self.threads > 0:
@@ -244,6 +258,11 @@ class Settings:
             problems.append("--engine-watchdog-s must be between 0 (off) and 86400 seconds")
         if self.max_concurrent_streams < 1:
             problems.append("--max-concurrent-streams must be at least 1")
+        if self.database_url and not self.database_url.startswith(DATABASE_SCHEMES):
+            # Never quote the URL: it may hold a password.
+            problems.append("--database-url must be a PostgreSQL URL (postgresql://USER:PASSWORD@HOST:PORT/DB)")
+        if not 1 <= self.max_glossaries <= 1_000_000:
+            problems.append("--max-glossaries must be between 1 and 1000000")
         try:
             self.translation_models()
         except ValueError as exc:
@@ -293,6 +312,10 @@ _HELP = {
     "engine_watchdog_s": "a batch on the engine longer than this means it is stuck: NOT_SERVING, exit 3 (0: off)",
     "log_level": "debug, info, warning or error",
     "log_format": "text, or json (one object per line); never holds article text at info or above",
+    "state_dir": "where the server keeps its state: the SQLite database of stored glossaries (without --database-url)",
+    "database_url": "PostgreSQL URL for the stored glossaries, shared by every replica given it "
+    "(postgresql://USER:PASSWORD@HOST:PORT/DB; needs the [postgres] extra); without it, SQLite in --state-dir",
+    "max_glossaries": "most stored glossaries kept at once (CreateGlossary past it is refused)",
     "auth_tokens_file": "file of name:token lines; callers send 'authorization: Bearer <token>' (SIGHUP re-reads it)",
     "tls_cert": "PEM certificate chain: serve TLS (with --tls-key)",
     "tls_key": "PEM private key of --tls-cert",

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from tarjama.v1 import tarjama_pb2 as pb
 
 from .errors import InvalidRequest
+from .glossaries.entries import checked_entries
 from .settings import Settings
-from .text.rules import normalize
 
 MAX_SUMMARY_SENTENCES = 50
 SUMMARY_LENGTHS = {v.number: v.name for v in pb.SummaryLength.DESCRIPTOR.values}
@@ -70,27 +70,9 @@ def check_article_size(paragraphs: Sequence[str], settings: Settings) -> None:
 
 
 def glossary_from(options: pb.TranslateOptions, settings: Settings, strip_diacritics: bool) -> dict[str, str]:
-    """options.terms checked: within the size caps, no empty side, every term able to occur."""
+    """options.terms checked: within the size caps, no empty side, every term able to occur, none twice."""
     entries = options.terms
-    if len(entries) > settings.max_glossary_terms:
-        raise InvalidRequest(
-            f"options.terms has {len(entries)} entries; this server accepts at most {settings.max_glossary_terms}"
-        )
-    terms: dict[str, str] = {}
-    cap = settings.max_term_characters
-    for source, target in entries.items():
-        term, english = source.strip(), target.strip()
-        if not term or not english:
-            raise InvalidRequest(f"options.terms: the entry {source[:40]!r} -> {target[:40]!r} has an empty side")
-        if len(term) > cap or len(english) > cap:
-            raise InvalidRequest(f"options.terms: the entry {term[:40]!r}... is over {cap} characters on a side")
-        if not normalize(term, strip_diacritics=strip_diacritics).strip():
-            raise InvalidRequest(
-                f"options.terms: the term {term!r} is only tatweel or diacritics, which are removed before "
-                "matching, so it can never occur"
-            )
-        terms[term] = english
-    return terms
+    return checked_entries(entries.items(), len(entries), settings, "options.terms", strip_diacritics)
 
 
 def summary_length(

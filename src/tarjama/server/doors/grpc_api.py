@@ -28,10 +28,12 @@ from ..edges.interception import Context
 from ..edges.tracing import span
 from ..engines.base import EngineInfo
 from ..errors import FeatureUnavailable, NotReady, ShuttingDown, private_traceback, status_for
+from ..glossaries import Glossaries, StoredGlossary
+from ..glossaries.service import MAX_NAME_CHARACTERS
 from ..models import public_model_id
 from ..offload import text_work
 from ..pipeline import TranslationPipeline
-from ..request import ArticleRequest, admit
+from ..request import INLINE_TERMS, ArticleRequest, admit
 from ..runtime import Runtime
 from ..settings import Settings
 from ..summary import SourceSentence, Summarizer, Summary, sentences_of
@@ -302,6 +304,26 @@ class TranslatorServicer(pb_grpc.TranslatorServicer):
             return self.info(request)
         raise AssertionError("unreachable: the door aborts the call on any error")
 
+    async def CreateGlossary(self, request: pb.CreateGlossaryRequest, context: Context) -> pb.Glossary:
+        async with self._door(context):
+            return await self.create_glossary(request)
+        raise AssertionError("unreachable: the door aborts the call on any error")
+
+    async def ListGlossaries(self, request: pb.ListGlossariesRequest, context: Context) -> pb.ListGlossariesResponse:
+        async with self._door(context):
+            return await self.list_glossaries(request)
+        raise AssertionError("unreachable: the door aborts the call on any error")
+
+    async def GetGlossary(self, request: pb.GetGlossaryRequest, context: Context) -> pb.Glossary:
+        async with self._door(context):
+            return await self.get_glossary(request)
+        raise AssertionError("unreachable: the door aborts the call on any error")
+
+    async def DeleteGlossary(self, request: pb.DeleteGlossaryRequest, context: Context) -> pb.DeleteGlossaryResponse:
+        async with self._door(context):
+            return await self.delete_glossary(request)
+        raise AssertionError("unreachable: the door aborts the call on any error")
+
     @contextlib.asynccontextmanager
     async def _door(self, context: Context) -> AsyncIterator[None]:
         """One RPC: counted as in flight; a domain error ends it with its status, anything unexpected is
@@ -335,6 +357,8 @@ class TranslatorServicer(pb_grpc.TranslatorServicer):
                 max_http_connections=settings.max_http_connections if settings.http_port else 0,
                 http_header_timeout_s=settings.http_header_timeout_s if settings.http_port else 0,
                 http_body_timeout_s=settings.http_body_timeout_s if settings.http_port else 0,
+                max_glossaries=settings.max_glossaries,
+                max_glossary_name_characters=MAX_NAME_CHARACTERS,
             ),
             stats=self._stats(),
             parallelism=self._parallelism(),
@@ -366,7 +390,7 @@ class TranslatorServicer(pb_grpc.TranslatorServicer):
     async def translate(self, request: pb.TranslateRequest, deadline: float | None) -> pb.TranslateResponse:
         """One Translate: the stream's path, answered once it is through. Raises the domain errors of
         errors.py; `deadline` is a time.monotonic() value or None."""
-        admitted = await admit(parsed(request), self._settings, deadline)
+        admitted = await admit(parsed(request), self._settings, deadline, self._runtime.glossaries)
         async with contextlib.aclosing(self._translated(admitted, in_order=False)) as parts:
             async for part in parts:
                 if isinstance(part, Answer):  # its document holds every paragraph, as the stream gave them
@@ -378,7 +402,7 @@ class TranslatorServicer(pb_grpc.TranslatorServicer):
         self, request: pb.TranslateRequest, deadline: float | None
     ) -> AsyncGenerator[pb.TranslateStreamResponse, None]:
         """One TranslateStream: a message per paragraph as it is done, in order, then the rest."""
-        admitted = await admit(parsed(request), self._settings, deadline)
+        admitted = await admit(parsed(request), self._settings, deadline, self._runtime.glossaries)
         # aclosing: a consumer that stops early (an HTTP client gone) closes the pipeline's stream now,
         # which drops its queued sentences, rather than whenever the generator is collected.
         async with contextlib.aclosing(self._translated(admitted, in_order=True)) as parts:
@@ -441,6 +465,39 @@ class TranslatorServicer(pb_grpc.TranslatorServicer):
             timings=pb.Timings(total_ms=elapsed, summarize_ms=elapsed),
         )
 
+    # -- stored glossaries: shared by every door (the DeepL-compatible routes call these too) ----------
+
+    async def create_glossary(self, request: pb.CreateGlossaryRequest) -> pb.Glossary:
+        parsed(request)
+        auth.require_right("glossaries", "creating a glossary")
+        entries = [(entry.source, entry.target) for entry in request.entries]
+        pair = (request.source_lang, request.target_lang)
+        created = await self._glossaries().create(request.name, entries, pair, auth.caller.get())
+        note(glossary=created.id, terms=created.entry_count)
+        return glossary_pb(created)
+
+    async def list_glossaries(self, request: pb.ListGlossariesRequest) -> pb.ListGlossariesResponse:
+        parsed(request)
+        found = await self._glossaries().list()
+        return pb.ListGlossariesResponse(glossaries=[glossary_pb(g) for g in found])
+
+    async def get_glossary(self, request: pb.GetGlossaryRequest) -> pb.Glossary:
+        parsed(request)
+        found = await self._glossaries().get(request.glossary_id, with_entries=request.include_entries)
+        return await text_work(found.entry_count <= INLINE_TERMS, glossary_pb, found)
+
+    async def delete_glossary(self, request: pb.DeleteGlossaryRequest) -> pb.DeleteGlossaryResponse:
+        parsed(request)
+        auth.require_right("glossaries", "deleting a glossary")
+        await self._glossaries().delete(request.glossary_id)
+        note(glossary=request.glossary_id[:64])
+        return pb.DeleteGlossaryResponse()
+
+    def _glossaries(self) -> Glossaries:
+        if self._runtime.glossaries is None:
+            raise FeatureUnavailable("this server keeps no stored glossaries")
+        return self._runtime.glossaries
+
     @property
     def _settings(self) -> Settings:
         return self._runtime.settings
@@ -463,6 +520,19 @@ class TranslatorServicer(pb_grpc.TranslatorServicer):
                 "send the request without summarize, or start it with --summary-model extractive"
             )
         return pipeline, summarizer
+
+
+def glossary_pb(glossary: StoredGlossary) -> pb.Glossary:
+    return pb.Glossary(
+        glossary_id=glossary.id,
+        name=glossary.name,
+        source_lang=glossary.source_lang,
+        target_lang=glossary.target_lang,
+        entry_count=glossary.entry_count,
+        creation_time=glossary.created_at,
+        entries=[pb.GlossaryEntry(source=source, target=target) for source, target in glossary.entries],
+        created_by=glossary.created_by,
+    )
 
 
 def summary_args(request: ArticleRequest) -> tuple[str, int]:

@@ -1,6 +1,8 @@
 """Who may call: bearer tokens from a file, checked before any work, reloaded on SIGHUP.
 
-`--auth-tokens-file FILE` holds one `name:token` per line (`#` starts a comment). A caller sends
+`--auth-tokens-file FILE` holds one `name:token` per line (`#` starts a comment), optionally followed
+by rights after white space: `desk:TOKEN glossaries` may also create and delete the stored glossaries
+(RIGHTS), which every valid token may read. A caller sends
 `authorization: Bearer <token>`; a missing or unknown token gets UNAUTHENTICATED before the request
 is even looked at. Tokens are compared in constant time, each against every entry. The *name* of the
 caller's token (never the token) is what the access log and the metrics see. grpc.health.v1 stays
@@ -18,6 +20,7 @@ from typing import Any, TypeVar
 
 import grpc
 
+from ..errors import PermissionDenied, Unauthenticated
 from .interception import (
     OPEN_SERVICES,
     Behavior,
@@ -34,6 +37,12 @@ T = TypeVar("T")
 
 # The token name of the current call ("" when auth is off), for the access log and metrics.
 caller: contextvars.ContextVar[str] = contextvars.ContextVar("tarjama_caller", default="")
+# The rights of the current call's token; None when auth is off (a server without tokens lets every
+# caller do everything, as it lets every caller translate).
+rights: contextvars.ContextVar[frozenset[str] | None] = contextvars.ContextVar("tarjama_rights", default=None)
+
+# What a token may do beyond translating and reading: `glossaries` creates and deletes stored glossaries.
+RIGHTS = ("glossaries",)
 
 
 class TokenFileError(ValueError):
@@ -42,15 +51,28 @@ class TokenFileError(ValueError):
 
 def parse_tokens(text: str, source: str) -> dict[str, bytes]:
     """`name:token` lines → {name: token}; comments and blank lines skipped; every problem named."""
+    return parse_token_rights(text, source)[0]
+
+
+def parse_token_rights(text: str, source: str) -> tuple[dict[str, bytes], dict[str, frozenset[str]]]:
+    """`name:token [right ...]` lines → ({name: token}, {name: its rights}); every problem named."""
     tokens: dict[str, bytes] = {}
+    granted: dict[str, frozenset[str]] = {}
     seen: set[bytes] = set()
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue
-        name, sep, token = (part.strip() for part in line.partition(":"))
+        name, sep, rest = (part.strip() for part in line.partition(":"))
+        token, *given = rest.split() or [""]
         if not sep or not name or not token:
             raise TokenFileError(f"{source}:{number}: expected name:token")
+        unknown = [right for right in given if right not in RIGHTS]
+        if unknown:
+            raise TokenFileError(
+                f"{source}:{number}: {unknown[0][:40]!r} is not a right (after the token: {', '.join(RIGHTS)})"
+            )
+        granted[name] = frozenset(given)
         if name in tokens:
             raise TokenFileError(f"{source}:{number}: the name {name!r} is used twice")
         if token.encode() in seen:
@@ -61,7 +83,7 @@ def parse_tokens(text: str, source: str) -> dict[str, bytes]:
         seen.add(token.encode())
     if not tokens:
         raise TokenFileError(f"{source}: no tokens (one name:token per line)")
-    return tokens
+    return tokens, granted
 
 
 def read_token_text(path: Path, flag: str) -> str:
@@ -82,19 +104,22 @@ class TokenFile:
 
     def __init__(self, path: str) -> None:
         self.path = Path(path)
-        self._tokens = self._read()
+        self._tokens, self._rights = self._read()
 
-    def _read(self) -> dict[str, bytes]:
-        return parse_tokens(read_token_text(self.path, "--auth-tokens-file"), str(self.path))
+    def _read(self) -> tuple[dict[str, bytes], dict[str, frozenset[str]]]:
+        return parse_token_rights(read_token_text(self.path, "--auth-tokens-file"), str(self.path))
 
     def reload(self) -> bool:
         """Re-read the file (on SIGHUP). A broken file is logged and the tokens in use are kept."""
-        tokens = reread(self._read, "auth tokens not reloaded, the previous ones stay in force")
-        if tokens is None:
+        parsed = reread(self._read, "auth tokens not reloaded, the previous ones stay in force")
+        if parsed is None:
             return False
-        self._tokens = tokens  # one assignment: a call sees the old set or the new one, never a mix
-        log.info("auth tokens reloaded from %s: %d names", self.path, len(tokens))
+        self._tokens, self._rights = parsed  # one assignment: the old set or the new one, never a mix
+        log.info("auth tokens reloaded from %s: %d names", self.path, len(parsed[0]))
         return True
+
+    def rights_of(self, name: str) -> frozenset[str]:
+        return self._rights.get(name, frozenset())
 
     @property
     def names(self) -> list[str]:
@@ -110,6 +135,29 @@ class TokenFile:
             if hmac.compare_digest(candidate, token):
                 found = name
         return found
+
+
+def admit_token(tokens: TokenFile | None, presented: str | None, how: str = "'Authorization: Bearer <token>'") -> None:
+    """For a door that reads its own token (the HTTP APIs): Unauthenticated unless `presented` is a
+    known token; then the call's caller and rights are set, as the gRPC interceptor sets them."""
+    if tokens is None:
+        return
+    name = tokens.name_for(presented)
+    if name is None:
+        why = "no token" if not presented else "unknown token"
+        raise Unauthenticated(f"{why}: send {how}")
+    caller.set(name)
+    rights.set(tokens.rights_of(name))
+
+
+def require_right(right: str, what: str) -> None:
+    """PermissionDenied unless the current call's token holds `right` (always allowed without tokens)."""
+    held = rights.get()
+    if held is not None and right not in held:
+        raise PermissionDenied(
+            f"{what} needs a token with the {right!r} right; this token ({caller.get()!r}) has not got it "
+            f"(the tokens file gives it after the token: 'name:token {right}')"
+        )
 
 
 def reread(read: Callable[[], T], failure: str) -> T | None:
@@ -217,4 +265,10 @@ class AuthInterceptor(HandlerInterceptor):
         if name is None:
             why = "no bearer token" if presented is None else "unknown token"
             return refusal(handler, f"{why}: send 'authorization: Bearer <token>' (tarjama --token, TARJAMA_TOKEN)")
-        return wrap_behavior(handler, lambda: caller.set(name))
+        granted = self.tokens.rights_of(name)
+
+        def identify() -> None:
+            caller.set(name)
+            rights.set(granted)
+
+        return wrap_behavior(handler, identify)
