@@ -25,12 +25,11 @@ import contextlib
 import functools
 import json
 import logging
-import math
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import grpc
 import uvicorn
@@ -39,7 +38,7 @@ from starlette.applications import Starlette
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
@@ -51,36 +50,25 @@ from tarjama.v1 import tarjama_pb2 as pb
 from ..edges import auth
 from ..edges.access_log import log_call, new_record
 from ..edges.auth import TokenFile
-from ..edges.http_guard import ACCEPT_BATCH, READ_TIMED_OUT, BrowserGuard, HttpLimits, guarded_protocol
+from ..edges.http_guard import ACCEPT_BATCH, BrowserGuard, HttpLimits, guarded_protocol
 from ..errors import (
-    Cancelled,
-    DeadlineExceeded,
     InvalidRequest,
-    PayloadTooLarge,
     StartupError,
-    TarjamaError,
     Unauthenticated,
     http_status_for,
-    private_traceback,
 )
 from ..markup.extraction import extract
 from ..offload import text_work
 from ..request import is_small
 from ..runtime import Runtime
-from ..settings import Settings
 from ..validation import check_article_size
 from .grpc_api import TranslatorServicer
+from .http_common import failed_call, query_deadline, read_body, while_connected
 from .openapi import openapi_json
 
 log = logging.getLogger("tarjama.http")
-T = TypeVar("T")
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
-# An oversized body is read (and dropped) up to this much, so that a client still sending gets its 413
-# rather than a reset connection; past it the connection is closed.
-DRAIN_BYTES = 64 * 1024 * 1024
-
-
 def error_response(status: int, code: grpc.StatusCode, message: str) -> JSONResponse:
     """The API's error shape: the HTTP status, the gRPC code's name and the message (errors.py)."""
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
@@ -282,66 +270,6 @@ class HttpApi:
         return query_deadline(request, self.runtime.settings)
 
 
-# Helpers every HTTP door shares (this API, and the compatible APIs beside it in doors/).
-
-
-async def read_body(request: Request, settings: Settings) -> bytes:
-    """The body, within --max-message-bytes (PayloadTooLarge past it; DeadlineExceeded or Cancelled when
-    the client stops sending)."""
-    limit = settings.max_message_bytes
-    body = bytearray()
-    seen = 0
-    try:
-        async for chunk in request.stream():
-            seen += len(chunk)
-            if seen <= limit:
-                body += chunk
-            elif seen > DRAIN_BYTES:
-                break  # stop reading: the connection closes without the rest
-    except ClientDisconnect:
-        timed_out = request.scope.get(READ_TIMED_OUT)
-        if timed_out:  # the protocol answered 408 and closed (http_guard)
-            raise DeadlineExceeded(timed_out) from None
-        raise Cancelled("the client disconnected before sending the whole body") from None
-    if seen > limit:
-        size = f"{seen}" if seen <= DRAIN_BYTES else f"more than {DRAIN_BYTES}"
-        raise PayloadTooLarge(f"the body has {size} bytes; this server accepts at most {limit}")
-    return bytes(body)
-
-
-def query_deadline(request: Request, settings: Settings) -> float | None:
-    """`?timeout=SECONDS` as a time.monotonic() deadline: positive, and at most --max-deadline-s (a
-    timeout of 10¹⁰ s once killed the engine workers: no timer may be set that far)."""
-    raw = request.query_params.get("timeout")
-    if raw is None:
-        return None
-    try:
-        seconds = float(raw)
-    except ValueError:
-        seconds = math.nan
-    if not math.isfinite(seconds) or seconds <= 0:
-        raise InvalidRequest(f"timeout must be a positive number of seconds, not {raw[:40]!r}")
-    limit = settings.max_deadline_s
-    if seconds > limit:
-        raise InvalidRequest(
-            f"timeout must be at most {limit:g} seconds (this server's --max-deadline-s, "
-            f"GetInfo limits.max_deadline_s), not {raw[:40]!r}"
-        )
-    return time.monotonic() + seconds
-
-
-def failed_call(
-    runtime: Runtime, method: str, exc: Exception, record: dict[str, Any], started: float
-) -> tuple[int, grpc.StatusCode, str]:
-    """A call that failed: its access line, the traceback of a bug (never its message), and the HTTP
-    status, the gRPC code and the message a door answers in its own shape."""
-    status, code, message = http_status_for(exc)
-    if not isinstance(exc, TarjamaError):
-        log.error("request failed: %s", private_traceback(exc))
-    log_call(runtime.observer, method, code.name, record, time.perf_counter() - started)
-    return status, code, message
-
-
 async def routing_error(request: Request, exc: Exception) -> Response:
     """Starlette's own refusals (no such route, another method, a static file that is not there) in the
     API's error shape, not as plain text."""
@@ -388,30 +316,6 @@ class PrivateHeaders:
             await send(message)
 
         await self.app(scope, receive, with_headers)
-
-
-async def while_connected(request: Request, work: Awaitable[T]) -> T:
-    """`work`, cancelled if the client disconnects first (then Cancelled). Starlette cancels nothing
-    for a handler that does not stream, and a translation nobody waits for would hold the engine: its
-    cancellation drops its queued sentences from the batcher, as a gRPC cancellation does."""
-    task = asyncio.ensure_future(work)
-    gone = asyncio.ensure_future(_disconnect(request))
-    try:
-        await asyncio.wait((task, gone), return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        gone.cancel()
-        if not task.done():  # the client left, or this handler itself is being cancelled
-            task.cancel()
-            await asyncio.wait((task,))
-    if task.cancelled():
-        raise Cancelled("the client disconnected")
-    return task.result()
-
-
-async def _disconnect(request: Request) -> None:
-    """Returns when the client has gone (the body is read: receive() has nothing else to say)."""
-    while (await request.receive())["type"] != "http.disconnect":
-        pass
 
 
 def parse_json(body: bytes, message_class: type) -> Any:
