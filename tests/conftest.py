@@ -16,7 +16,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 import pytest
 
@@ -26,6 +26,10 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE / "fixtures"))
 
 warnings.filterwarnings("ignore", message="Recommended: pip install sacremoses")
+
+# Every server the tests start (in this process or as a subprocess) keeps its state, the stored
+# glossaries' SQLite database, in a directory of this session, never in the user's own state directory.
+os.environ["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="tarjama-test-state-")
 
 
 def needs(module: str, extra: str):  # noqa: ANN201
@@ -334,15 +338,22 @@ def serve_memorised(fixture_models, cache_dir, *args: str, preexec_fn=None) -> S
 
 @contextlib.contextmanager
 def serving_http(  # noqa: ANN001 - the fixtures' values
-    fixture_models, cache_dir, *args: str, token: str | None = None, token_name: str = "desk", preexec_fn=None
+    fixture_models,
+    cache_dir,
+    *args: str,
+    token: str | None = None,
+    token_name: str = "desk",
+    preexec_fn=None,
+    more_tokens: str = "",
 ) -> Iterator[ServerProcess]:
-    """`serve_memorised` with `--http-port` (and, given `token`, a tokens file naming it `token_name`),
-    SERVING; the process has `.http` (its base URL), `.http_port` and `.tokens_path`, and is stopped after."""
+    """`serve_memorised` with `--http-port` (and, given `token`, a tokens file naming it `token_name`,
+    with the `glossaries` right, and then the lines of `more_tokens`), SERVING; the process has `.http`
+    (its base URL), `.http_port` and `.tokens_path`, and is stopped after."""
     extra: list[str] = []
     tokens_path = None
     if token:
         tokens_path = Path(tempfile.mkdtemp(prefix="tarjama-tokens-")) / "tokens.txt"
-        tokens_path.write_text(f"{token_name}:{token}\n")
+        tokens_path.write_text(f"{token_name}:{token} glossaries\n{more_tokens}")
         extra = ["--auth-tokens-file", str(tokens_path)]
     port = free_port()
     process = serve_memorised(fixture_models, cache_dir, *extra, "--http-port", str(port), *args, preexec_fn=preexec_fn)
@@ -505,3 +516,57 @@ def hardened_server(fixture_models: dict[str, Path], cache_dir: Path) -> Iterato
     process.wait_serving()
     yield process
     process.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL server's URL, for the stored glossaries' tests: TARJAMA_TEST_POSTGRES_URL (the server
+    .ci/run starts) when set, else a throw-away server of this session when PostgreSQL's binaries are here
+    (tests/postgres_server.py), else the test is skipped — failed under TARJAMA_REQUIRE_POSTGRES=1 (CI)."""
+    import importlib.util
+
+    required = os.environ.get("TARJAMA_REQUIRE_POSTGRES") == "1"
+
+    def unavailable(reason: str) -> NoReturn:
+        if required:
+            pytest.fail(f"{reason} (and TARJAMA_REQUIRE_POSTGRES=1)", pytrace=False)
+        pytest.skip(reason)
+
+    if importlib.util.find_spec("psycopg") is None:
+        unavailable("psycopg is not installed (pip install 'tarjama[postgres]')")
+    if url := os.environ.get("TARJAMA_TEST_POSTGRES_URL"):
+        yield url
+        return
+    from postgres_server import ThrowAwayServer, find_bindir
+
+    bindir = find_bindir()
+    if bindir is None:
+        unavailable("no PostgreSQL server: set TARJAMA_TEST_POSTGRES_URL, or install it (Debian: postgresql)")
+    try:
+        server = ThrowAwayServer(bindir)
+    except RuntimeError as exc:  # root without a postgres user or runuser
+        unavailable(str(exc))
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_database(postgres_url: str) -> Iterator[str]:
+    """A fresh, empty database on the postgres_url server for one test (its URL), dropped after it: each
+    test starts without tables, and two servers given this one URL share a database as replicas do."""
+    import secrets
+    from urllib.parse import urlsplit, urlunsplit
+
+    import psycopg
+
+    name = f"tarjama_test_{secrets.token_hex(6)}"
+    with psycopg.connect(postgres_url, autocommit=True, connect_timeout=10) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield urlunsplit(urlsplit(postgres_url)._replace(path=f"/{name}"))
+    finally:
+        with psycopg.connect(postgres_url, autocommit=True, connect_timeout=10) as admin:
+            # FORCE (PostgreSQL 13+): a server a test left running must not keep the database alive.
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
