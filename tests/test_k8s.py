@@ -101,6 +101,52 @@ def test_what_matters_in_the_rendered_manifests(overlay: str) -> None:
         assert settings["TARJAMA_DEVICE"] == "cuda" and server["resources"]["limits"]["nvidia.com/gpu"] == "1"
 
 
+DATABASE_SECRET = ROOT / "deploy" / "k8s" / "database-secret.example.yaml"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_glossary_database_comes_from_an_optional_secret_and_sqlite_has_a_writable_state_dir(
+    overlay: str,
+) -> None:
+    from tarjama.server.settings import parse_settings
+
+    documents = [d for d in yaml.safe_load_all(render(overlay)) if d]
+    (config,) = [d for d in documents if d["kind"] == "ConfigMap"]
+    (deployment,) = [d for d in documents if d["kind"] == "Deployment"]
+    assert not [d for d in documents if d["kind"] == "Secret"], "no password in the repository's manifests"
+    pod = deployment["spec"]["template"]["spec"]
+    (server,) = pod["containers"]
+    # The URL (with its password) from the tarjama-database Secret, never the ConfigMap; optional, so a
+    # cluster without that Secret starts, on SQLite.
+    assert "TARJAMA_DATABASE_URL" not in config["data"]
+    (url,) = [v for v in server["env"] if v["name"] == "TARJAMA_DATABASE_URL"]
+    assert url["valueFrom"]["secretKeyRef"] == {"name": "tarjama-database", "key": "url", "optional": True}
+    for init in pod["initContainers"]:  # the model download has no use for it
+        assert "TARJAMA_DATABASE_URL" not in {v["name"] for v in init.get("env", [])}
+    # SQLite's file (and its journal beside it) in --state-dir: a writable volume there, the root being
+    # read-only; read as `tarjama serve` reads its environment.
+    settings = parse_settings([], config["data"])
+    state_dir = str(settings.resolved_state_dir())
+    assert state_dir == "/var/lib/tarjama" and not settings.database_url
+    (mount,) = [m for m in server["volumeMounts"] if m["mountPath"] == state_dir]
+    assert not mount.get("readOnly")
+    (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    assert "emptyDir" in volume or "persistentVolumeClaim" in volume
+
+
+def test_the_example_database_secret_matches_the_deployment_and_holds_no_password() -> None:
+    done = validate(DATABASE_SECRET)
+    assert done.returncode == 0, done.stdout + done.stderr
+    (secret,) = [d for d in yaml.safe_load_all(DATABASE_SECRET.read_text()) if d]
+    assert secret["kind"] == "Secret" and secret["metadata"]["name"] == "tarjama-database"
+    from urllib.parse import urlsplit
+
+    url = urlsplit(secret["stringData"]["url"])
+    assert url.scheme == "postgresql" and url.password == "REPLACE-ME", "a placeholder, documented as one"
+    for overlay in OVERLAYS:  # no overlay applies it
+        assert "REPLACE-ME" not in render(overlay)
+
+
 def test_the_init_containers_command_exists() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "tarjama.client.cli", "models", "download", "--help"],
