@@ -8,7 +8,8 @@ ENV PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     TARJAMA_HOST=0.0.0.0 \
     TARJAMA_PORT=50051 \
-    TARJAMA_CACHE_DIR=/cache
+    TARJAMA_CACHE_DIR=/cache \
+    TARJAMA_STATE_DIR=/var/lib/tarjama
 
 # CUDA base images have no pip of their own.
 RUN command -v pip >/dev/null || (apt-get update && apt-get install -y --no-install-recommends python3-pip python3-venv \
@@ -24,13 +25,16 @@ RUN grep -v '^torch==' constraints.txt > /tmp/constraints.txt \
 COPY proto ./proto
 COPY src ./src
 # The generated code comes from the same script CI checks.
-# --build-arg EXTRAS=server,otel,bulk makes the image a KubeRay worker for `tarjama bulk`.
-ARG EXTRAS=server,otel
+# --build-arg EXTRAS=server,otel,postgres,bulk makes the image a KubeRay worker for `tarjama bulk`;
+# postgres: stored glossaries on a PostgreSQL that replicas share (TARJAMA_DATABASE_URL).
+ARG EXTRAS=server,otel,postgres
 RUN pip install -c /tmp/constraints.txt grpcio-tools && python proto/compile_protos.py \
     && pip install -c /tmp/constraints.txt ".[${EXTRAS}]" && pip uninstall -y grpcio-tools
 
-# Not root: the cache is the one place the server writes (the root filesystem can be read-only).
-RUN useradd --uid 10001 --create-home tarjama && mkdir -p /cache && chown tarjama /cache
+# Not root: the cache and the state (the stored glossaries' SQLite, without TARJAMA_DATABASE_URL)
+# are the places the server writes (the root filesystem can be read-only).
+RUN useradd --uid 10001 --create-home tarjama && mkdir -p /cache /var/lib/tarjama \
+    && chown tarjama /cache /var/lib/tarjama
 USER 10001
 # --build-arg MODELS=1 bakes the models (downloaded and converted) into the image, so a pod starts
 # from them in seconds and never needs the hub (run it with TARJAMA_OFFLINE=true).
@@ -50,7 +54,7 @@ RUN if [ "$MODELS" = 1 ]; then tarjama models download; fi
 # warns at start-up otherwise); TLS through TARJAMA_TLS_CERT / TARJAMA_TLS_KEY; metrics with
 # TARJAMA_METRICS_PORT=9100 (on loopback unless TARJAMA_METRICS_HOST=0.0.0.0, then give it a
 # TARJAMA_METRICS_TOKEN_FILE); the HTTP API and reading page with TARJAMA_HTTP_PORT=8080.
-VOLUME /cache
+VOLUME /cache /var/lib/tarjama
 EXPOSE 50051 9100 8080
 HEALTHCHECK --interval=15s --timeout=5s --start-period=600s --retries=3 \
     CMD tarjama health --server 127.0.0.1:50051 || exit 1

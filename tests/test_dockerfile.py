@@ -75,3 +75,22 @@ def test_without_build_args_the_image_bakes_and_serves_one_model_as_before() -> 
     settings = parse_settings([], bake_environment({}))
     assert [(m.name, m.ref) for m in settings.translation_models()] == [("default", "Helsinki-NLP/opus-mt-ar-en")]
     assert settings.compute_type == "auto"
+
+
+def test_the_image_can_keep_its_state_and_reach_postgresql() -> None:
+    """The stored glossaries' SQLite lives in TARJAMA_STATE_DIR: the image makes it, gives it to the
+    server's user (the root filesystem may be read-only) and declares it a volume; the default extras
+    hold `postgres`, so TARJAMA_DATABASE_URL works without rebuilding."""
+    import tomllib
+
+    env = bake_environment({})
+    state = env["TARJAMA_STATE_DIR"]
+    assert parse_settings([], env).resolved_state_dir() == Path(state)
+    runs = " ".join(arguments for instruction, arguments in instructions() if instruction == "RUN")
+    assert re.search(rf"mkdir -p [^&]*{state}", runs) and re.search(rf"chown tarjama [^&]*{state}", runs)
+    volumes = [arguments for instruction, arguments in instructions() if instruction == "VOLUME"]
+    assert any(state in volume.split() for volume in volumes)
+    extras_arg = next(a for i, a in instructions() if i == "ARG" and a.startswith("EXTRAS="))
+    extras = extras_arg.partition("=")[2].strip('"').split(",")
+    pyproject = tomllib.loads((DOCKERFILE.parent / "pyproject.toml").read_text())
+    assert "postgres" in extras and set(extras) <= set(pyproject["project"]["optional-dependencies"])
