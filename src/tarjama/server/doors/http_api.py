@@ -62,6 +62,7 @@ from ..offload import text_work
 from ..request import is_small
 from ..runtime import Runtime
 from ..validation import check_article_size
+from .deepl_api import DeepLApi
 from .grpc_api import TranslatorServicer
 from .http_common import failed_call, query_deadline, read_body, while_connected
 from .libretranslate_api import LibreTranslateApi
@@ -103,6 +104,7 @@ class HttpApi:
                 Route("/v1/export", self.export, methods=["POST"]),
                 Route("/v1/extract", self.extract, methods=["POST"]),
                 Route("/v1/info", self.info, methods=["POST"]),
+                *DeepLApi(self.runtime, self.servicer, self.tokens).routes(),  # /v2/: the DeepL-compatible API
                 *LibreTranslateApi(self.runtime, self.servicer, self.tokens).routes(),  # LibreTranslate's
                 Mount("/static", StaticFiles(directory=STATIC), name="static"),
             ],

@@ -300,6 +300,153 @@ def _libretranslate_paths() -> dict[str, Any]:
     }  # fmt: skip
 
 
+# The DeepL-compatible routes (doors/deepl_api.py): DeepL's v2 shapes.
+MODEL_TYPES = ("quality_optimized", "latency_optimized", "prefer_quality_optimized")
+DEEPL_ERROR = {
+    "type": "object",
+    "title": "DeepLError",
+    "description": "DeepL's error shape: a message that names the parameter, the limit or the language pair",
+    "required": ["message"],
+    "additionalProperties": False,
+    "properties": {"message": {"type": "string"}},
+}
+DEEPL_WHY = {
+    400: "a wrong parameter, a body that is not JSON or a form, a language pair this server does not have, a limit "
+    "(--max-paragraphs elements, --max-characters in all), or a server without stored glossaries",
+    403: "no token, an unknown one (DeepL's 403), or one without the 'glossaries' right for writing glossaries; "
+    "or, in Tarjama's shape, the browser guard",
+    404: "no glossary with that id",
+    413: "the body is over --max-message-bytes",
+    429: "the queue is full (--max-queue-tokens); DeepL's clients retry with backoff",
+    456: "--max-glossaries are stored: DeepL's quota exceeded (Tarjama counts no characters against a quota)",
+    500: "the engine failed on the request (the server log says why); never expected",
+    503: "the models are loading, the server is draining or the glossary database cannot be reached; or, in Tarjama's "
+    "shape, --max-http-connections",
+    504: "the ?timeout= passed",
+}
+
+
+def _deepl_errors(*codes: int) -> dict[str, Any]:
+    """DeepL's errors; those the door's guard may answer first (GUARD) in either shape."""
+    answers = _errors(*(code for code in GUARD if code not in codes))
+    for code in codes:
+        schema: dict[str, Any] = {"$ref": "#/components/schemas/DeepLError"}
+        if code in GUARD:
+            schema = {"anyOf": [schema, ERROR_REF]}
+        answers[str(code)] = {"description": DEEPL_WHY[code], "content": {JSON: {"schema": schema}}}
+    return answers
+
+
+def _deepl_paths() -> dict[str, Any]:
+    text = {"type": "string"}
+    texts = {"anyOf": [text, {"type": "array", "items": text, "minItems": 1}]}
+    key = {"type": "string", "description": "a token of --auth-tokens-file, for clients that send no Authorization"}
+    flag_json = {"anyOf": [{"type": "boolean"}, {"type": "string", "enum": ["0", "1"]}]}
+    flag_form = {"type": "string", "enum": ["0", "1", "true", "false"]}
+    fields = {
+        "source_lang": {"type": "string", "enum": ["AR", "ar"]},
+        "target_lang": {"type": "string", "enum": ["EN", "EN-US", "EN-GB", "en", "en-us", "en-gb"]},
+        "tag_handling": {"type": "string", "enum": ["html", "xml"]},
+        "split_sentences": {"type": "string", "enum": ["0", "1", "nonewlines"]},
+        "formality": {"type": "string", "enum": ["default", "more", "less", "prefer_more", "prefer_less"]},
+        "context": text,
+        "glossary_id": text,
+        "model_type": {"type": "string", "enum": list(MODEL_TYPES)},
+        "auth_key": key,
+    }
+    flags = ("preserve_formatting", "show_billed_characters", "outline_detection")
+    as_json = {"type": "object", "required": ["text", "target_lang"],
+               "properties": {"text": texts, **fields, **{name: flag_json for name in flags}}}  # fmt: skip
+    as_form = {"type": "object", "required": ["text", "target_lang"],
+               "properties": {"text": texts, **fields, **{name: flag_form for name in flags}}}  # fmt: skip
+    translation = {
+        "type": "object",
+        "required": ["detected_source_language", "text"],
+        "additionalProperties": False,
+        "properties": {
+            "detected_source_language": {"type": "string", "const": "AR"},
+            "text": text,
+            "billed_characters": {"type": "integer", "minimum": 0},
+            "model_type_used": {"type": "string", "enum": ["quality_optimized", "latency_optimized"]},
+        },
+    }
+    translated = {"type": "object", "title": "DeepLTranslations", "required": ["translations"],
+                  "additionalProperties": False,
+                  "properties": {"translations": {"type": "array", "items": translation}}}  # fmt: skip
+    language = {"type": "object", "required": ["language", "name"], "additionalProperties": False,
+                "properties": {"language": text, "name": text, "supports_formality": {"type": "boolean"}}}  # fmt: skip
+    usage = {"type": "object", "required": ["character_count", "character_limit"],
+             "properties": {"character_count": {"type": "integer", "minimum": 0},
+                            "character_limit": {"type": "integer", "minimum": 0}}}  # fmt: skip
+    glossary = {
+        "type": "object",
+        "title": "DeepLGlossary",
+        "required": ["glossary_id", "name", "ready", "source_lang", "target_lang", "creation_time", "entry_count"],
+        "additionalProperties": False,
+        "properties": {
+            "glossary_id": text, "name": text, "ready": {"type": "boolean"},
+            "source_lang": {"type": "string", "const": "ar"}, "target_lang": {"type": "string", "const": "en"},
+            "creation_time": text, "entry_count": {"type": "integer", "minimum": 1},
+        },
+    }  # fmt: skip
+    glossary_fields = {"name": text, "source_lang": {"type": "string", "enum": ["ar", "AR"]},
+                       "target_lang": {"type": "string", "enum": ["en", "EN"]}, "entries": text,
+                       "entries_format": {"type": "string", "enum": ["tsv", "csv"]}, "auth_key": key}  # fmt: skip
+    new_glossary = {"type": "object", "required": ["name", "source_lang", "target_lang", "entries"],
+                    "properties": glossary_fields}  # fmt: skip
+    pairs = {"type": "object", "required": ["supported_languages"],
+             "properties": {"supported_languages": {"type": "array", "items": {
+                 "type": "object", "required": ["source_lang", "target_lang"],
+                 "properties": {"source_lang": text, "target_lang": text}}}}}  # fmt: skip
+    glossary_id = {"name": "glossary_id", "in": "path", "required": True, "schema": text}
+    kinds = {"type": "string", "enum": ["source", "target"]}
+    kind = {"name": "type", "in": "query", "required": False, "schema": kinds}
+    reading = _deepl_errors(400, 403, 413, 500, 503, 504)
+    finding = _deepl_errors(400, 403, 404, 413, 500, 503, 504)
+
+    def operation(summary: str, answers: dict[str, Any], errors: dict[str, Any], **extra: Any) -> dict[str, Any]:
+        parameters = [TIMEOUT, *extra.pop("parameters", [])]
+        return {"summary": summary, "security": BEARER, "parameters": parameters,
+                "responses": {**answers, **errors}, **extra}  # fmt: skip
+
+    def body(schema: dict[str, Any], form: dict[str, Any] | None = None, required: bool = True) -> dict[str, Any]:
+        content = {JSON: {"schema": schema}, "application/x-www-form-urlencoded": {"schema": form or schema}}
+        return {"required": required, "content": content}
+
+    languages = operation("DeepL's languages: AR as the source, EN-GB and EN-US as targets", _ok({"type": "array",
+                          "items": language}), reading, parameters=[kind])  # fmt: skip
+    return {
+        "/v2/translate": {"post": operation(
+            "DeepL's translate: each `text` from Arabic (AR, or absent) into English (EN, EN-US, EN-GB), in order",
+            _ok(translated), _deepl_errors(400, 403, 404, 413, 429, 500, 503, 504),
+            requestBody=body(as_json, as_form))},
+        "/v2/languages": {"get": languages, "post": {**languages, "requestBody": body(
+            {"type": "object", "properties": {"type": kind["schema"], "auth_key": key}}, required=False)}},
+        "/v2/usage": {method: operation(
+            "DeepL's usage: the characters this token had translated since the server started; no limit (10^12)",
+            _ok(usage), reading) for method in ("get", "post")},
+        "/v2/glossary-language-pairs": {"get": operation(
+            "DeepL's glossary language pairs: ar to en", _ok(pairs), reading)},
+        "/v2/glossaries": {
+            "get": operation("DeepL's list of glossaries: the stored glossaries, newest first",
+                             _ok({"type": "object", "required": ["glossaries"], "properties": {
+                                 "glossaries": {"type": "array", "items": glossary}}}), reading),
+            "post": operation(
+                "DeepL's create glossary: entries as TSV or CSV (needs the 'glossaries' right)",
+                {"201": {"description": "created", "content": {JSON: {"schema": glossary}}}},
+                _deepl_errors(400, 403, 413, 456, 500, 503, 504), requestBody=body(new_glossary)),
+        },
+        "/v2/glossaries/{glossary_id}": {
+            "get": operation("DeepL's glossary information", _ok(glossary), finding, parameters=[glossary_id]),
+            "delete": operation("DeepL's delete glossary (needs the 'glossaries' right)",
+                                {"204": {"description": "deleted"}}, finding, parameters=[glossary_id]),
+        },
+        "/v2/glossaries/{glossary_id}/entries": {"get": operation(
+            "DeepL's glossary entries, as TSV", _ok(text, "text/tab-separated-values"), finding,
+            parameters=[glossary_id])},
+    }  # fmt: skip
+
+
 @functools.cache
 def openapi() -> dict[str, Any]:
     """The document, built once (treat it as read-only)."""
@@ -375,6 +522,7 @@ def openapi() -> dict[str, Any]:
             "responses": {**_ok(text, "text/html"), **_errors(*GUARD)},
         }},
         **_libretranslate_paths(),
+        **_deepl_paths(),
         "/openapi.json": {"get": {
             "summary": "This document (open)",
             "security": OPEN,
@@ -403,6 +551,7 @@ def openapi() -> dict[str, Any]:
         "paths": paths,
         "components": {
             "schemas": {**schemas.components, "Error": ERROR, "ExtractedArticle": EXTRACTED,
+                        "DeepLError": DEEPL_ERROR,
                         "LibreTranslateError": LT_ERROR, "TranslateStreamLine": stream_line},
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
                                            "description": "a token of --auth-tokens-file (none needed without it)"}},
