@@ -470,11 +470,12 @@ class TranslatorServicer(pb_grpc.TranslatorServicer):
     async def create_glossary(self, request: pb.CreateGlossaryRequest) -> pb.Glossary:
         parsed(request)
         auth.require_right("glossaries", "creating a glossary")
-        entries = [(entry.source, entry.target) for entry in request.entries]
+        small = len(request.entries) <= INLINE_TERMS  # a large one is read and written out off the loop
+        entries = await text_work(small, entry_pairs, request)
         pair = (request.source_lang, request.target_lang)
         created = await self._glossaries().create(request.name, entries, pair, auth.caller.get())
         note(glossary=created.id, terms=created.entry_count)
-        return glossary_pb(created)
+        return await text_work(small, glossary_pb, created)
 
     async def list_glossaries(self, request: pb.ListGlossariesRequest) -> pb.ListGlossariesResponse:
         parsed(request)
@@ -520,6 +521,10 @@ class TranslatorServicer(pb_grpc.TranslatorServicer):
                 "send the request without summarize, or start it with --summary-model extractive"
             )
         return pipeline, summarizer
+
+
+def entry_pairs(request: pb.CreateGlossaryRequest) -> list[tuple[str, str]]:
+    return [(entry.source, entry.target) for entry in request.entries]
 
 
 def glossary_pb(glossary: StoredGlossary) -> pb.Glossary:
