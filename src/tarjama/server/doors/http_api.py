@@ -104,6 +104,7 @@ class HttpApi:
                 Route("/v1/export", self.export, methods=["POST"]),
                 Route("/v1/extract", self.extract, methods=["POST"]),
                 Route("/v1/info", self.info, methods=["POST"]),
+                *self._glossary_routes(),
                 *DeepLApi(self.runtime, self.servicer, self.tokens).routes(),  # /v2/: the DeepL-compatible API
                 *LibreTranslateApi(self.runtime, self.servicer, self.tokens).routes(),  # LibreTranslate's
                 Mount("/static", StaticFiles(directory=STATIC), name="static"),
@@ -152,6 +153,28 @@ class HttpApi:
             return self.servicer.info(message)
 
         return await self._unary(request, "POST /v1/info", pb.GetInfoRequest, call)
+
+    def _glossary_routes(self) -> list[Route]:
+        """POST /v1/glossaries:create|list|get|delete: the gRPC glossary calls, proto3 JSON in and out."""
+        calls = {
+            "create": (pb.CreateGlossaryRequest, "create_glossary"),
+            "list": (pb.ListGlossariesRequest, "list_glossaries"),
+            "get": (pb.GetGlossaryRequest, "get_glossary"),
+            "delete": (pb.DeleteGlossaryRequest, "delete_glossary"),
+        }
+
+        def route(action: str, message_class: type, method: str) -> Route:
+            path = f"/v1/glossaries:{action}"
+
+            async def endpoint(request: Request) -> Response:
+                async def call(message: Any, deadline: float | None) -> Any:
+                    return await getattr(self.servicer, method)(message)
+
+                return await self._unary(request, f"POST {path}", message_class, call)
+
+            return Route(path, endpoint, methods=["POST"])
+
+        return [route(action, *call) for action, call in calls.items()]
 
     async def summarize(self, request: Request) -> Response:
         return await self._unary(request, "POST /v1/summarize", pb.SummarizeRequest, self.servicer.summarize)
@@ -252,11 +275,9 @@ class HttpApi:
             return
         header = request.headers.get("authorization", "")
         presented = header[7:].strip() if header[:7].lower() == "bearer " else None
-        name = self.tokens.name_for(presented)
-        if name is None:
-            why = "no bearer token" if presented is None else "unknown token"
-            raise Unauthenticated(f"{why}: send 'Authorization: Bearer <token>'")
-        auth.caller.set(name)
+        if presented is None:
+            raise Unauthenticated("no bearer token: send 'Authorization: Bearer <token>'")
+        auth.admit_token(self.tokens, presented)  # the caller's name and rights, as gRPC's interceptor sets them
 
     async def _message(self, request: Request, read: type | Callable[[bytes], Any]) -> Any:
         """The body, within --max-message-bytes, as a proto3 JSON message of class `read`, or as `read`

@@ -158,15 +158,17 @@ WHY = {
     400: "INVALID_ARGUMENT (a field, the body or ?timeout= is wrong; the message names it) or FAILED_PRECONDITION "
     "(the request asks for something this server runs without)",
     401: "UNAUTHENTICATED: no bearer token or an unknown one (only with --auth-tokens-file)",
-    403: "PERMISSION_DENIED: without tokens, a request whose Origin is not this server's",
+    403: "PERMISSION_DENIED: without tokens, a request whose Origin is not this server's; with tokens, a token "
+    "without the right the call needs (writing glossaries: 'glossaries')",
+    404: "NOT_FOUND: no stored glossary has the id",
     408: "DEADLINE_EXCEEDED: the headers or the body took longer than --http-header-timeout-s or --http-body-timeout-s",
     413: "the body is over --max-message-bytes",
     415: "INVALID_ARGUMENT: without tokens, a POST to /v1/ whose Content-Type is not application/json",
     421: "PERMISSION_DENIED: without tokens, a Host name this server does not answer to (--http-allowed-hosts)",
-    429: "RESOURCE_EXHAUSTED: the queue is full (--max-queue-tokens); retry later",
+    429: "RESOURCE_EXHAUSTED: the queue is full (--max-queue-tokens), retry later; or --max-glossaries are stored",
     500: "INTERNAL: the engine failed on the request (the server log says why); never expected",
     503: "UNAVAILABLE: the models are loading or the server is draining, or --max-http-connections are open "
-    "(with Retry-After)",
+    "(with Retry-After); for glossary calls, the glossary database cannot be reached",
     504: "DEADLINE_EXCEEDED: the ?timeout= passed",
 }
 # What the door answers before any route runs, on every route; and the /v1/ routes' own errors.
@@ -500,6 +502,20 @@ def openapi() -> dict[str, Any]:
             _ok(schemas.ref(pb.GetInfoResponse.DESCRIPTOR, output=True)),
             DOOR + (500,),
         ),
+        **{
+            f"/v1/glossaries:{action}": _post(
+                f"{summary} (as the gRPC {rpc}){' — needs a token with the glossaries right' if write else ''}",
+                schemas.ref(getattr(pb, f"{rpc}Request").DESCRIPTOR, output=False),
+                _ok(schemas.ref(answer.DESCRIPTOR, output=True)),
+                DOOR + (404, 500, 503) + ((429,) if action == "create" else ()),
+            )
+            for action, rpc, answer, write, summary in (
+                ("create", "CreateGlossary", pb.Glossary, True, "Store a glossary for every tool and replica"),
+                ("list", "ListGlossaries", pb.ListGlossariesResponse, False, "The stored glossaries, newest first"),
+                ("get", "GetGlossary", pb.Glossary, False, "A stored glossary, with its entries when asked"),
+                ("delete", "DeleteGlossary", pb.DeleteGlossaryResponse, True, "Delete a stored glossary"),
+            )
+        },
         "/v1/extract": _post(
             "The article of a saved news page and what was dropped",
             {"type": "object", "required": ["html"], "properties": {"html": {"type": "string", "minLength": 1}}},
@@ -551,8 +567,8 @@ def openapi() -> dict[str, Any]:
         "paths": paths,
         "components": {
             "schemas": {**schemas.components, "Error": ERROR, "ExtractedArticle": EXTRACTED,
-                        "DeepLError": DEEPL_ERROR,
-                        "LibreTranslateError": LT_ERROR, "TranslateStreamLine": stream_line},
+                        "LibreTranslateError": LT_ERROR, "DeepLError": DEEPL_ERROR,
+                        "TranslateStreamLine": stream_line},
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
                                            "description": "a token of --auth-tokens-file (none needed without it)"}},
         },
