@@ -26,7 +26,7 @@ import time
 import urllib.parse
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import grpc
 from starlette.datastructures import UploadFile
@@ -45,10 +45,16 @@ from ..errors import InvalidRequest, Unauthenticated
 from ..offload import text_work
 from ..request import is_small
 from ..runtime import Runtime
-from .grpc_api import TranslatorServicer
 from .http_common import failed_call, query_deadline, read_body, while_connected
 
 T = TypeVar("T")
+
+
+class Translates(Protocol):
+    """What this door needs of the servicer (grpc_api.TranslatorServicer): a protocol, not an import, so that
+    the doors' import chain does not grow by this module."""
+
+    async def translate(self, request: pb.TranslateRequest, deadline: float | None) -> pb.TranslateResponse: ...
 
 SOURCE, TARGET = "ar", "en"
 NAMES = {"ar": "Arabic", "en": "English"}
@@ -91,7 +97,7 @@ class Fields:
 class LibreTranslateApi:
     """LibreTranslate's routes, over the servicer the gRPC server and /v1/ use."""
 
-    def __init__(self, runtime: Runtime, servicer: TranslatorServicer, tokens: TokenFile | None) -> None:
+    def __init__(self, runtime: Runtime, servicer: Translates, tokens: TokenFile | None) -> None:
         self.runtime = runtime
         self.servicer = servicer
         self.tokens = tokens
