@@ -13,7 +13,9 @@ silently lost.
 from __future__ import annotations
 
 import bisect
+import collections
 import re
+import threading
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -79,8 +81,46 @@ def normalize(text: str, *, strip_diacritics: bool = False) -> str:
 
 
 def glossary_for(terms: Mapping[str, str], *, strip_diacritics: bool = False) -> Glossary:
-    """A request's glossary, matched on text normalised the way its sentences are."""
+    """A request's glossary, matched on text normalised the way its sentences are. A large one is
+    kept once compiled (COMPILED_CHARACTERS in all), for the next request with the same terms: a stored
+    glossary (options.glossary_id) or a tool that sends its glossary each time. Building the matcher
+    holds the interpreter (ahocorasick_rs does not release it): ~2 s for 10,000 terms of 100 letters,
+    which the event loop, and health, would wait out on every such request."""
+    if len(terms) < CACHED_FROM_TERMS:
+        return _compiled(terms, strip_diacritics)
+    key = (strip_diacritics, frozenset(terms.items()))
+    with _cache_lock:
+        found = _cache.get(key)
+        if found is not None:
+            _cache.move_to_end(key)
+            return found
+    glossary = _compiled(terms, strip_diacritics)
+    size = sum(map(len, terms))
+    if size > COMPILED_CHARACTERS:
+        return glossary
+    with _cache_lock:
+        global _cached_characters
+        if key not in _cache:
+            _cache[key] = glossary
+            _cached_characters += size
+        while _cached_characters > COMPILED_CHARACTERS:
+            (_, dropped_terms), _ = _cache.popitem(last=False)
+            _cached_characters -= sum(len(term) for term, _ in dropped_terms)
+    return glossary
+
+
+def _compiled(terms: Mapping[str, str], strip_diacritics: bool) -> Glossary:
     return Glossary(terms, lambda text: normalize(text, strip_diacritics=strip_diacritics))
+
+
+CACHED_FROM_TERMS = 64  # a smaller glossary compiles in about as long as hashing it takes
+# Characters of terms kept compiled over all cached glossaries, the least recent dropped first. The
+# matcher takes about 160 bytes per term character (with the clitic forms): 10,000 names of 10 letters
+# are 16 MB, and this bound, 1,000,000 characters (the largest glossary a request may send), 160 MB.
+COMPILED_CHARACTERS = 1_000_000
+_cache: collections.OrderedDict[tuple[bool, frozenset[tuple[str, str]]], Glossary] = collections.OrderedDict()
+_cache_lock = threading.Lock()
+_cached_characters = 0
 
 
 def prepare(sentence: str, glossary: Glossary | Mapping[str, str], *, strip_diacritics: bool = False) -> Prepared:
