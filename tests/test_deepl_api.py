@@ -191,6 +191,9 @@ def test_forms_json_and_the_old_auth_key(server: Any, memorised_pairs: list) -> 
     assert status == 403 and "unknown token" in json.loads(raw)["message"]
     status, _, raw = call(server, "/v2/usage", key=None)
     assert status == 403 and "DeepL-Auth-Key" in json.loads(raw)["message"]
+    # Found by schemathesis: an auth_key that is not a string (a JSON list) is no key, not a 500.
+    status, body = post_json(server, "/v2/languages", {"auth_key": [TOKEN]}, key=None)
+    assert status == 403 and "no token" in body["message"]
 
 
 @pytest.mark.parametrize(

@@ -144,7 +144,8 @@ class DeepLApi:
                 kind = request.headers.get("content-type", "")
                 params = await text_work(is_small(len(body)), read_params, body, kind, request.url.query)
                 if header is None and self.tokens is not None:  # old clients: auth_key in the form or query
-                    auth.admit_token(self.tokens, single(params, "auth_key"), AUTH_HOW)
+                    key = single(params, "auth_key")  # not a string (a JSON list, a number): no key
+                    auth.admit_token(self.tokens, key if isinstance(key, str) else None, AUTH_HOW)
                 deadline = query_deadline(request, settings)
                 answer = await while_connected(request, work(params, deadline, request))
             except Exception as exc:
