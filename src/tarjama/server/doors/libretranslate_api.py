@@ -287,10 +287,12 @@ def error_response(status: int, code: grpc.StatusCode, message: str) -> JSONResp
 def detected(text: str) -> list[dict[str, Any]]:
     """LibreTranslate's detections among the languages this server has: each a share of the letters, in
     percent, the likeliest first; nothing to go on is English at confidence 0, as LibreTranslate says."""
-    letters = len(_LETTER.findall(text))
+    found_letters = _LETTER.findall(text)
+    letters = len(found_letters)
     if not letters:
         return [dict(UNKNOWN)]
-    shares = {"ar": len(_ARABIC.findall(text)), "en": len(_LATIN.findall(text))}
+    letters_only = "".join(found_letters)  # a script's share counts its letters only (never over 100%)
+    shares = {"ar": len(_ARABIC.findall(letters_only)), "en": len(_LATIN.findall(letters_only))}
     found = [{"confidence": round(100 * count / letters, 1), "language": code} for code, count in shares.items()
              if count]  # fmt: skip
     return sorted(found, key=lambda item: -item["confidence"]) or [dict(UNKNOWN)]
