@@ -263,3 +263,14 @@ def test_a_flood_of_arrays_and_bad_bodies_keeps_health_and_order(open_server: An
     print(health.report("LibreTranslate flood"))
     health.check("a flood of LibreTranslate arrays and bad bodies")
     assert open_server.proc.poll() is None
+
+
+def test_detection_shares_never_pass_100() -> None:
+    """Found by schemathesis: U+FDFD (a ligature symbol in the Arabic presentation forms, not a letter) was
+    counted as Arabic and not as a letter, and one letter beside it gave confidence 120."""
+    from tarjama.server.doors.libretranslate_api import detected
+
+    for text in ("\ufdfd\ufdfd ب", "\ufdfd", "\ufdfa a", "٣٤ ب"):
+        for found in detected(text):
+            assert 0 <= found["confidence"] <= 100, (text, found)
+    assert detected("\ufdfd") == [{"confidence": 0.0, "language": "en"}]
