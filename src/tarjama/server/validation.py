@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from tarjama.v1 import tarjama_pb2 as pb
 
 from .errors import InvalidRequest
-from .glossaries.entries import checked_entries
 from .settings import Settings
+from .text.glossary_entries import InvalidEntries, checked_entries
 
 MAX_SUMMARY_SENTENCES = 50
 SUMMARY_LENGTHS = {v.number: v.name for v in pb.SummaryLength.DESCRIPTOR.values}
@@ -71,8 +71,11 @@ def check_article_size(paragraphs: Sequence[str], settings: Settings) -> None:
 
 def glossary_from(options: pb.TranslateOptions, settings: Settings, strip_diacritics: bool) -> dict[str, str]:
     """options.terms checked: within the size caps, no empty side, every term able to occur, none twice."""
-    entries = options.terms
-    return checked_entries(entries.items(), len(entries), settings, "options.terms", strip_diacritics)
+    entries, limits = options.terms, (settings.max_glossary_terms, settings.max_term_characters)
+    try:
+        return checked_entries(entries.items(), len(entries), limits, "options.terms", strip_diacritics)
+    except InvalidEntries as exc:
+        raise InvalidRequest(str(exc)) from None
 
 
 def summary_length(

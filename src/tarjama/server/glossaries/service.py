@@ -19,7 +19,7 @@ from typing import TypeVar
 from ..errors import InvalidRequest, NotFound, StoreUnavailable
 from ..offload import text_work
 from ..settings import Settings
-from .entries import checked_entries
+from ..text.glossary_entries import InvalidEntries, checked_entries
 from .store import PostgresStore, SchemaTooNew, SqliteStore, SqlStore, StoredGlossary
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,11 @@ class Glossaries:
             raise InvalidRequest("entries: a glossary needs at least one entry")
         # 10,000 entries take tens of milliseconds to check: off the event loop, which answers health.
         small = len(entries) <= INLINE_ENTRIES
-        terms = await text_work(small, checked_entries, entries, len(entries), self.settings, "entries", True)
+        limits = (self.settings.max_glossary_terms, self.settings.max_term_characters)
+        try:
+            terms = await text_work(small, checked_entries, entries, len(entries), limits, "entries", True)
+        except InvalidEntries as exc:
+            raise InvalidRequest(str(exc)) from None
         most = self.settings.max_glossaries
         return await self._call(lambda: self.store.create(name, list(terms.items()), created_by, most, PAIR))
 
