@@ -465,14 +465,14 @@ def openapi() -> dict[str, Any]:
             "Translate an Arabic article (TranslateRequest) into English (TranslateResponse), as the gRPC Translate",
             translate_request,
             _ok(schemas.ref(pb.TranslateResponse.DESCRIPTOR, output=True)),
-            DOOR + ENGINE,
+            DOOR + ENGINE + (404,),  # 404: options.glossary_id names no stored glossary
         ),
         "/v1/translate:stream": _post(
             "Translate, with one TranslateStreamResponse per line (NDJSON) as paragraphs are done; an error after "
             "the first line is the last line, as an Error",
             translate_request,
             _ok({"$ref": "#/components/schemas/TranslateStreamLine"}, NDJSON, "one TranslateStreamLine per line"),
-            DOOR + ENGINE,
+            DOOR + ENGINE + (404,),
         ),
         "/v1/segment": _post(
             "Paragraphs and sentences as Translate would see them, with token counts (SegmentResponse)",
