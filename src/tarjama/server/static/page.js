@@ -22,6 +22,8 @@ const FLAG_REASONS = {
 
 const $ = (id) => document.getElementById(id);
 let current = null; // the response so far, in the shape of /v1/translate's answer
+let used = null; // the stored glossary the shown translation was sent with: { id, name }, or null
+let adding = false; // an "add to glossary" is under way (a second click would make two glossaries)
 
 function headers() {
   const h = { "Content-Type": "application/json" };
@@ -46,6 +48,46 @@ async function listModels() {
   } catch {
     // the page still translates with the default model
   }
+}
+
+// One native API call: its JSON answer, or an Error with the server's message and the HTTP status.
+async function call(path, body) {
+  const r = await fetch(path, { method: "POST", headers: headers(), body: JSON.stringify(body) });
+  const answer = await r.json().catch(() => ({}));
+  if (r.ok) return answer;
+  const error = new Error((answer.error && answer.error.message) || `HTTP ${r.status}`);
+  error.status = r.status;
+  throw error;
+}
+
+function glossaryNote(message) {
+  $("glossary-note").textContent = message;
+  $("glossary-note").hidden = !message;
+}
+
+// The newsroom's stored glossaries, newest first, offered beside the model with "none" the default
+// (POST /v1/glossaries:list). A server with none keeps the picker hidden; one whose glossary database
+// is down (503) says so in one line, and translating without a glossary still works.
+async function listGlossaries(selected = $("glossary").value) {
+  let glossaries = [];
+  try {
+    glossaries = (await call("/v1/glossaries:list", {})).glossaries || [];
+    glossaryNote("");
+  } catch (error) {
+    // Before the token is typed, a server that asks for one says 401: nothing to report yet.
+    glossaryNote(error.status === 401 ? "" : `Glossaries unavailable: ${error.message}`);
+  }
+  const none = element("option", { value: "" }, "none");
+  $("glossary").replaceChildren(none, ...glossaries.map((g) =>
+    element("option", { value: g.glossary_id, "data-name": g.name }, `${g.name} (${count(g.entry_count || 0, "entry", "entries")})`)));
+  $("glossary").value = glossaries.some((g) => g.glossary_id === selected) ? selected : "";
+  $("glossary-choice").hidden = !glossaries.length;
+}
+
+function chosenGlossary() {
+  const option = $("glossary").selectedOptions[0];
+  if (!option || !option.value) return null;
+  return { id: option.value, name: option.dataset.name };
 }
 
 async function checkHealth() {
@@ -85,8 +127,8 @@ function sentenceSpan(paragraph, i, side) {
   return span;
 }
 
-function count(n, noun) {
-  return `${n} ${noun}${n === 1 ? "" : "s"}`;
+function count(n, noun, plural = `${noun}s`) {
+  return `${n} ${n === 1 ? noun : plural}`;
 }
 
 function cell(paragraph, side) {
@@ -181,15 +223,19 @@ async function translate() {
   $("translate").disabled = true;
   $("paragraphs").replaceChildren();
   $("summary").hidden = true;
+  $("names").hidden = true;
   $("result").hidden = false;
   $("progress").textContent = "Translating…";
   current = { id: "", paragraphs: [], terms: [] };
+  used = chosenGlossary();
+  const options = { model: $("model").value };
+  if (used) options.glossary_id = used.id;
   const started = performance.now();
   try {
     const response = await fetch("/v1/translate:stream", {
       method: "POST",
       headers: headers(),
-      body: JSON.stringify({ text, summarize: $("summarize").checked, options: { model: $("model").value } }),
+      body: JSON.stringify({ text, summarize: $("summarize").checked, options }),
     });
     if (!response.ok) {
       const body = await response.json().catch(() => ({}));
@@ -211,7 +257,8 @@ async function translate() {
     }
     const seconds = ((performance.now() - started) / 1000).toFixed(1);
     const model = current.info && current.info.model && !$("model-choice").hidden ? `, by ${current.info.model.name}` : "";
-    $("progress").textContent = `${count(current.paragraphs.length, "paragraph")} in ${seconds} s${model}`;
+    const glossary = used ? `, with the glossary “${used.name}”` : "";
+    $("progress").textContent = `${count(current.paragraphs.length, "paragraph")} in ${seconds} s${model}${glossary}`;
   } catch (error) {
     showError(error.message);
     $("progress").textContent = "";
@@ -233,6 +280,76 @@ function receive(message) {
     current.terms = message.terms || [];
     if (message.summary) current.summary = message.summary;
     showSummary(message.summary);
+    showNames((message.info && message.info.name_variants) || []);
+  }
+}
+
+// Each name the article spells several ways (info.name_variants; the later sentences are flagged
+// NAME_VARIANT): the editor picks the spelling to keep and adds "Arabic → spelling" to a glossary.
+function showNames(variants) {
+  $("names-list").replaceChildren(...variants.map((variant, i) => {
+    const select = element("select", { id: `name-${i}`, "aria-label": `Spelling of ${variant.source}` },
+      ...variant.renderings.map((r) => element("option", { value: r }, r)));
+    const source = element("span", { class: "name-source", dir: "rtl", lang: "ar" });
+    source.textContent = variant.source;
+    const button = element("button", { type: "button", class: "add-term" }, "Add to glossary");
+    button.addEventListener("click", () => addToGlossary(variant.source, select.value));
+    return element("li", {}, source, " → ", select, " ", button);
+  }));
+  $("names-status").textContent = "";
+  $("names").hidden = !variants.length;
+  // Beside each flagged sentence, a control that takes the editor to its name's spellings.
+  for (const paragraph of current.paragraphs) {
+    paragraph.sentences.forEach((s, i) => {
+      if (!variants.length || !(s.flags || []).includes("NAME_VARIANT")) return;
+      const found = variants.findIndex((v) => v.renderings.slice(1).some((r) => s.translation.includes(r)));
+      const index = found >= 0 ? found : 0;
+      const span = document.querySelector(`#paragraphs .en .sentence[data-key="${paragraph.index}-${i}"]`);
+      const button = element("button", { type: "button", class: "name-fix", "data-variant": String(index) }, "add to glossary");
+      button.addEventListener("click", () => $(`name-${index}`).focus());
+      if (span) span.after(button);
+    });
+  }
+}
+
+// Stored glossaries are immutable (as DeepL's v2): adding a term makes a new glossary of the chosen
+// one's entries plus this one, under the same name, then deletes the old one and selects the new.
+// With no glossary chosen, it offers to create one.
+async function addToGlossary(source, spelling) {
+  if (adding) return;
+  const status = $("names-status");
+  const chosen = chosenGlossary();
+  let name;
+  let entries = [];
+  adding = true;
+  status.className = "";
+  try {
+    if (chosen) {
+      const old = await call("/v1/glossaries:get", { glossary_id: chosen.id, include_entries: true });
+      name = old.name;
+      entries = (old.entries || []).filter((e) => e.source !== source); // the new spelling replaces an old one
+    } else {
+      name = (window.prompt("No glossary is chosen. Name a new one for this spelling:", "Newsroom names") || "").trim();
+      if (!name) return;
+    }
+    entries.push({ source, target: spelling });
+    const made = await call("/v1/glossaries:create", { name, entries, source_lang: "ar", target_lang: "en" });
+    let left = "";
+    if (chosen) {
+      try {
+        await call("/v1/glossaries:delete", { glossary_id: chosen.id });
+      } catch (error) {
+        left = ` The previous version could not be deleted: ${error.message}`;
+      }
+    }
+    await listGlossaries(made.glossary_id);
+    status.textContent = `Added ${source} → ${spelling} to “${name}” (${count(made.entry_count || entries.length, "entry", "entries")}); ` +
+      `translate again to apply it.${left}`;
+  } catch (error) {
+    status.className = "refused";
+    status.textContent = `Not added: ${error.message}`;
+  } finally {
+    adding = false;
   }
 }
 
@@ -288,6 +405,8 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   checkHealth();
   listModels();
+  listGlossaries();
   $("token").addEventListener("change", listModels);
+  $("token").addEventListener("change", () => listGlossaries());
   setInterval(checkHealth, 15000);
 });
