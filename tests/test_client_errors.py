@@ -18,6 +18,7 @@ from tarjama.client import (
     FeatureUnavailable,
     Internal,
     InvalidArgument,
+    NotFound,
     Overloaded,
     TarjamaClient,
     TarjamaError,
@@ -94,6 +95,7 @@ def test_one_table_maps_each_status_code_to_its_class() -> None:
         grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineExceeded,
         grpc.StatusCode.UNAUTHENTICATED: Unauthenticated,
         grpc.StatusCode.INTERNAL: Internal,
+        grpc.StatusCode.NOT_FOUND: NotFound,
     }
     for code, cls in expected.items():
         error = error_from(FakeRpcError(code))
@@ -102,7 +104,7 @@ def test_one_table_maps_each_status_code_to_its_class() -> None:
         assert str(error) == f"{code.name}: said the server"
     assert all(issubclass(cls, TarjamaError) for cls in ERRORS.values())
     # A code without a class of its own is still a TarjamaError, and the old constructor still works.
-    assert type(error_from(FakeRpcError(grpc.StatusCode.NOT_FOUND))) is TarjamaError
+    assert type(error_from(FakeRpcError(grpc.StatusCode.ABORTED))) is TarjamaError
     assert TarjamaError(grpc.StatusCode.ABORTED, "x").code == grpc.StatusCode.ABORTED
 
 

@@ -44,8 +44,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import csv
-import io
 import json
 import re
 import time
@@ -57,6 +55,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from tarjama.interchange.glossary_files import EntriesFileError, parse_entries
 from tarjama.v1 import tarjama_pb2 as pb
 
 from ..edges import auth
@@ -465,25 +464,12 @@ def glossary_pair(source: str | None, target: str | None) -> None:
 
 def entries_of(entries: str, form: str, most: int) -> list[tuple[str, str]]:
     """DeepL's glossary entries: TSV (`source<TAB>target` a line) or CSV (`source,target` and optionally
-    `,ar,en`), blank lines skipped, each side trimmed; what the entries must be is the servicer's check."""
-    found: list[tuple[str, str]] = []
-    lines = entries.splitlines()
-    rows: Any = csv.reader(io.StringIO(entries)) if form == "csv" else (line.split("\t") for line in lines)
+    `,ar,en`), blank lines skipped, as the CLI reads a glossary file (interchange/glossary_files.py);
+    what the entries must be is the servicer's check."""
     try:
-        for number, row in enumerate(rows, start=1):
-            if not any(cell.strip() for cell in row):
-                continue
-            if len(found) >= most:
-                raise InvalidRequest(f"entries: more than {most} entries; this server accepts at most {most}")
-            if form == "csv" and len(row) == 4:
-                glossary_pair(row[2], row[3])
-                row = row[:2]
-            if len(row) != 2:
-                shape = "source,target (or source,target,ar,en)" if form == "csv" else "source<TAB>target"
-                raise InvalidRequest(f"entries: line {number} is not {shape} ({len(row)} fields)")
-            found.append((row[0].strip(), row[1].strip()))
-    except csv.Error as exc:
-        raise InvalidRequest(f"entries: not CSV ({exc})") from None
+        found = parse_entries(entries, form, most)
+    except EntriesFileError as exc:
+        raise InvalidRequest(f"entries: {exc}") from None
     if not found:
         raise InvalidRequest("entries: no entries (one 'source<TAB>target' a line, or CSV with entries_format csv)")
     return found
