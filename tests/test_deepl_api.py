@@ -235,7 +235,7 @@ def test_bodies_that_are_not_what_they_say(server: Any) -> None:
     assert status == 404 and "no-such-id" in json.loads(answer)["message"]
     status, answer = post_json(server, "/v2/glossaries", {"name": "x", "source_lang": "ar", "target_lang": "en",
                                                           "entries": "only one column\n"})  # fmt: skip
-    assert status == 400 and "line 1 is not source<TAB>target" in answer["message"]
+    assert status == 400 and "line 1: expected a term and its rendering separated by a tab" in answer["message"]
 
 
 def test_a_huge_list_is_refused_before_any_work(server: Any) -> None:

@@ -18,9 +18,16 @@ from conftest import ServerProcess
 def test_the_client_balances_and_retries_what_is_safe_to_retry() -> None:
     config = json.loads(json.dumps(SERVICE_CONFIG))
     assert config["loadBalancingConfig"] == [{"round_robin": {}}]
-    (method,) = config["methodConfig"]
+    method, writes = config["methodConfig"]
     assert method["name"] == [{"service": "tarjama.v1.Translator"}]  # Translate, Segment, Summarize: idempotent
     assert set(method["retryPolicy"]["retryableStatusCodes"]) == {"UNAVAILABLE", "RESOURCE_EXHAUSTED"}
+    # Creating a glossary is not idempotent, and a repeated delete would answer NOT_FOUND: a more
+    # specific name (the method) wins over the service's, and it has no retry policy.
+    assert writes["name"] == [
+        {"service": "tarjama.v1.Translator", "method": "CreateGlossary"},
+        {"service": "tarjama.v1.Translator", "method": "DeleteGlossary"},
+    ]
+    assert "retryPolicy" not in writes
 
 
 @pytest.mark.slow  # three servers, one killed and one drained: about 25 s
