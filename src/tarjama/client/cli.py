@@ -517,8 +517,12 @@ def run_glossary_create(args: argparse.Namespace) -> int:
         return 1
     with connect(args, timeout=60) as client:
         created = client.create_glossary(args.name, entries)
-    print(f"{created.glossary_id}\t{created.name}\t{created.entry_count} entries")
+    print(f"{created.glossary_id}\t{created.name}\t{entries_count(created.entry_count)}")
     return 0
+
+
+def entries_count(count: int) -> str:
+    return f"{count} entry" if count == 1 else f"{count} entries"
 
 
 def run_glossary_list(args: argparse.Namespace) -> int:
@@ -529,7 +533,7 @@ def run_glossary_list(args: argparse.Namespace) -> int:
         return 0
     for g in glossaries:
         by = f"  by {g.created_by}" if g.created_by else ""
-        print(f"{g.glossary_id}  {g.name}  ({g.entry_count} entries, {g.creation_time}{by})")
+        print(f"{g.glossary_id}  {g.name}  ({entries_count(g.entry_count)}, {g.creation_time}{by})")
     if not glossaries:
         print("no stored glossaries (tarjama glossary create NAME FILE stores one)", file=sys.stderr)
     return 0

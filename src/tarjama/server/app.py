@@ -292,7 +292,7 @@ async def open_glossaries(settings: Settings) -> Glossaries:
     answers. One that does not answer is a warning, not a failed start: translation needs no database,
     and glossary calls get UNAVAILABLE until it answers. A database of a newer schema is one too."""
     glossaries = Glossaries(open_store(settings), settings)
-    where = "PostgreSQL (--database-url)" if settings.database_url else str(getattr(glossaries.store, "path", ""))
+    where = "PostgreSQL, --database-url" if settings.database_url else str(getattr(glossaries.store, "path", ""))
     try:
         await glossaries.check()
     except StoreUnavailable:

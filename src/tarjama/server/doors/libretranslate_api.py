@@ -24,7 +24,7 @@ import json
 import re
 import time
 import urllib.parse
-from collections.abc import Awaitable
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -220,11 +220,15 @@ class LibreTranslateApi:
                     where = f"q[{index}]" if batch else "the text"
                     raise InvalidRequest(f"{where} is not Arabic (detected {found['language']}): {PAIR}")
                 detections.append(found)
-        html = text_format == "html"
-        results = await _all([self._one(index if batch else None, text, html, deadline) for index, text in
-                              enumerate(texts)])  # fmt: skip
-        translations = [translation for translation, _ in results]
-        _note_sums([record for _, record in results])
+        if text_format == "html":
+            # One request per document (each has its own markup), HTML_AT_ONCE at a time: 2,000 requests
+            # started together held the event loop, and health, for seconds (found by an attacker).
+            results = await _all([self._one(index if batch else None, text, deadline) for index, text in
+                                  enumerate(texts)], HTML_AT_ONCE)  # fmt: skip
+            translations = [translation for translation, _ in results]
+            _note_sums([record for _, record in results])
+        else:
+            translations = await self._lines(texts, deadline)
         answer: dict[str, Any] = {"translatedText": translations if batch else translations[0]}
         if source == "auto":
             answer["detectedLanguage"] = detections if batch else detections[0]
@@ -232,27 +236,40 @@ class LibreTranslateApi:
             answer["alternatives"] = [[] for _ in texts] if batch else []
         return answer, sum(len(translation) for translation in translations) * 4
 
-    async def _one(
-        self, index: int | None, text: str, html: bool, deadline: float | None
-    ) -> tuple[str, dict[str, Any]]:
-        """One text through the servicer, as one request (its own access record, summed by the caller)."""
-        record = new_record()  # this task's own (its context is a copy): the texts of an array run at once
+    async def _lines(self, texts: list[str], deadline: float | None) -> list[str]:
+        """Plain texts: every non-blank line of every text as one request's paragraphs (one request's
+        work, batched together, as Weblate's arrays are meant), put back text by text in each one's own
+        layout; a text with nothing to translate is given back as it came, as LibreTranslate does."""
+        layouts = [text.splitlines(keepends=True) for text in texts]
+        contents = [[content for content in _contents(lines) if content] for lines in layouts]
+        paragraphs = [content for text_contents in contents for content in text_contents]
+        if not paragraphs:
+            return list(texts)
+        most = self.runtime.settings.max_paragraphs
+        if len(paragraphs) > most:
+            raise InvalidRequest(
+                f"Invalid request: q has {len(paragraphs)} lines to translate in all; this server accepts at most "
+                f"{most} in one request (--max-paragraphs)"
+            )
+        answer = await self.servicer.translate(pb.TranslateRequest(paragraphs=paragraphs), deadline)
+        english = iter(paragraph.translation for paragraph in answer.paragraphs)
+        return [
+            _relaid(lines, [next(english) for _ in text_contents]) if text_contents else text
+            for text, lines, text_contents in zip(texts, layouts, contents, strict=True)
+        ]
+
+    async def _one(self, index: int | None, text: str, deadline: float | None) -> tuple[str, dict[str, Any]]:
+        """One HTML text through the servicer, as one request (its own access record, summed by the caller)."""
+        record = new_record()  # this task's own (its context is a copy): the texts of an array run together
         if not text.strip():
             return text, record  # nothing to translate: given back, as LibreTranslate does
-        if html:
-            message = pb.TranslateRequest(html=text)
-        else:
-            lines = text.splitlines(keepends=True)
-            message = pb.TranslateRequest(paragraphs=[content for content in _contents(lines) if content])
         try:
-            answer = await self.servicer.translate(message, deadline)
+            answer = await self.servicer.translate(pb.TranslateRequest(html=text), deadline)
         except InvalidRequest as exc:
             if index is None or type(exc) is not InvalidRequest:
                 raise
             raise InvalidRequest(f"q[{index}]: {exc}") from None
-        if html:
-            return answer.html, record
-        return _relaid(lines, [paragraph.translation for paragraph in answer.paragraphs]), record
+        return answer.html, record
 
     async def _detect(self, fields: Fields, deadline: float | None) -> tuple[list[dict[str, Any]], int]:
         texts, batch = _texts(fields.get("q"))
@@ -268,6 +285,7 @@ class LibreTranslateApi:
         return await text_work(is_small(len(joined)), detected, joined), 0
 
 
+HTML_AT_ONCE = 8  # HTML texts of one array translated at once (each is its own request)
 # The fields a form may carry besides repeated q's (the multipart parser's field cap counts them).
 FORM_FIELDS = ("source", "target", "format", "alternatives", "api_key", "secret")
 # What LibreTranslate answers for a text with nothing to detect.
@@ -400,9 +418,19 @@ def _relaid(lines: list[str], translations: list[str]) -> str:
                    for line, content in zip(lines, contents, strict=True))  # fmt: skip
 
 
-async def _all(works: list[Awaitable[T]]) -> list[T]:
-    """Every work at once, answers in order; the first failure cancels the rest (as does a client gone)."""
-    tasks = [asyncio.ensure_future(work) for work in works]
+async def _all(works: list[Coroutine[Any, Any, T]], at_once: int) -> list[T]:
+    """Every work, `at_once` at a time, answers in order; the first failure cancels the rest (as does a
+    client gone)."""
+    gate = asyncio.Semaphore(at_once)
+
+    async def gated(work: Coroutine[Any, Any, T]) -> T:
+        try:
+            async with gate:
+                return await work
+        finally:
+            work.close()  # one cancelled before its turn was never started: closed, not left unawaited
+
+    tasks = [asyncio.ensure_future(gated(work)) for work in works]
     try:
         return list(await asyncio.gather(*tasks))
     finally:

@@ -133,7 +133,8 @@ class Glossaries:
             raise StoreUnavailable(unavailable(self.backend)) from None
         except failures as exc:
             # The driver's message names the host and the failure (never the password): for the log only.
-            log.error("the glossary database failed: %s: %s", type(exc).__name__, str(exc).strip()[:300])
+            detail = " ".join(str(exc).split())[:300]  # one line: libpq's messages span several
+            log.error("the glossary database failed: %s: %s", type(exc).__name__, detail)
             raise StoreUnavailable(unavailable(self.backend)) from None
 
     def _keep(self, glossary_id: str, terms: dict[str, str]) -> None:

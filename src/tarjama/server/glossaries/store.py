@@ -237,6 +237,28 @@ class SqliteStore(SqlStore):
         connection.execute("COMMIT")
 
 
+SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+
+
+def check_url(url: str) -> None:
+    """A --database-url that can never connect (it cannot be parsed, a port that is not a number, an
+    unknown sslmode) stops the start with one line, rather than passing for a database that is down.
+    The message never quotes the URL: it may hold a password."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        parts = conninfo_to_dict(url)
+    except Exception:  # psycopg's ProgrammingError quotes the URL: not passed on
+        raise StartupError(
+            "--database-url cannot be read as a PostgreSQL URL (postgresql://USER:PASSWORD@HOST:PORT/DB)"
+        ) from None
+    ports = str(parts.get("port", "5432")).split(",")
+    if not all(port.isdigit() and 0 < int(port) < 65536 for port in ports):
+        raise StartupError("--database-url: the port must be a number from 1 to 65535")
+    if str(parts.get("sslmode", "prefer")) not in SSL_MODES:
+        raise StartupError(f"--database-url: sslmode must be one of {', '.join(SSL_MODES)}")
+
+
 class PostgresStore(SqlStore):
     """PostgreSQL (psycopg 3): one database that every replica given the same --database-url shares."""
 
@@ -252,6 +274,7 @@ class PostgresStore(SqlStore):
             ) from None
         self._psycopg = psycopg
         self.errors = (psycopg.Error,)
+        check_url(url)
         self._url = url  # holds the password: never logged, never shown
 
     def _connect(self) -> Any:
