@@ -289,3 +289,20 @@ def test_health_holds_under_a_flood_of_deepl_requests(server: Any, memorised_pai
     assert statuses.count(200) >= 12, statuses
     status, body = post_json(server, "/v2/translate", {"text": arabic[:1], "target_lang": "EN"})
     assert status == 200 and body["translations"][0]["text"] == expected[0]
+
+
+def test_what_the_attacker_found_gets_a_defined_answer(server: Any) -> None:
+    """Lone surrogates (json.loads takes their escapes) are a 400 at both compatible doors, never a 500;
+    a bodiless GET that says it is JSON reads as no parameters; entries and names with line separators
+    (which break DeepL's TSV), C1 controls or bidirectional overrides are refused."""
+    surrogate = b'{"text": ["\\ud800 \xd9\x86\xd8\xb5"], "target_lang": "EN"}'
+    status, _, raw = call(server, "/v2/translate", surrogate, "application/json")
+    assert status == 400 and "lone surrogate" in json.loads(raw)["message"]
+    status, _, raw = call(server, "/translate", b'{"q": "\\udc00", "source": "ar", "target": "en"}', "application/json")
+    assert status == 400 and "lone surrogate" in json.loads(raw)["error"]
+    status, _, raw = call(server, "/v2/glossaries", None, "application/json", method="GET")
+    assert status == 200 and "glossaries" in json.loads(raw)
+    for entries, name in [("هايتي\tHai\u2028ti", "sep"), ("هايتي\tHaiti", "bad\u202ename"), ("هايتي\tHaiti", "c1\x85x")]:
+        status, answer = post_json(server, "/v2/glossaries", {"name": name, "source_lang": "ar", "target_lang": "en",
+                                                              "entries": entries, "entries_format": "tsv"})  # fmt: skip
+        assert status == 400, (entries, name, answer)

@@ -396,3 +396,17 @@ def test_a_large_glossary_is_compiled_once_and_the_cache_is_bounded(monkeypatch:
         rules.glossary_for(terms)
     assert rules._cached_characters <= 20_000
     assert rules.glossary_for(others[-1]) is rules.glossary_for(others[-1])  # the newest are kept
+
+
+def test_a_database_url_that_can_never_connect_stops_the_start_without_quoting_it(fixture_models, cache_dir) -> None:  # noqa: ANN001
+    base = ["serve", "--port", "0", "--translation-model", str(fixture_models["memorised"]), "--summary-model",
+            "extractive", "--cache-dir", str(cache_dir)]  # fmt: skip
+    for url, says in [
+        ("postgresql://tarjama:my%zzSECRET@127.0.0.1:5432/t", "cannot be read as a PostgreSQL URL"),
+        ("postgresql://tarjama:SECRET@[::1/t", "cannot be read as a PostgreSQL URL"),
+        ("postgresql://tarjama:SECRET@127.0.0.1:notaport/t", "the port must be a number"),
+        ("postgresql://tarjama:SECRET@127.0.0.1/t?sslmode=bogus", "sslmode must be one of"),
+    ]:
+        done = run_cli(*base, "--database-url", url, timeout=60)
+        assert done.returncode == 1 and says in done.stderr, (url, done.stderr[-500:])
+        assert "SECRET" not in done.stdout + done.stderr

@@ -66,7 +66,7 @@ from ..offload import text_work
 from ..request import is_small
 from ..runtime import Runtime
 from ..settings import Settings
-from .http_common import failed_call, query_deadline, read_body, while_connected
+from .http_common import check_unicode, failed_call, query_deadline, read_body, while_connected
 from .openapi import MODEL_TYPES
 
 SOURCE = "AR"
@@ -296,7 +296,7 @@ def read_params(body: bytes, content_type: str, query: str) -> Params:
     for name, value in parse_form(query.encode(), "the query string"):
         params[name].append(value)
     media = content_type.split(";", 1)[0].strip().lower()
-    if media == "application/json" or (not media and body.lstrip()[:1] == b"{"):
+    if (media == "application/json" or (not media and body.lstrip()[:1] == b"{")) and body.strip():
         try:
             document = json.loads(body.decode("utf-8"))
         except UnicodeDecodeError:
@@ -305,6 +305,7 @@ def read_params(body: bytes, content_type: str, query: str) -> Params:
             raise InvalidRequest("the body is not JSON (send a JSON object, or a form)") from None
         if not isinstance(document, dict):
             raise InvalidRequest("the body is not a JSON object")
+        check_unicode(document)
         for name, value in document.items():
             if name == "text" and isinstance(value, list):
                 params[name].extend(value)

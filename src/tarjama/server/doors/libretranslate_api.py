@@ -45,7 +45,7 @@ from ..errors import InvalidRequest, Unauthenticated
 from ..offload import text_work
 from ..request import is_small
 from ..runtime import Runtime
-from .http_common import failed_call, query_deadline, read_body, while_connected
+from .http_common import check_unicode, failed_call, query_deadline, read_body, while_connected
 
 T = TypeVar("T")
 
@@ -325,6 +325,7 @@ def _json_object(body: bytes) -> dict[str, Any]:
         raise InvalidRequest(f"Invalid JSON format: {str(exc)[:200]}") from None
     if not isinstance(parsed, dict):
         raise InvalidRequest("Invalid JSON format: send a JSON object")
+    check_unicode(parsed)
     return parsed
 
 

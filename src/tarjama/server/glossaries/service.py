@@ -19,7 +19,7 @@ from typing import TypeVar
 from ..errors import InvalidRequest, NotFound, StoreUnavailable
 from ..offload import text_work
 from ..settings import Settings
-from ..text.glossary_entries import InvalidEntries, checked_entries
+from ..text.glossary_entries import InvalidEntries, checked_entries, has_control
 from .store import PostgresStore, SchemaTooNew, SqliteStore, SqlStore, StoredGlossary
 
 log = logging.getLogger(__name__)
@@ -28,6 +28,8 @@ T = TypeVar("T")
 PAIR = ("ar", "en")  # the one pair this server translates
 MAX_NAME_CHARACTERS = 200
 MAX_ID_CHARACTERS = 64  # a UUID is 36; anything longer is not one of ours
+# A name is shown to every editor: embeddings, overrides and isolates could make it read as another.
+BIDI_CONTROLS = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 CALL_TIMEOUT_S = 15.0  # past PostgreSQL's own connect (5 s) and statement (10 s) timeouts
 INLINE_ENTRIES = 16  # a glossary this small is checked and written out on the event loop
 CACHED_ENTRIES = 200_000  # entries kept in memory over all glossaries (a glossary's entries never change)
@@ -59,8 +61,11 @@ class Glossaries:
         name = name.strip()
         if not name:
             raise InvalidRequest("name: a glossary needs a name")
-        if len(name) > MAX_NAME_CHARACTERS or any(c < " " for c in name):
-            raise InvalidRequest(f"name: at most {MAX_NAME_CHARACTERS} characters, without control characters")
+        if len(name) > MAX_NAME_CHARACTERS or has_control(name) or any(c in BIDI_CONTROLS for c in name):
+            raise InvalidRequest(
+                f"name: at most {MAX_NAME_CHARACTERS} characters, without control characters, line separators "
+                "or bidirectional overrides"
+            )
         check_pair(*pair)
         if not entries:
             raise InvalidRequest("entries: a glossary needs at least one entry")
@@ -133,7 +138,7 @@ class Glossaries:
             raise StoreUnavailable(unavailable(self.backend)) from None
         except failures as exc:
             # The driver's message names the host and the failure (never the password): for the log only.
-            detail = " ".join(str(exc).split())[:300]  # one line: libpq's messages span several
+            detail = self.store.scrubbed(" ".join(str(exc).split()))[:300]  # one line: libpq's span several
             log.error("the glossary database failed: %s: %s", type(exc).__name__, detail)
             raise StoreUnavailable(unavailable(self.backend)) from None
 

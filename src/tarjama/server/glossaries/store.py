@@ -67,6 +67,9 @@ class SqlStore:
     def _sql(self, query: str) -> str:
         return query
 
+    def scrubbed(self, message: str) -> str:
+        return message
+
     # -- the calls ---------------------------------------------------------------------------------
     def create(
         self, name: str, entries: Sequence[tuple[str, str]], created_by: str, most: int, pair: tuple[str, str]
@@ -240,7 +243,7 @@ class SqliteStore(SqlStore):
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 
 
-def check_url(url: str) -> None:
+def check_url(url: str) -> str:
     """A --database-url that can never connect (it cannot be parsed, a port that is not a number, an
     unknown sslmode) stops the start with one line, rather than passing for a database that is down.
     The message never quotes the URL: it may hold a password."""
@@ -257,6 +260,7 @@ def check_url(url: str) -> None:
         raise StartupError("--database-url: the port must be a number from 1 to 65535")
     if str(parts.get("sslmode", "prefer")) not in SSL_MODES:
         raise StartupError(f"--database-url: sslmode must be one of {', '.join(SSL_MODES)}")
+    return str(parts.get("password", ""))
 
 
 class PostgresStore(SqlStore):
@@ -274,7 +278,7 @@ class PostgresStore(SqlStore):
             ) from None
         self._psycopg = psycopg
         self.errors = (psycopg.Error,)
-        check_url(url)
+        self._password = check_url(url)
         self._url = url  # holds the password: never logged, never shown
 
     def _connect(self) -> Any:
@@ -296,3 +300,7 @@ class PostgresStore(SqlStore):
 
     def _sql(self, query: str) -> str:
         return query.replace("?", "%s")
+
+    def scrubbed(self, message: str) -> str:
+        """A driver's message for the log, without the password should the driver quote it."""
+        return message.replace(self._password, "***") if self._password else message

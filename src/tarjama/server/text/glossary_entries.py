@@ -19,6 +19,16 @@ class InvalidEntries(ValueError):
     INVALID_ARGUMENT). Not errors.InvalidRequest: text/ stays below the errors and settings."""
 
 
+# U+2028 and U+2029 break a line as a line feed does (str.splitlines, DeepL's clients reading TSV).
+LINE_SEPARATORS = "\u2028\u2029"
+
+
+def has_control(text: str) -> bool:
+    """Whether `text` holds a C0 or C1 control character or a line or paragraph separator: a term or a
+    name is one line (of a TSV file, of `tarjama glossary list`)."""
+    return any(c < " " or "\x7f" <= c <= "\x9f" or c in LINE_SEPARATORS for c in text)
+
+
 def checked_entries(
     entries: Iterable[tuple[str, str]],
     count: int,
@@ -37,7 +47,7 @@ def checked_entries(
         term, english = source.strip(), target.strip()
         if not term or not english:
             raise InvalidEntries(f"{field}: the entry {source[:40]!r} -> {target[:40]!r} has an empty side")
-        if any(c < " " or "\x7f" <= c <= "\x9f" for c in term + english):
+        if has_control(term + english):
             raise InvalidEntries(f"{field}: the entry {term[:40]!r} holds a control character (a tab, a line break)")
         if len(term) > cap or len(english) > cap:
             raise InvalidEntries(f"{field}: the entry {term[:40]!r}... is over {cap} characters on a side")
