@@ -298,11 +298,26 @@ def test_what_the_attacker_found_gets_a_defined_answer(server: Any) -> None:
     surrogate = b'{"text": ["\\ud800 \xd9\x86\xd8\xb5"], "target_lang": "EN"}'
     status, _, raw = call(server, "/v2/translate", surrogate, "application/json")
     assert status == 400 and "lone surrogate" in json.loads(raw)["message"]
-    status, _, raw = call(server, "/translate", b'{"q": "\\udc00", "source": "ar", "target": "en"}', "application/json")
+    lone = b'{"q": "\\udc00", "source": "ar", "target": "en", "api_key": "%s"}' % TOKEN.encode()
+    status, _, raw = call(server, "/translate", lone, "application/json")
     assert status == 400 and "lone surrogate" in json.loads(raw)["error"]
     status, _, raw = call(server, "/v2/glossaries", None, "application/json", method="GET")
     assert status == 200 and "glossaries" in json.loads(raw)
-    for entries, name in [("هايتي\tHai\u2028ti", "sep"), ("هايتي\tHaiti", "bad\u202ename"), ("هايتي\tHaiti", "c1\x85x")]:
+    refused = [("هايتي\tHai\u2028ti", "sep"), ("هايتي\tHaiti", "bad\u202ename"), ("هايتي\tHaiti", "c1\x85x")]
+    for entries, name in refused:
         status, answer = post_json(server, "/v2/glossaries", {"name": name, "source_lang": "ar", "target_lang": "en",
                                                               "entries": entries, "entries_format": "tsv"})  # fmt: skip
         assert status == 400, (entries, name, answer)
+
+
+def test_a_caller_without_a_key_is_refused_before_its_body_is_parsed(server: Any) -> None:
+    """An unauthenticated 4 MB form of half a million fields took 0.7 s of parsing before its 403 (found
+    by an attacker): the key is looked for in the bytes first, at both compatible doors. A body the
+    parser would refuse shows the order: without a key it is a 403, with a valid one the parser's 400."""
+    broken = b'{"text": ["' + "نص".encode() * 1000  # JSON that never ends
+    for path, field in [("/v2/translate", b"auth_key"), ("/translate", b"api_key")]:
+        assert call(server, path, broken, "application/json", key=None)[0] == 403, path
+        wrong = broken.replace(b"{", b'{"%s": "wrong-key-0123456789", ' % field, 1)
+        assert call(server, path, wrong, "application/json", key=None)[0] == 403, path
+        right = broken.replace(b"{", b'{"%s": "%s", ' % (field, TOKEN.encode()), 1)
+        assert call(server, path, right, "application/json", key=None)[0] == 400, path  # then parsed, and refused

@@ -66,7 +66,7 @@ from ..offload import text_work
 from ..request import is_small
 from ..runtime import Runtime
 from ..settings import Settings
-from .http_common import check_unicode, failed_call, query_deadline, read_body, while_connected
+from .http_common import body_key, check_unicode, failed_call, query_deadline, read_body, while_connected
 from .openapi import MODEL_TYPES
 
 SOURCE = "AR"
@@ -140,6 +140,8 @@ class DeepLApi:
                 if header is not None or self.tokens is None:  # a token in the header: checked before the body
                     auth.admit_token(self.tokens, presented_token(header), AUTH_HOW)
                 body = await read_body(request, settings)
+                if header is None and self.tokens is not None:  # refused before a full parse if it has none
+                    auth.admit_token(self.tokens, body_key(body, request.url.query, "auth_key"), AUTH_HOW)
                 kind = request.headers.get("content-type", "")
                 params = await text_work(is_small(len(body)), read_params, body, kind, request.url.query)
                 if header is None and self.tokens is not None:  # old clients: auth_key in the form or query

@@ -7,10 +7,12 @@ without an import cycle.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import math
+import re
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
@@ -136,3 +138,28 @@ def check_unicode(document: Any) -> None:
         elif isinstance(value, dict):
             pending.extend(value)
             pending.extend(value.values())
+
+
+def body_key(body: bytes, query: str, name: str) -> str | None:
+    """The key a client put in the query string or the body as `name` (LibreTranslate's api_key, old
+    DeepL clients' auth_key), found without parsing the body: a server with tokens refuses a caller
+    without a valid one before spending a full parse (up to --max-message-bytes of form fields) on
+    it. Form, JSON and multipart spellings; the parsed body is checked again after, as the door reads it."""
+    from urllib.parse import unquote_plus
+
+    field = re.escape(name.encode())
+    spellings: list[tuple[bytes, Callable[[bytes], str]]] = [
+        (rb"(?:^|&)" + field + rb"=([^&]*)", lambda raw: unquote_plus(raw.decode("utf-8"))),  # urlencoded
+        (rb'"' + field + rb'"\s*:\s*"((?:[^"\\]|\\.)*)"', lambda raw: str(json.loads(b'"' + raw + b'"'))),  # JSON
+        (rb'name="' + field + rb'"\r\n(?:[^\r\n]+\r\n)*\r\n([^\r\n]*)', lambda raw: raw.decode("utf-8")),  # multipart
+    ]
+    for pattern, decode in spellings:
+        for source in (query.encode(), body):
+            found = re.search(pattern, source)
+            if found:
+                try:
+                    return decode(found.group(1))
+                except (UnicodeDecodeError, ValueError):
+                    return None
+    return None
+    return None

@@ -45,7 +45,7 @@ from ..errors import InvalidRequest, Unauthenticated
 from ..offload import text_work
 from ..request import is_small
 from ..runtime import Runtime
-from .http_common import check_unicode, failed_call, query_deadline, read_body, while_connected
+from .http_common import body_key, check_unicode, failed_call, query_deadline, read_body, while_connected
 
 T = TypeVar("T")
 
@@ -152,9 +152,14 @@ class LibreTranslateApi:
         log_call(self.runtime.observer, method, "OK", record, time.perf_counter() - started)
         return await text_work(is_small(size), JSONResponse, body)  # a large answer is encoded off the loop
 
-    def _admit(self, request: Request, fields: Fields) -> None:
-        """api_key (in the body or the query, as LibreTranslate reads it), or Tarjama's own bearer token."""
-        presented = fields.get("api_key")
+    def _admit(self, request: Request, fields: Fields | None, body: bytes = b"") -> None:
+        """api_key (in the body or the query, as LibreTranslate reads it), or Tarjama's own bearer token.
+        Before the body is parsed (`fields` None) the key is looked for in its bytes (http_common.body_key):
+        a caller without a valid one is refused before a full parse is spent on it."""
+        if fields is None:
+            presented: Any = body_key(body, request.url.query, "api_key")
+        else:
+            presented = fields.get("api_key")
         if not isinstance(presented, str) or not presented:
             header = request.headers.get("authorization", "")
             presented = header[7:].strip() if header[:7].lower() == "bearer " else None
@@ -171,6 +176,8 @@ class LibreTranslateApi:
         """The body within --max-message-bytes, as LibreTranslate reads it: JSON when the Content-Type says
         so, else a form (urlencoded or multipart) whose fields may also be in the query string."""
         body = await read_body(request, self.runtime.settings)
+        if self.tokens is not None:
+            self._admit(request, None, body)
         media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
         query = {key: value for key, value in request.query_params.items() if key != "timeout"}
         if media == "application/json" or (media.startswith("application/") and media.endswith("+json")):
