@@ -210,7 +210,7 @@ async def serve(
     tokens = TokenFile(settings.auth_tokens_file) if settings.auth_tokens_file else None
     scrape_token = ScrapeToken(settings.metrics_token_file) if settings.metrics_token_file else None
     credentials = tls_credentials(settings)
-    glossaries = await open_glossaries(settings)
+    glossaries = open_glossaries(settings)
     runtime = Runtime(settings, auth=tokens is not None, glossaries=glossaries)
     traced = observe(runtime, scrape_token)
     server, health_servicer, servicer = await grpc_server(runtime, tokens, traced)
@@ -287,11 +287,22 @@ async def serve(
     return 0
 
 
-async def open_glossaries(settings: Settings) -> Glossaries:
-    """The stored glossaries' database, reached once now so the log says where it is and whether it
-    answers. One that does not answer is a warning, not a failed start: translation needs no database,
-    and glossary calls get UNAVAILABLE until it answers. A database of a newer schema is one too."""
+def open_glossaries(settings: Settings) -> Glossaries:
+    """The stored glossaries' store (a URL that can never connect stops the start here), and its
+    database reached once in the background, so the log says where it is and whether it answers,
+    without holding the ports back for up to PostgreSQL's connect timeout."""
     glossaries = Glossaries(open_store(settings), settings)
+    _background.add(task := asyncio.ensure_future(report_glossaries(glossaries, settings)))
+    task.add_done_callback(_background.discard)
+    return glossaries
+
+
+_background: set[asyncio.Task[None]] = set()  # referenced until done (the loop keeps only weak ones)
+
+
+async def report_glossaries(glossaries: Glossaries, settings: Settings) -> None:
+    """One that does not answer is a warning, not a failed start: translation needs no database, and
+    glossary calls get UNAVAILABLE until it answers. A database of a newer schema is one too."""
     where = "PostgreSQL, --database-url" if settings.database_url else str(getattr(glossaries.store, "path", ""))
     try:
         await glossaries.check()
@@ -303,7 +314,6 @@ async def open_glossaries(settings: Settings) -> Glossaries:
         )
     else:
         log.info("stored glossaries: %s, %s", glossaries.backend, where)
-    return glossaries
 
 
 async def stop_for_restart(
