@@ -28,9 +28,11 @@ pytestmark = pytest.mark.slow
 
 MESSAGES = int(os.environ.get("TARJAMA_FUZZ_MESSAGES", "10000"))
 SEED = int(os.environ.get("TARJAMA_FUZZ_SEED", "20261125"))
-METHODS = ("Translate", "Segment", "Summarize", "GetInfo")
-# Defined answers: the request was served, wrong, too big or too slow for its deadline.
-ALLOWED = {"OK", "INVALID_ARGUMENT", "RESOURCE_EXHAUSTED", "DEADLINE_EXCEEDED", "FAILED_PRECONDITION"}
+METHODS = ("Translate", "Segment", "Summarize", "GetInfo", "CreateGlossary", "ListGlossaries", "GetGlossary",
+           "DeleteGlossary")  # fmt: skip
+# Defined answers: the request was served, wrong, too big or too slow for its deadline, or names no
+# stored glossary (RESOURCE_EXHAUSTED also once --max-glossaries are stored).
+ALLOWED = {"OK", "INVALID_ARGUMENT", "RESOURCE_EXHAUSTED", "DEADLINE_EXCEEDED", "FAILED_PRECONDITION", "NOT_FOUND"}
 BIG_MESSAGES = 6  # limit-size texts take seconds each; a handful is enough
 
 
@@ -52,6 +54,17 @@ def seeds(pairs: list[tuple[str, str]]) -> list[tuple[str, bytes]]:
     out.append(("Summarize", pb.SummarizeRequest(text="\n".join(english[:8]), length=pb.LONG).SerializeToString()))
     out.append(("Summarize", pb.SummarizeRequest(paragraphs=english[:4], sentences=2).SerializeToString()))
     out.append(("GetInfo", pb.GetInfoRequest().SerializeToString()))
+    # The stored glossaries' RPCs, and a Translate naming a stored glossary (mutated ids are NOT_FOUND).
+    entries = [pb.GlossaryEntry(source="مصر", target="Egypt"), pb.GlossaryEntry(source="ـ", target="-")]
+    out.append(("CreateGlossary", pb.CreateGlossaryRequest(name="fuzz", entries=entries[:1], source_lang="ar",
+                                                           target_lang="en").SerializeToString()))  # fmt: skip
+    out.append(("CreateGlossary", pb.CreateGlossaryRequest(name="fuzz", entries=entries).SerializeToString()))
+    out.append(("ListGlossaries", pb.ListGlossariesRequest().SerializeToString()))
+    an_id = "0b6e6f0e-8a4c-4a6e-9d55-6c1f3f3f3f3f"
+    out.append(("GetGlossary", pb.GetGlossaryRequest(glossary_id=an_id, include_entries=True).SerializeToString()))
+    out.append(("DeleteGlossary", pb.DeleteGlossaryRequest(glossary_id=an_id).SerializeToString()))
+    glossary = pb.TranslateOptions(glossary_id=an_id)
+    out.append(("Translate", pb.TranslateRequest(text=arabic[0], options=glossary).SerializeToString()))
     return out
 
 
