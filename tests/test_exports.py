@@ -171,16 +171,10 @@ def large_response(memorised_pairs) -> pb.TranslateResponse:  # noqa: ANN001
 
 @pytest.fixture(scope="module")
 def export_server(fixture_models, cache_dir):  # noqa: ANN001, ANN201
-    from conftest import free_port, serve_memorised
+    from conftest import serving_http
 
-    port = free_port()
-    process = serve_memorised(fixture_models, cache_dir, "--http-port", str(port))
-    try:
-        process.wait_serving()
-        process.http = f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]
+    with serving_http(fixture_models, cache_dir) as process:
         yield process
-    finally:
-        process.stop()
 
 
 def post(url: str, body: bytes, timeout: float = 60) -> tuple[int, bytes]:
