@@ -273,8 +273,7 @@ class HttpApi:
     def _authorise(self, request: Request) -> None:
         if self.tokens is None:
             return
-        header = request.headers.get("authorization", "")
-        presented = header[7:].strip() if header[:7].lower() == "bearer " else None
+        presented = auth.bearer_of(request.headers.get("authorization"))
         if presented is None:
             raise Unauthenticated("no bearer token: send 'Authorization: Bearer <token>'")
         auth.admit_token(self.tokens, presented)  # the caller's name and rights, as gRPC's interceptor sets them

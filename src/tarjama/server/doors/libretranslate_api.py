@@ -161,8 +161,7 @@ class LibreTranslateApi:
         else:
             presented = fields.get("api_key")
         if not isinstance(presented, str) or not presented:
-            header = request.headers.get("authorization", "")
-            presented = header[7:].strip() if header[:7].lower() == "bearer " else None
+            presented = auth.bearer_of(request.headers.get("authorization"))
         try:
             auth.admit_token(self.tokens, presented)
         except Unauthenticated:

@@ -197,15 +197,21 @@ class ScrapeToken:
 
     def accepts(self, authorization: str | None) -> bool:
         """Whether an `Authorization` header value is `Bearer <this token>` (compared in constant time)."""
-        header = authorization or ""
-        presented = header[7:].strip() if header[:7].lower() == "bearer " else ""
+        presented = bearer_of(authorization) or ""
         return hmac.compare_digest(presented.encode("utf-8", "replace"), self._token)
+
+
+def bearer_of(authorization: str | None) -> str | None:
+    """The token of an `authorization` value `Bearer <token>` (any case), or None: one reading for
+    gRPC's metadata, the HTTP doors and the metrics scrape."""
+    header = authorization or ""
+    return header[7:].strip() if header[:7].lower() == "bearer " else None
 
 
 def bearer_token(metadata: Sequence[tuple[str, str | bytes]] | None) -> str | None:
     for key, value in metadata or ():
         if key == "authorization" and isinstance(value, str) and value[:7].lower() == "bearer ":
-            return value[7:].strip()
+            return bearer_of(value)
     return None
 
 
