@@ -7,13 +7,17 @@ else is loaded beside CTranslate2 (torch's OpenMP pool in the same process skews
 
 TOKENS.json: a list of source-piece lists; CONFIGS.json: [{"workers", "threads", "batch_size"}, ...] plus
 "beam_size", "max_output_tokens", "device", "compute_type" in each. The workers are Python threads each
-calling `translate_batch` on the next batch, as the server's batcher does.
+calling `translate_batch` on the next batch, as the server's batcher does. glibc's malloc is set as
+the server sets it (`tarjama.server.engines.allocator`), so the ceiling is the best CTranslate2 can do
+here; TARJAMA_BENCH_MALLOC=default leaves glibc's defaults, to measure what that setting is worth.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import queue
+import resource
 import sys
 import threading
 import time
@@ -58,15 +62,19 @@ def measure(model_dir: str, tokens: list[list[str]], config: dict) -> dict:  # t
                 out_tokens[0] += sum(len(r.hypotheses[0]) for r in results)
 
     threads = [threading.Thread(target=worker) for _ in range(config["workers"])]
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     started = time.perf_counter()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     wall = time.perf_counter() - started
+    used = resource.getrusage(resource.RUSAGE_SELF)
     return {
         **{k: config[k] for k in ("workers", "threads", "batch_size")},
         "sentences_per_s": len(ordered) / wall,
+        "page_faults_per_sentence": (used.ru_minflt - usage.ru_minflt) / len(ordered),
+        "kernel_ms_per_sentence": (used.ru_stime - usage.ru_stime) * 1000 / len(ordered),
         "output_tokens_per_s": out_tokens[0] / wall,
         "batch_s": sum(batch_seconds) / len(batch_seconds),  # one batch's time, beside the others running
     }
@@ -89,6 +97,10 @@ def direct_latency_ms(model_dir: str, tokens: list[list[str]], config: dict, rep
 
 def main() -> None:
     model_dir, tokens_path, configs_path = sys.argv[1:4]
+    if os.environ.get("TARJAMA_BENCH_MALLOC") != "default":
+        from tarjama.server.engines import allocator
+
+        allocator.tune(len(os.sched_getaffinity(0)))
     tokens = json.loads(open(tokens_path, encoding="utf-8").read())
     for config in json.loads(open(configs_path, encoding="utf-8").read()):
         if config.get("direct_repeats"):

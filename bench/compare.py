@@ -71,9 +71,15 @@ def grid(cores: int, batch_sizes: list[int], device: str = "cpu") -> list[tuple[
 
 
 def offline(
-    ct2_dir: str, tokens: list[list[str]], configs: list[dict], args: argparse.Namespace, cpus: str | None
+    ct2_dir: str,
+    tokens: list[list[str]],
+    configs: list[dict],  # type: ignore[type-arg]
+    args: argparse.Namespace,
+    cpus: str | None,
+    env: dict[str, str] | None = None,
 ) -> list[dict]:  # type: ignore[type-arg]
-    """Run bench.ceiling in a process of its own (only CTranslate2 loaded), pinned to `cpus` if given."""
+    """Run bench.ceiling in a process of its own (only CTranslate2 loaded), pinned to `cpus` if given,
+    with `env` added to its environment."""
     common = {
         "beam_size": args.beam_size,
         "max_output_tokens": args.max_output_tokens,
@@ -88,7 +94,9 @@ def offline(
         command = [sys.executable, "-m", "bench.ceiling", ct2_dir, str(tokens_path), str(configs_path)]
         if cpus:
             command = ["taskset", "-c", cpus, *command]
-        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+        done = subprocess.run(
+            command, cwd=ROOT, capture_output=True, text=True, check=False, env={**os.environ, **(env or {})}
+        )
     if done.returncode != 0:
         raise RuntimeError(done.stderr[-3000:])
     return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]

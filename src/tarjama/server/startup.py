@@ -2,8 +2,9 @@
 
 Settings from flags and TARJAMA_* variables (a bad value: exit 2), `--offline` switched on before
 huggingface_hub or transformers is imported, then the server's dependencies checked (one missing or
-broken: exit 1), each refusal one line `tarjama <command>: error: ...`. Light: it imports nothing that
-the dependency check is there to find missing, so the CLI calls it before importing the server.
+broken: exit 1), each refusal one line `tarjama <command>: error: ...`; then glibc's malloc is set for
+the engines. Light: it imports nothing that the dependency check is there to find missing, so the CLI
+calls it before importing the server.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import sys
 from collections.abc import Mapping
 
 from .dependencies import SERVER_EXTRA, SERVER_MODULES, check_server_dependencies
+from .engines import tune_allocator
 from .errors import StartupError
 from .models import stay_offline
 from .settings import Settings, settings_from
@@ -41,4 +43,7 @@ def prepare(
     except StartupError as exc:
         print(f"tarjama {command}: error: {exc}", file=sys.stderr)
         return 1
+    # Now, while this is the only thread: glibc gives a thread its arena when it first allocates, and
+    # arenas made before the limit stay (engines/allocator.py says why the limit).
+    tune_allocator(settings)
     return settings

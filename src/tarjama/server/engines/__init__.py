@@ -46,10 +46,19 @@ def engine_module(name: str) -> EngineModule:
     return cast(EngineModule, importlib.import_module(ENGINE_MODULES[name]))
 
 
+def tune_allocator(settings: Settings) -> None:
+    """glibc's malloc set for the engines (allocator.py says why), before their threads start: one
+    arena per batch that runs at once (a worker per core on CPU, unless --engine-workers says)."""
+    from . import allocator
+
+    allocator.tune(settings.engine_workers or settings.resolved_threads())
+
+
 def load_engine(settings: Settings, model: NamedModel | None = None) -> Engine:
     """Resolve a translation model (by default the first the settings name) and open it in their engine."""
     from ..models import resolve_model
 
+    tune_allocator(settings)
     named = model or settings.translation_models()[0]
     resolved = resolve_model(named.ref, named.revision, settings.cache_dir, "translation", settings.offline)
     return engine_module(settings.engine).open_translation(resolved, settings)
@@ -81,6 +90,7 @@ def download_models(settings: Settings) -> list[str]:
 
 def load_summary_engine(model: ResolvedModel, settings: Settings) -> SummaryEngine:
     """Open a resolved summary checkpoint in the engine the settings name."""
+    tune_allocator(settings)
     return engine_module(settings.engine).open_summary(model, settings)
 
 
