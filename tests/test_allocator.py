@@ -4,7 +4,9 @@ unless the operator chose; and it does what it is there for, kept memory instead
 from __future__ import annotations
 
 import json
+import os
 import platform
+import re
 import subprocess
 import sys
 import textwrap
@@ -13,17 +15,21 @@ import pytest
 
 from tarjama.server.engines import allocator
 
+from conftest import ServerProcess
+
 glibc = pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
 
 
 def test_an_operators_malloc_settings_are_left_alone() -> None:
-    assert allocator.operator_choice({}) is None
-    assert allocator.operator_choice({"MALLOC_ARENA_MAX": "4"}) == "MALLOC_ARENA_MAX"
-    assert allocator.operator_choice({"MALLOC_TRIM_THRESHOLD_": "0"}) == "MALLOC_TRIM_THRESHOLD_"
-    assert allocator.operator_choice({"GLIBC_TUNABLES": "glibc.malloc.arena_max=1"}) == "GLIBC_TUNABLES"
-    assert allocator.operator_choice({"GLIBC_TUNABLES": "glibc.rtld.nns=2"}) is None
-    assert allocator.operator_choice({"LD_PRELOAD": "/usr/lib/libjemalloc.so.2"}) == "LD_PRELOAD"
-    assert allocator.tune(2, {"MALLOC_ARENA_MAX": "4"}) is None
+    assert allocator.operator_choices({}) == {}
+    assert allocator.operator_choices({"MALLOC_ARENA_MAX": "4"}) == {"arenas": "MALLOC_ARENA_MAX"}
+    assert allocator.operator_choices({"MALLOC_ARENA_MAX": ""}) == {}  # empty: not a choice
+    assert allocator.operator_choices({"MALLOC_TRIM_THRESHOLD_": "0"}) == {"thresholds": "MALLOC_TRIM_THRESHOLD_"}
+    assert allocator.operator_choices({"GLIBC_TUNABLES": "glibc.malloc.arena_max=1"}) == {"arenas": "GLIBC_TUNABLES"}
+    assert allocator.operator_choices({"GLIBC_TUNABLES": "glibc.malloc.tcache_count=0:glibc.rtld.nns=2"}) == {}
+    assert allocator.operator_choices({"LD_PRELOAD": "/usr/lib/libjemalloc.so.2"}) == {"all": "LD_PRELOAD"}
+    both = {"MALLOC_ARENA_MAX": "4", "GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=1048576"}
+    assert allocator.operator_choices(both) == {"arenas": "MALLOC_ARENA_MAX", "thresholds": "GLIBC_TUNABLES"}
 
 
 def test_one_arena_per_batch_at_once_and_never_fewer_than_two() -> None:
@@ -41,6 +47,7 @@ STEPS = textwrap.dedent(
     import ctypes, json, resource, sys
     from tarjama.server.engines import allocator
     applied = allocator.tune(2) if sys.argv[1] == "tuned" else None
+    again = allocator.tune(16) if sys.argv[1] == "tuned" else None  # the first call decides
     libc = ctypes.CDLL(None)
     libc.malloc.restype = ctypes.c_void_p
     libc.free.argtypes = [ctypes.c_void_p]
@@ -56,29 +63,46 @@ STEPS = textwrap.dedent(
     for _ in range(40):
         step()
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
-    print(json.dumps({"applied": applied, "faults_per_step": faults / 40}))
+    print(json.dumps({"applied": applied, "again": again, "faults_per_step": faults / 40,
+                      "log": allocator.describe()}))
     """
 )
+STEP_PAGES = 4 * (12 << 20) // 4096
 
 
-def run_steps(mode: str, env: dict[str, str] | None = None) -> dict[str, object]:
-    done = subprocess.run([sys.executable, "-c", STEPS, mode], capture_output=True, text=True, env=env, timeout=120)
+def run_steps(mode: str, **env: str) -> dict[str, object]:
+    clean = {k: v for k, v in os.environ.items() if k not in allocator.OPERATOR_VARIABLES and k != "GLIBC_TUNABLES"}
+    done = subprocess.run([sys.executable, "-c", STEPS, mode], capture_output=True, text=True,
+                          env={**clean, **env}, timeout=120)  # fmt: skip
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)  # type: ignore[no-any-return]
 
 
 @glibc
-def test_freed_buffers_are_kept_for_the_next_step_instead_of_faulted_in_again(tmp_path: object) -> None:
-    import os
+def test_freed_buffers_are_kept_for_the_next_step_instead_of_faulted_in_again() -> None:
+    default = run_steps("default")
+    tuned = run_steps("tuned")
+    assert tuned["applied"] == allocator.settings_for(2)  # what glibc accepted, all of it
+    assert tuned["again"] == tuned["applied"]
+    assert tuned["log"] == "malloc: 2 arenas; mmap threshold 32 MB, trim 64 MB"
+    assert default["faults_per_step"] > STEP_PAGES / 2  # glibc's defaults: the step's memory faulted in again
+    assert tuned["faults_per_step"] < STEP_PAGES / 20, tuned  # tuned: kept
 
-    env = {k: v for k, v in os.environ.items() if k not in allocator.OPERATOR_VARIABLES and k != "GLIBC_TUNABLES"}
-    default = run_steps("default", env)
-    tuned = run_steps("tuned", env)
-    assert tuned["applied"] == allocator.settings_for(2)
-    step_pages = 4 * (12 << 20) // 4096
-    assert default["faults_per_step"] > step_pages / 2  # glibc's defaults: the step's memory faulted in again
-    assert tuned["faults_per_step"] < step_pages / 20, tuned  # tuned: kept
-    # An operator's own setting wins: nothing is changed, so the faults are glibc's again.
-    chosen = run_steps("tuned", {**env, "MALLOC_ARENA_MAX": "8"})
-    assert chosen["applied"] is None
-    assert chosen["faults_per_step"] > step_pages / 2
+
+@glibc
+def test_an_operators_own_setting_wins_for_what_it_sets() -> None:
+    arenas = run_steps("tuned", MALLOC_ARENA_MAX="8")  # the arenas are theirs; the thresholds still ours
+    assert arenas["applied"] == {k: v for k, v in allocator.settings_for(2).items() if k != "arena_max"}
+    assert arenas["faults_per_step"] < STEP_PAGES / 20
+    assert "arenas left as MALLOC_ARENA_MAX sets them" in str(arenas["log"])
+    thresholds = run_steps("tuned", MALLOC_TRIM_THRESHOLD_="131072")  # theirs: glibc's faults again
+    assert thresholds["applied"] == {"arena_max": 2}
+    assert thresholds["faults_per_step"] > STEP_PAGES / 2
+    everything = run_steps("tuned", LD_PRELOAD="libjemalloc.so.2-not-here")
+    assert everything["applied"] is None
+    assert everything["log"] == "malloc: left as LD_PRELOAD sets it"
+
+
+def test_the_server_sets_malloc_at_start_up_and_says_so(hardened_server: ServerProcess) -> None:
+    # `tarjama serve`: set in startup.prepare while the process has one thread, logged once logging is up.
+    assert re.search(r"malloc: \d+ arenas; mmap threshold 32 MB, trim 64 MB", hardened_server.log())

@@ -42,6 +42,7 @@ from .edges.connections import StreamLimit, exposure_warning, tls_credentials
 from .edges.log_filter import RepeatFilter
 from .edges.metrics import serve_metrics
 from .edges.stats import Observer, Observers
+from .engines.allocator import describe as describe_allocator
 from .engines.base import Engine
 from .errors import ModelUnavailable, StartupError, StoreUnavailable
 from .glossaries import Glossaries, open_store
@@ -495,6 +496,7 @@ def run_with(args: argparse.Namespace, settings: Settings | None = None) -> int:
     handler.setFormatter(JsonFormatter() if settings.log_format == "json" else TextFormatter())
     handler.addFilter(RepeatFilter())  # a failure that repeats writes a few lines, not gigabytes
     logging.basicConfig(level=settings.log_level.upper(), handlers=[handler])
+    log.info(describe_allocator())  # set in prepare, before logging was
     raise_open_files_limit(settings)
     try:
         code = asyncio.run(serve(settings))

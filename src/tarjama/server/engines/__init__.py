@@ -48,10 +48,10 @@ def engine_module(name: str) -> EngineModule:
 
 def tune_allocator(settings: Settings) -> None:
     """glibc's malloc set for the engines (allocator.py says why), before their threads start: one
-    arena per batch that runs at once (a worker per core on CPU, unless --engine-workers says)."""
+    arena per batch that runs at once (--engine-workers, or on CPU the cores over the threads each)."""
     from . import allocator
 
-    allocator.tune(settings.engine_workers or settings.resolved_threads())
+    allocator.tune(settings.engine_workers or max(1, settings.resolved_threads() // (settings.threads_per_worker or 1)))
 
 
 def load_engine(settings: Settings, model: NamedModel | None = None) -> Engine:

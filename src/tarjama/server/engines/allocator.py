@@ -3,18 +3,19 @@
 Why: CTranslate2 (and torch) on CPU allocate and free buffers of up to tens of MB at every decoding
 step (beam states, key/value caches, logits). With glibc's defaults:
 - the mmap and trim thresholds adapt as blocks are freed, and a freed block above the trim
-  threshold goes back to the kernel, so the next step faults it in again: about 6,000 page faults
-  a sentence and 6-8% of the CPU in the kernel (opus-mt-ar-en's shape, int8, beam 4, 2 cores);
+  threshold goes back to the kernel, so the next step faults it in again: 5,600 page faults a
+  sentence offline (opus-mt-ar-en's shape, int8, beam 4, 2 cores), 3,100 with the setting below;
 - every thread that allocates may get an arena of its own (up to 8 per core), each keeping what its
-  thread freed: a two-model server's four engine threads kept four batches' worth, 1.9 GB at peak.
-So, before an engine's threads start: a fixed mmap threshold of 32 MB (the most glibc allows it),
-a trim threshold of 64 MB (freed memory up to that stays for the next step), and one arena per batch
-that can run at once (one per core on CPU, as the workers; at least 2). In the same run (bench/RESULTS.md):
-1.4 GB instead of 1.9 GB for the two-model server and a fifth of the page faults.
+  thread freed: a two-model server peaked at 1736 MB, 1450 MB with the setting (bench/RESULTS.md).
+So, once, while the process has one thread (`startup.prepare`): a fixed mmap threshold of 32 MB (the
+most glibc allows it), a trim threshold of 64 MB (freed memory up to that stays for the next step),
+and one arena per batch that can run at once (at least 2). glibc fixes its arena limit when a thread
+first needs a new arena, so the first call decides; later calls change nothing.
 
-An operator who sets any of glibc's malloc variables (MALLOC_ARENA_MAX, MALLOC_MMAP_THRESHOLD_, ...,
-or glibc.malloc tunables in GLIBC_TUNABLES) or preloads another allocator keeps their choice: nothing
-is changed then. Elsewhere than glibc (musl, macOS) nothing is changed either.
+An operator keeps what they set: `MALLOC_ARENA_MAX`/`MALLOC_ARENA_TEST` (or `glibc.malloc.arena_*`
+in GLIBC_TUNABLES) leave the arenas alone; any threshold variable leaves both thresholds alone (they
+only work together); a preloaded jemalloc, tcmalloc or mimalloc leaves everything. Elsewhere than
+glibc (musl, macOS) nothing is changed either.
 """
 
 from __future__ import annotations
@@ -37,25 +38,34 @@ MMAP_THRESHOLD_BYTES = 32 * 1024 * 1024  # glibc's own ceiling for it (DEFAULT_M
 TRIM_THRESHOLD_BYTES = 64 * 1024 * 1024
 MIN_ARENAS = 2  # the interpreter's threads beside one engine worker
 
-OPERATOR_VARIABLES = ("MALLOC_ARENA_MAX", "MALLOC_ARENA_TEST", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_",
-                      "MALLOC_TOP_PAD_", "MALLOC_MMAP_MAX_")  # fmt: skip
+ARENA_VARIABLES = ("MALLOC_ARENA_MAX", "MALLOC_ARENA_TEST")
+THRESHOLD_VARIABLES = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_", "MALLOC_MMAP_MAX_")
+OPERATOR_VARIABLES = ARENA_VARIABLES + THRESHOLD_VARIABLES
+ARENA_TUNABLES = ("glibc.malloc.arena_max", "glibc.malloc.arena_test")
+THRESHOLD_TUNABLES = ("glibc.malloc.mmap_threshold", "glibc.malloc.trim_threshold", "glibc.malloc.top_pad",
+                      "glibc.malloc.mmap_max")  # fmt: skip
 OTHER_ALLOCATORS = ("jemalloc", "tcmalloc", "mimalloc")
 
 _lock = threading.Lock()
+_decided = False
+_state = "not set yet"  # what was done, for the start-up log
 _applied: dict[str, int] | None = None
 
 
-def operator_choice(environ: Mapping[str, str]) -> str | None:
-    """What in the environment already chooses the allocator's settings, or None."""
-    for name in OPERATOR_VARIABLES:
-        if name in environ:
-            return name
-    if "glibc.malloc." in environ.get("GLIBC_TUNABLES", ""):
-        return "GLIBC_TUNABLES"
+def operator_choices(environ: Mapping[str, str]) -> dict[str, str]:
+    """Which of the two groups ("arenas", "thresholds", or "all") the environment already chooses, and by what."""
     preload = environ.get("LD_PRELOAD", "")
     if any(name in preload for name in OTHER_ALLOCATORS):
-        return "LD_PRELOAD"
-    return None
+        return {"all": "LD_PRELOAD"}
+    tunables = environ.get("GLIBC_TUNABLES", "")
+    chosen = {}
+    for group, variables, names in (("arenas", ARENA_VARIABLES, ARENA_TUNABLES),
+                                    ("thresholds", THRESHOLD_VARIABLES, THRESHOLD_TUNABLES)):  # fmt: skip
+        by = next((v for v in variables if environ.get(v, "").strip()), None)
+        by = by or next(("GLIBC_TUNABLES" for n in names if f"{n}=" in tunables), None)
+        if by:
+            chosen[group] = by
+    return chosen
 
 
 def settings_for(batches_at_once: int) -> dict[str, int]:
@@ -68,34 +78,48 @@ def settings_for(batches_at_once: int) -> dict[str, int]:
 
 
 def tune(batches_at_once: int, environ: Mapping[str, str] | None = None) -> dict[str, int] | None:
-    """Set glibc's malloc for the engines (once per process; later calls only raise the arena count).
-    Returns what is now set, or None where nothing was changed (not glibc, or the operator chose)."""
-    global _applied
+    """Set glibc's malloc for the engines, the first time only (see the module's note). Returns what
+    glibc accepted, or None where nothing was changed (not glibc, or the operator chose everything)."""
+    global _decided, _state, _applied
     environ = os.environ if environ is None else environ
     with _lock:
+        if _decided:
+            return _applied
+        _decided = True
         if platform.libc_ver()[0] != "glibc":
+            _state = "left as it is (not glibc)"
             return None
-        chosen = operator_choice(environ)
-        if chosen is not None:
-            if _applied is None:
-                log.info("malloc: left as %s sets it", chosen)
+        chosen = operator_choices(environ)
+        if "all" in chosen or len(chosen) == 2:
+            _state = f"left as {', '.join(sorted(set(chosen.values())))} sets it"
             return None
         wanted = settings_for(batches_at_once)
-        if _applied is not None:
-            wanted["arena_max"] = max(wanted["arena_max"], _applied["arena_max"])
-            if wanted == _applied:
-                return _applied
         libc = ctypes.CDLL(None)
-        refused = [name for name, parameter in (("arena_max", M_ARENA_MAX), ("mmap_threshold", M_MMAP_THRESHOLD))
-                   if libc.mallopt(parameter, wanted[name]) != 1]  # fmt: skip
+        applied: dict[str, int] = {}
+        if "arenas" not in chosen and libc.mallopt(M_ARENA_MAX, wanted["arena_max"]) == 1:
+            applied["arena_max"] = wanted["arena_max"]
         # A trim threshold alone would pin the mmap threshold at its 128 KB start: every buffer a fresh
-        # mapping, many times the page faults. So only with the mmap threshold set.
-        if "mmap_threshold" in refused or libc.mallopt(M_TRIM_THRESHOLD, wanted["trim_threshold"]) != 1:
-            refused.append("trim_threshold")
-        if refused:  # an older or patched glibc: say so; the engines run either way
-            log.warning("malloc: glibc refused %s; memory use and speed may differ from bench/RESULTS.md",
-                        ", ".join(refused))  # fmt: skip
-        _applied = wanted
-        log.info("malloc: %d arenas, mmap threshold %d MB, trim threshold %d MB", wanted["arena_max"],
-                 wanted["mmap_threshold"] >> 20, wanted["trim_threshold"] >> 20)  # fmt: skip
-        return _applied
+        # mapping, many times the page faults. So the trim threshold only once the mmap one took.
+        if "thresholds" not in chosen and libc.mallopt(M_MMAP_THRESHOLD, wanted["mmap_threshold"]) == 1:
+            applied["mmap_threshold"] = wanted["mmap_threshold"]
+            if libc.mallopt(M_TRIM_THRESHOLD, wanted["trim_threshold"]) == 1:
+                applied["trim_threshold"] = wanted["trim_threshold"]
+        _applied = applied
+        parts = []
+        if "arena_max" in applied:
+            parts.append(f"{applied['arena_max']} arenas")
+        if "trim_threshold" in applied:
+            parts.append(f"mmap threshold {MMAP_THRESHOLD_BYTES >> 20} MB, trim {TRIM_THRESHOLD_BYTES >> 20} MB")
+        parts += [f"{group} left as {by} sets them" for group, by in chosen.items()]
+        refused = [] if "arenas" in chosen or "arena_max" in applied else ["arena_max"]
+        if "thresholds" not in chosen:
+            refused += [name for name in ("mmap_threshold", "trim_threshold") if name not in applied]
+        if refused:  # an older or patched glibc: the engines run either way
+            parts.append(f"glibc refused {', '.join(refused)}: memory use and speed may differ from bench/RESULTS.md")
+        _state = "; ".join(parts)
+        return applied
+
+
+def describe() -> str:
+    """What `tune` did, for the start-up log (it runs before logging is set up)."""
+    return f"malloc: {_state}"
