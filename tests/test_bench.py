@@ -70,8 +70,14 @@ def test_models_runs_end_to_end_on_tiny_models(fixture_models, tmp_path):
     report = json.loads(out.read_text())
     for name in ("fast", "best"):
         model = report["by_model"][name]
-        assert model["offline_best"]["sentences_per_s"] > 0
+        # The offline configuration ran just before and just after the served run: one ratio a round.
+        assert len(model["offline_runs"]) == 2 and all(r["sentences_per_s"] > 0 for r in model["offline_runs"])
+        assert len(model["served_over_offline_by_round"]) == 1 and model["served_over_offline"] > 0
         for kind in ("one_model_server", "two_model_server_alone", "both_loaded"):
             assert model[kind][0]["sentences_per_s"] > 0 and model[kind][0]["errors"] == 0, (name, kind)
-        assert set(model["cpu_ms_per_sentence"]) == {"python_ms", "grpc_core_ms", "engine_ms"}
+        assert set(model["server_cost"]) == {"python_ms", "grpc_core_ms", "engine_ms", "engine_busy_share",
+                                             "page_faults_per_sentence", "kernel_ms_per_sentence"}  # fmt: skip
+        assert 0 < model["server_cost"]["engine_busy_share"] <= 1.05  # from /metrics: batch time / wall / workers
+        assert model["glibc_defaults"]["one_model_server"]["sentences_per_s"] > 0
     assert report["cost_best_over_fast"] > 0 and report["two_model_server_peak_rss_mb"] > 0
+    assert report["two_model_server_peak_rss_mb_glibc_defaults"] > 0
